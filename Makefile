@@ -1,0 +1,78 @@
+# metricsbus: one Makefile, a fragment per folder (bus/bus.mk, shim/shim.mk, ...).
+# make | make check | make demo | make asan | make fuzz | make bench | make soak | make install
+B        ?= build
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+CC       ?= cc
+OPT      ?= -O2 -g
+SAN      ?=
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wpointer-arith -Wcast-qual
+CFLAGS   := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(SAN) -MMD -MP -Ibus $(EXTRA_CFLAGS)
+LDFLAGS  := $(SAN) $(EXTRA_LDFLAGS)
+NNG_LIBS := -lnng -lpthread
+MP_LIBS  := $(shell pkg-config --libs msgpack 2>/dev/null || echo -lmsgpackc)
+LIBMB    := $(B)/lib/libmb.a
+RUNNER   := $(B)/obj/tests/unit/runner.o
+PROGRAMS := $(B)/bin/metricsbus-shim $(B)/bin/metricsbus-agentd $(B)/bin/metricsbus-api $(B)/bin/metricsbus
+UNIT_TESTS :=
+INSTALL_TARGETS :=
+TOOLS    :=
+FUZZERS  :=
+
+all: programs tests-build
+programs: $(PROGRAMS)
+
+include bus/bus.mk shim/shim.mk agentd/agentd.mk api/api.mk tests/tests.mk tests/fuzz/fuzz.mk
+
+$(B)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+tests-build: $(UNIT_TESTS) $(TOOLS)
+
+deps:
+	@scripts/deps.sh
+
+# The sanitizer build: same sources, clang with ASan + UBSan, into build/asan.
+asan:
+	$(MAKE) B=build/asan CC=clang OPT="-O1 -g" \
+	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" all
+
+check: deps
+	$(MAKE) all
+	tests/run.sh $(B)
+	$(MAKE) asan
+	tests/run.sh build/asan
+	$(MAKE) fuzz FUZZ_SECONDS=4
+
+fuzz: deps fuzzers
+	@tests/fuzz/run.sh $(FZ) $(if $(FUZZ_SECONDS),$(FUZZ_SECONDS),120)
+
+demo: deps programs
+	@scripts/demo.sh
+
+bench: deps
+	$(MAKE) B=build/bench OPT="-O2 -g -DNDEBUG" all
+	@tests/bench/run.sh build/bench
+
+soak: deps all
+	@tests/run.sh $(B) soak
+
+check-valgrind: deps all
+	@tests/run.sh $(B) valgrind
+
+# Fragments add their own steps (units, man pages) to INSTALL_TARGETS.
+install: programs $(INSTALL_TARGETS)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/metricsbus
+	install -m 0755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/metricsbus/
+
+clean:
+	rm -rf build
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+.PHONY: all programs tests-build deps asan check fuzz demo bench soak check-valgrind install clean format
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,448 @@
+/* mb.h: the metricsbus bus library, the only code shared between programs.
+ * This header is its manual: ownership, threads and errors are stated at each declaration. */
+#ifndef MB_H
+#define MB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MB_VERSION "0.1.0"
+#define MB_SCHEMA_VERSION 1
+
+/* ------------------------------------------------------------------ errors
+ * Every function that can fail returns int: 0 on success or one of these. Functions that
+ * take `char *err, size_t errlen` also write a one-line reason there (always NUL-terminated). */
+enum {
+	MB_OK = 0,
+	MB_EINVAL = 1,    /* bad input: malformed, out of range, fails the schema */
+	MB_ENOMEM = 2,    /* allocation failed */
+	MB_ETOOBIG = 3,   /* over a schema limit (message, string, count) */
+	MB_EVERSION = 4,  /* message of a schema version this build does not read */
+	MB_EDOWN = 5,     /* no peer connected (agentd not there) */
+	MB_ETIMEDOUT = 6, /* peer connected but no answer before the deadline */
+	MB_ENNG = 7,      /* another nng error; the nng code is logged */
+	MB_ESYS = 8,      /* a system call failed; errno is kept */
+};
+/* A static string for an error code; never NULL. Any thread. */
+const char *mb_strerror(int err);
+
+/* ------------------------------------------------------------------ limits (schemas/v1) */
+#define MB_MAX_MSG (1u << 20)  /* bytes in one message */
+#define MB_MAX_NAME 255        /* metric name, container id */
+#define MB_MAX_TAGS 32         /* tags per record */
+#define MB_MAX_TAG_KEY 128
+#define MB_MAX_TAG_VAL 128
+#define MB_MAX_DIMS 64
+#define MB_MAX_DIM_KEY 128
+#define MB_MAX_DIM_VAL 1024
+#define MB_MAX_RECORDS 65536   /* records per batch */
+#define MB_MAX_RANGE_POINTS 11000
+#define MB_MAX_ERR 256         /* ack reason */
+
+/* ------------------------------------------------------------------ logging (log.c)
+ * Lines go to stderr as "LEVEL component: message\n", written with one write(2) so lines
+ * from threads do not interleave. Call mb_log_init once at start-up; the log functions may
+ * then be called from any thread. */
+enum mb_log_level { MB_LOG_DEBUG = 0, MB_LOG_INFO, MB_LOG_WARN, MB_LOG_ERROR };
+void mb_log_init(const char *component, enum mb_log_level level);
+void mb_log_set_level(enum mb_log_level level);
+bool mb_log_enabled(enum mb_log_level level);
+/* "debug|info|warn|error" -> level; MB_EINVAL otherwise. */
+int mb_log_parse_level(const char *s, enum mb_log_level *out);
+void mb_log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void mb_log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* mb_log_warn appends ": strerror(errno)"; mb_log_warnx does not. */
+void mb_log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void mb_log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void mb_log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Log at ERROR and exit(1). Only for start-up failures and broken invariants, never for
+ * bad input or a network path. mb_fatal appends strerror(errno). */
+void mb_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+void mb_fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* ------------------------------------------------------------------ parsing (parse.c)
+ * Pure functions, any thread, never allocate. Return 0 or MB_EINVAL (also on overflow). */
+/* "250ms", "10s", "1.5s", "5m", "6h", "7d", "2w", "0". A bare number is refused. */
+int mb_parse_duration(const char *s, int64_t *ms);
+/* "1024", "512B", "64KiB", "16MiB", "8GiB", "1TiB", and decimal "10KB", "5MB", "1GB". */
+int mb_parse_size(const char *s, uint64_t *bytes);
+/* Formats ms as the shortest exact duration ("10s", "500ms", "6h"). buf >= 24 bytes. */
+void mb_format_duration(int64_t ms, char *buf, size_t n);
+
+/* One rolling window: a ring of span/res slots. */
+struct mb_level {
+	int64_t res_ms;  /* slot width */
+	int64_t span_ms; /* how far back it reaches; a multiple of res_ms */
+};
+#define MB_MAX_LEVELS 8
+#define MB_DEFAULT_RETENTION "10s:6h,1m:7d,1h:90d"
+/* "RES:SPAN,RES:SPAN,..." with strictly increasing resolutions, each a multiple of the one
+ * before, span a multiple of res, span/res <= 10,000,000. */
+int mb_parse_retention(const char *s, struct mb_level *levels, int *nlevels, char *err,
+                       size_t errlen);
+
+/* A time for range queries: unix seconds ("1700000000", fraction allowed), RFC3339
+ * ("2018-08-08T14:44:34Z", "...+02:00", fractions), "now", or relative to now ("-15m",
+ * "-2h", "+0s"). */
+int mb_parse_time(const char *s, int64_t now_ms, int64_t *ms);
+/* RFC3339 UTC with second precision, "2018-08-08T14:44:34Z". buf >= 32 bytes. */
+void mb_format_rfc3339(int64_t ms, char *buf, size_t n);
+/* Current wall clock, unix ms; and a monotonic clock in ms. */
+int64_t mb_now_ms(void);
+int64_t mb_mono_ms(void);
+
+/* FNV-1a 64 followed by a 64-bit finaliser: the hash behind HyperLogLog and series ids. */
+uint64_t mb_hash64(const void *data, size_t len);
+
+/* ------------------------------------------------------------------ paths (paths.c)
+ * The defaults of CONTRACT.md. Each writes a NUL-terminated string into buf and returns 0,
+ * or MB_ETOOBIG when it does not fit. They read the environment: call from the main thread. */
+/* $METRICSBUS_RUN_DIR, else /run/metricsbus as root, else $XDG_RUNTIME_DIR/metricsbus,
+ * else /tmp/metricsbus-$UID. */
+int mb_run_dir(char *buf, size_t n);
+/* "ipc://RUNDIR/ingest.sock" and "ipc://RUNDIR/query.sock". */
+int mb_default_ingest_url(char *buf, size_t n);
+int mb_default_query_url(char *buf, size_t n);
+/* /var/lib/metricsbus as root, else $XDG_STATE_HOME/metricsbus, else ~/.local/state/metricsbus. */
+int mb_default_data_dir(char *buf, size_t n);
+/* mkdir -p with mode for each created component. MB_ESYS with errno set on failure. */
+int mb_mkdirs(const char *path, unsigned mode);
+
+/* ------------------------------------------------------------------ flags (flags.c)
+ * The common command-line front. Every program declares its flags in a table; the parser adds
+ * --help, --version and --log-level, reads METRICSBUS_<NAME> from the environment for every
+ * flag (flag wins), and on a bad flag or value prints "PROG: error: reason" plus a hint to
+ * stderr and exits 2. --help prints usage and exits 0; --version prints "PROG VERSION", exit 0.
+ * Main thread only, at start-up. */
+enum mb_flag_type {
+	MB_FLAG_BOOL,     /* bool *; "--x" sets true; env "1/true/yes/on" or "0/false/no/off" */
+	MB_FLAG_STR,      /* const char **; points into argv or environ */
+	MB_FLAG_INT,      /* int64_t *; decimal, >= 0 */
+	MB_FLAG_DURATION, /* int64_t * in ms, mb_parse_duration */
+	MB_FLAG_SIZE,     /* uint64_t * bytes, mb_parse_size */
+	MB_FLAG_LIST,     /* struct mb_strlist *; repeatable; the env value is split on ',' */
+};
+struct mb_strlist {
+	int n;
+	const char *v[64]; /* more than 64 values is a flag error */
+};
+struct mb_flag {
+	const char *name;    /* without dashes: "flush-interval" */
+	enum mb_flag_type type;
+	void *dst;           /* keeps its value when the flag is absent: put defaults there */
+	const char *metavar; /* "DURATION"; NULL for bool */
+	const char *help;    /* one line */
+	bool set;            /* out: given by flag or environment */
+};
+struct mb_prog {
+	const char *name;      /* "metricsbus-shim" */
+	const char *component; /* log component: "shim" */
+	const char *synopsis;  /* "[FLAGS] [--] COMMAND [ARG...]" */
+	const char *about;     /* paragraph printed by --help under the usage line */
+	struct mb_flag *flags;
+	int nflags;
+	bool stop_at_positional; /* true: the first non-flag ends parsing (shim's COMMAND) */
+};
+/* Parses argv. Positional arguments are moved, in order, to argv[0..*npos-1] (argv[0], the
+ * program name, is dropped). Applies --log-level with mb_log_init(component, level).
+ * Returns only on success. */
+void mb_flags_parse(struct mb_prog *p, int argc, char **argv, int *npos);
+/* Prints "PROG: error: <msg>" and exits 2: for positional-argument errors found by main. */
+void mb_usage_error(const struct mb_prog *p, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3), noreturn));
+
+/* ------------------------------------------------------------------ buffers (buf.c) */
+struct mb_buf {
+	uint8_t *data;
+	size_t len, cap;
+};
+/* A zeroed struct mb_buf is a valid empty buffer. mb_buf_append returns MB_ENOMEM on failure
+ * (the buffer is unchanged). The caller owns data; mb_buf_free releases it. */
+int mb_buf_append(struct mb_buf *b, const void *p, size_t n);
+void mb_buf_reset(struct mb_buf *b); /* len = 0, keeps memory */
+void mb_buf_free(struct mb_buf *b);
+
+/* A bump allocator: decoded messages put their strings and arrays in one. Not thread-safe;
+ * mb_arena_free releases everything it handed out. A zeroed arena is valid. */
+struct mb_arena_block;
+struct mb_arena {
+	struct mb_arena_block *head;
+};
+void *mb_arena_alloc(struct mb_arena *a, size_t n); /* 16-byte aligned, zeroed; NULL on OOM */
+char *mb_arena_strndup(struct mb_arena *a, const char *s, size_t n);
+void mb_arena_free(struct mb_arena *a);
+
+/* ------------------------------------------------------------------ sketch (sketch.c)
+ * Mergeable quantile sketch, relative error <= 1% (DDSketch-style log buckets, gamma =
+ * 1.01/0.99). Dense counts over the used index range, grown on demand, so memory is bounded
+ * by MB_SKETCH_MAX_INDEX - MB_SKETCH_MIN_INDEX bins per side. Not thread-safe. */
+#define MB_SKETCH_MIN_INDEX (-1100)
+#define MB_SKETCH_MAX_INDEX 2100
+#define MB_SKETCH_MIN_VALUE 1e-9
+#define MB_SKETCH_MAX_BINS 4096
+struct mb_sketch {
+	uint64_t zero;           /* |v| < MB_SKETCH_MIN_VALUE */
+	int32_t pos_lo, neg_lo;  /* index of pos[0], neg[0] */
+	uint32_t pos_n, neg_n;   /* length of the dense arrays */
+	uint64_t *pos, *neg;     /* heap, owned by the sketch; NULL when empty */
+};
+/* A zeroed sketch is empty and valid. */
+int mb_sketch_add(struct mb_sketch *s, double v, uint64_t n); /* MB_ENOMEM, MB_EINVAL (NaN) */
+int mb_sketch_merge(struct mb_sketch *dst, const struct mb_sketch *src);
+uint64_t mb_sketch_count(const struct mb_sketch *s);
+/* q in [0,1]; MB_EINVAL when the sketch is empty. */
+int mb_sketch_quantile(const struct mb_sketch *s, double q, double *out);
+int32_t mb_sketch_index(double absv);  /* bin index of |v| >= MB_SKETCH_MIN_VALUE */
+double mb_sketch_value(int32_t index); /* the value a bin stands for (within 1%) */
+void mb_sketch_reset(struct mb_sketch *s); /* empty, keeps memory */
+void mb_sketch_free(struct mb_sketch *s);
+
+/* ------------------------------------------------------------------ HyperLogLog (hll.c)
+ * p = 10: 1024 one-byte registers, ~3.2% standard error, exact merges. */
+#define MB_HLL_P 10
+#define MB_HLL_M 1024
+struct mb_hll {
+	uint8_t reg[MB_HLL_M];
+};
+void mb_hll_add(struct mb_hll *h, const void *member, size_t len);
+void mb_hll_add_hash(struct mb_hll *h, uint64_t hash);
+void mb_hll_merge(struct mb_hll *dst, const struct mb_hll *src);
+double mb_hll_estimate(const struct mb_hll *h);
+/* Wire form (schemas/v1): sparse when shorter, else dense. MB_ENOMEM. */
+int mb_hll_encode(const struct mb_hll *h, struct mb_buf *out);
+/* MB_EINVAL with a reason for a malformed form; h is zeroed first. */
+int mb_hll_decode(const void *p, size_t n, struct mb_hll *h);
+
+/* ------------------------------------------------------------------ messages (codec*.c)
+ * Structs for every schema message. Decoders validate everything in schemas/v1/README.md;
+ * strings they return are NUL-terminated copies in the struct's arena, freed with the
+ * struct's *_free (call it after a successful decode; after a failed one there is nothing to
+ * free). Encoders append to an mb_buf and check every msgpack_pack_* result (MB_ENOMEM); an
+ * encoder given values that break the schema returns MB_EINVAL and appends nothing useful
+ * (reset the buffer). All are thread-safe on distinct objects. */
+
+enum mb_kind {
+	MB_COUNTER = 0,
+	MB_GAUGE = 1,
+	MB_SET = 2,
+	MB_TIMER = 3,
+	MB_HISTOGRAM = 4,
+	MB_DISTRIBUTION = 5,
+	MB_RESOURCE = 6,
+};
+#define MB_NKINDS 7
+/* "counter", "gauge", "set", "timer", "histogram", "distribution", "resource"; "?" else. */
+const char *mb_kind_name(int kind);
+static inline bool mb_kind_is_timer(int k)
+{
+	return k == MB_TIMER || k == MB_HISTOGRAM || k == MB_DISTRIBUTION;
+}
+
+struct mb_kv {
+	const char *key;
+	const char *val;
+};
+
+struct mb_record {
+	uint8_t kind;
+	const char *name;
+	uint16_t ntags;
+	struct mb_kv *tags; /* ascending by key, unique */
+	double value;       /* counter, gauge, resource */
+	uint64_t set_count; /* set: exact distinct members */
+	struct mb_hll *hll; /* set */
+	double count, sum, sumsq, min, max; /* timer kinds */
+	struct mb_sketch sketch;            /* timer kinds; freed with the batch on decode */
+};
+
+struct mb_batch {
+	uint32_t version;
+	uint64_t instance;
+	uint64_t seq;
+	int64_t time_ms;
+	uint32_t interval_ms;
+	const char *container_id;
+	uint16_t ndims;
+	struct mb_kv *dims;
+	uint32_t nrecords;
+	struct mb_record *records;
+	bool stopped;
+	struct mb_arena arena; /* decode only */
+};
+int mb_batch_encode(const struct mb_batch *b, struct mb_buf *out);
+int mb_batch_decode(const void *p, size_t n, struct mb_batch *out, char *err, size_t errlen);
+void mb_batch_free(struct mb_batch *b);
+/* Encoded size of one record, for splitting batches under MB_MAX_MSG. */
+size_t mb_record_size(const struct mb_record *r);
+
+enum mb_ack_status { MB_ACK_OK = 0, MB_ACK_DUP = 1, MB_ACK_REJECTED = 2, MB_ACK_RETRY = 3 };
+struct mb_ack {
+	uint64_t seq;
+	uint32_t status;
+	char err[MB_MAX_ERR + 1];
+};
+int mb_ack_encode(const struct mb_ack *a, struct mb_buf *out);
+int mb_ack_decode(const void *p, size_t n, struct mb_ack *out, char *err, size_t errlen);
+
+enum mb_op {
+	MB_OP_PING,
+	MB_OP_NODE,
+	MB_OP_CONTAINERS,
+	MB_OP_CONTAINER,
+	MB_OP_APP,
+	MB_OP_RANGE,
+	MB_OP_SERIES,
+	MB_OP_EXPORT,
+	MB_OP_BACKUP,
+};
+const char *mb_op_name(int op);
+enum mb_stat {
+	MB_STAT_MEAN, MB_STAT_MIN, MB_STAT_MAX, MB_STAT_SUM, MB_STAT_COUNT, MB_STAT_LAST,
+	MB_STAT_P50, MB_STAT_P90, MB_STAT_P95, MB_STAT_P99, MB_STAT_P999,
+};
+#define MB_NSTATS 11
+const char *mb_stat_name(int stat);
+int mb_stat_parse(const char *s, int *stat); /* MB_EINVAL */
+
+struct mb_query {
+	uint32_t version;
+	int op;             /* enum mb_op */
+	const char *source; /* container, app, range, series */
+	const char *name;   /* app (optional, NULL = all), range */
+	int64_t from_ms, to_ms, step_ms; /* range; step 0 = choose */
+	int stat;           /* range */
+	uint16_t ntags;     /* range filter */
+	struct mb_kv *tags;
+	bool hist;          /* export */
+	const char *dir;    /* backup */
+	struct mb_arena arena;
+};
+int mb_query_encode(const struct mb_query *q, struct mb_buf *out);
+int mb_query_decode(const void *p, size_t n, struct mb_query *out, char *err, size_t errlen);
+void mb_query_free(struct mb_query *q);
+
+struct mb_point {
+	const char *name;
+	double value;
+	const char *unit; /* never NULL; "" when unknown */
+	int64_t time_ms;
+	uint16_t ntags;
+	struct mb_kv *tags;
+};
+struct mb_series_info {
+	const char *name;
+	uint8_t kind;
+	uint16_t ntags;
+	struct mb_kv *tags;
+	int64_t last_ms;
+};
+struct mb_source_dims {
+	const char *source;
+	uint16_t ndims;
+	struct mb_kv *dims;
+};
+#define MB_EXPORT_NQ 5 /* p50 p90 p95 p99 p999 */
+struct mb_export_item {
+	uint32_t src; /* index into reply srcs */
+	const char *name;
+	uint8_t kind;
+	const char *unit;
+	uint16_t ntags;
+	struct mb_kv *tags;
+	int64_t time_ms;
+	double value, total, count, sum;
+	bool has_q;
+	double q[MB_EXPORT_NQ];
+	struct mb_sketch *running; /* NULL unless hist was asked */
+};
+/* One struct for every op's reply; the fields of the op that was asked are meaningful. */
+struct mb_reply {
+	uint32_t version;
+	uint32_t status;   /* 200, 204, 400, 404, 500, 503 */
+	const char *error; /* status >= 400 */
+	int op;            /* not on the wire: the encoder and decoder are told it */
+	/* ping */
+	int64_t time_ms;
+	const char *node;
+	/* node, container, app */
+	uint16_t ndims;
+	struct mb_kv *dims;
+	uint32_t npoints;
+	struct mb_point *points;
+	/* containers */
+	uint32_t nids;
+	const char **ids;
+	/* range */
+	const char *name, *source;
+	int64_t step_ms;
+	int stat;
+	uint32_t nrange;
+	int64_t *range_t;
+	double *range_v; /* NaN = no data (nil on the wire) */
+	/* series */
+	uint32_t nseries;
+	struct mb_series_info *series;
+	/* export */
+	uint32_t nsrcs;
+	struct mb_source_dims *srcs;
+	uint32_t nitems;
+	struct mb_export_item *items;
+	/* backup */
+	const char *path;
+	uint64_t bytes;
+	struct mb_arena arena; /* decode only; encoders read from any memory the caller owns */
+};
+/* The encoder writes the fields of r->op. */
+int mb_reply_encode(const struct mb_reply *r, struct mb_buf *out);
+/* op says which fields to expect (the reply does not carry it). Replies are not bound by
+ * MB_MAX_MSG (an export of 100,000 series is larger): they come from agentd, not from
+ * containers, and the query client's receive limit is MB_MAX_EXPORT_MSG. */
+int mb_reply_decode(const void *p, size_t n, int op, struct mb_reply *out, char *err,
+                    size_t errlen);
+void mb_reply_free(struct mb_reply *r);
+/* Export replies may be large: this is the limit for them, on both ends. */
+#define MB_MAX_EXPORT_MSG (256u << 20)
+
+/* ------------------------------------------------------------------ nng (net.c)
+ * Socket helpers that carry LIBRARY-NOTES' rules: a receive size limit on every listener and
+ * dialer, reconnect back-off 100ms..2s, dials that never fail for a missing peer, ipc
+ * sockets made 0660. They take nng_socket by value (include <nng/nng.h> first). */
+#ifdef NNG_MAJOR_VERSION
+/* Listens on url with NNG_OPT_RECVMAXSZ = recvmax. For ipc:// the socket file gets mode
+ * 0660. Returns 0, or MB_ENNG (logged with the url). Main thread. */
+int mb_listen(nng_socket s, const char *url, size_t recvmax, nng_listener *out);
+/* Dials url in the background (NNG_FLAG_NONBLOCK): succeeds when no one listens yet. */
+int mb_dial(nng_socket s, const char *url, size_t recvmax, nng_dialer *out);
+/* Counts the listener's accept errors (nng_stats; the half-open-peer watchdog). -1 when the
+ * statistic is not there. */
+int64_t mb_listener_errors(nng_listener l);
+#endif
+
+/* A REQ client for request/reply with a deadline per call: api and CLI. */
+struct mb_client;
+/* Opens a REQ socket dialing url (in the background; the peer may come later), with REQ's
+ * own resend off. MB_ENNG. The client is thread-safe: each call uses its own context. */
+int mb_client_open(const char *url, size_t recvmax, struct mb_client **out);
+/* Sends req and waits up to timeout_ms for the reply. On 0, *reply/*replylen is a malloc'd
+ * copy the caller frees. MB_EDOWN when no agentd is connected (immediately if none was at the
+ * call, or when it went away during it), MB_ETIMEDOUT when it is connected but did not answer
+ * in time, MB_ENNG, MB_ENOMEM. Any thread. */
+int mb_client_call(struct mb_client *c, const void *req, size_t reqlen, int timeout_ms,
+                   void **reply, size_t *replylen);
+/* Waits up to timeout_ms for a connection to the peer; 0 or MB_EDOWN. */
+int mb_client_wait_connected(struct mb_client *c, int timeout_ms);
+/* Encodes q, calls, and decodes the reply for q->op into *r (free with mb_reply_free).
+ * Errors as mb_client_call, plus the decoder's. err gets a reason. */
+int mb_client_query(struct mb_client *c, const struct mb_query *q, int timeout_ms,
+                    struct mb_reply *r, char *err, size_t errlen);
+void mb_client_close(struct mb_client *c);
+
+/* ------------------------------------------------------------------ systemd (notify.c)
+ * sd_notify(3) without libsystemd: sends state ("READY=1", "STOPPING=1", "WATCHDOG=1") to
+ * $NOTIFY_SOCKET if set. 0 when sent or not under systemd; MB_ESYS. Any thread. */
+int mb_notify(const char *state);
+/* The watchdog interval asked by systemd ($WATCHDOG_USEC, for this pid), in ms; 0 if none. */
+int64_t mb_watchdog_ms(void);
+
+#endif

@@ -1,0 +1,189 @@
+"""mbharness: real processes on temp dirs and ipc sockets for the integration tests.
+A Stack owns a temp dir (run/ and data/), the processes it started, and cleans up both."""
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.path.join(ROOT, os.environ.get("MB_BUILD", "build"))
+BIN = os.path.join(BUILD, "bin")
+MODE = os.environ.get("MB_MODE", "")
+SANITIZED = "asan" in BUILD
+
+
+def binpath(name):
+    return os.path.join(BIN, name)
+
+
+def tool(name):
+    return os.path.join(BIN, "tools", name)
+
+
+def poll(fn, timeout=10.0, interval=0.02, what="condition"):
+    """Calls fn until it returns a truthy value, which it returns; fails after timeout."""
+    deadline = time.monotonic() + timeout * (3 if SANITIZED or MODE == "valgrind" else 1)
+    last_exc = None
+    while time.monotonic() < deadline:
+        try:
+            v = fn()
+            if v:
+                return v
+        except Exception as e:  # the thing polled may not be up yet
+            last_exc = e
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}" + (f" (last error: {last_exc!r})" if last_exc else ""))
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def soak(test):
+    """Marks a long test: it runs only under `make soak`."""
+    return unittest.skipUnless(MODE == "soak", "soak test (make soak)")(test)
+
+
+class Stack:
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="mb", dir="/tmp")
+        self.run_dir = os.path.join(self.dir, "run")
+        self.data_dir = os.path.join(self.dir, "data")
+        os.makedirs(self.run_dir)
+        self.ingest = "ipc://" + os.path.join(self.run_dir, "ingest.sock")
+        self.query = "ipc://" + os.path.join(self.run_dir, "query.sock")
+        self.procs = []
+        self.http_port = None
+        self.env = dict(os.environ)
+        self.env["METRICSBUS_RUN_DIR"] = self.run_dir
+        self.env.pop("METRICSBUS_CONTAINER_ID", None)
+
+    # ------------------------------------------------------------ processes
+    def spawn(self, argv, env=None, name=None, **kw):
+        e = dict(self.env)
+        if env:
+            e.update(env)
+        if MODE == "valgrind":
+            argv = ["valgrind", "-q", "--error-exitcode=99", "--leak-check=full",
+                    "--errors-for-leak-kinds=definite"] + argv
+        log = open(os.path.join(self.dir, (name or os.path.basename(argv[0])) + f".{len(self.procs)}.log"), "wb")
+        kw.setdefault("stdout", log)
+        kw.setdefault("stderr", subprocess.STDOUT)
+        p = subprocess.Popen(argv, env=e, **kw)
+        p.logfile = log.name
+        self.procs.append(p)
+        return p
+
+    def log_of(self, p):
+        with open(p.logfile, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def agentd(self, *args, wait=True, env=None):
+        argv = [binpath("metricsbus-agentd"), "--data-dir", self.data_dir, "--ingest", self.ingest,
+                "--query", self.query] + list(args)
+        p = self.spawn(argv, env=env, name="agentd")
+        if wait:
+            self.wait_agentd_ready(p)
+        return p
+
+    def wait_agentd_ready(self, p=None):
+        sock = self.query[len("ipc://"):]
+
+        def up():
+            if p is not None and p.poll() is not None:
+                raise AssertionError("agentd exited %s:\n%s" % (p.returncode, self.log_of(p)))
+            return os.path.exists(sock) and self.cli_ok("containers")
+        poll(up, timeout=15, what="agentd ready")
+
+    def api(self, *args, wait=True, env=None):
+        self.http_port = free_port()
+        argv = [binpath("metricsbus-api"), "--listen", f"127.0.0.1:{self.http_port}",
+                "--query", self.query] + list(args)
+        p = self.spawn(argv, env=env, name="api")
+        if wait:
+            def up():
+                if p.poll() is not None:
+                    raise AssertionError("api exited %s:\n%s" % (p.returncode, self.log_of(p)))
+                s = socket.socket()
+                try:
+                    s.connect(("127.0.0.1", self.http_port))
+                    return True
+                finally:
+                    s.close()
+            poll(up, timeout=15, what="api listening")
+        return p
+
+    def shim(self, *args, cmd=None, env=None, **kw):
+        argv = [binpath("metricsbus-shim"), "--agent", self.ingest] + list(args)
+        if cmd:
+            argv += ["--"] + list(cmd)
+        return self.spawn(argv, env=env, name="shim", **kw)
+
+    def cli(self, *args, timeout=30):
+        return subprocess.run([binpath("metricsbus"), "--query", self.query] + list(args),
+                              env=self.env, capture_output=True, text=True, timeout=timeout)
+
+    def cli_ok(self, *args):
+        return self.cli(*args).returncode == 0
+
+    def stop(self, p, sig=signal.SIGTERM, timeout=10):
+        if p.poll() is None:
+            p.send_signal(sig)
+            try:
+                p.wait(timeout=timeout * (3 if SANITIZED else 1))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        return p.returncode
+
+    def close(self):
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                p.kill()
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+        if os.environ.get("MB_KEEP") is None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    # ------------------------------------------------------------ clients
+    def http(self, path, method="GET", headers=None, port=None, host="127.0.0.1", timeout=10):
+        c = http.client.HTTPConnection(host, port or self.http_port, timeout=timeout)
+        try:
+            c.request(method, path, headers=headers or {})
+            r = c.getresponse()
+            body = r.read()
+            return r.status, dict((k.lower(), v) for k, v in r.getheaders()), body
+        finally:
+            c.close()
+
+    def http_json(self, path, **kw):
+        st, hdr, body = self.http(path, **kw)
+        return st, (json.loads(body) if body else None)
+
+
+def send_udp(port, payload, host="127.0.0.1"):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.sendto(payload if isinstance(payload, bytes) else payload.encode(), (host, port))
+    finally:
+        s.close()
+
+
+class StackTest(unittest.TestCase):
+    """A TestCase with self.stack, closed after each test (processes killed, files removed)."""
+
+    def setUp(self):
+        self.stack = Stack()
+        self.addCleanup(self.stack.close)

@@ -1,0 +1,30 @@
+#!/bin/sh
+# run.sh BUILD [soak|valgrind]: every unit binary in BUILD/test, then the integration suite
+# against BUILD/bin; ends with the totals line "N passed, N failed" and fails if any failed.
+B=${1:-build}
+MODE=${2:-}
+cd "$(dirname "$0")/.."
+pass=0; fail=0
+tally() { # reads a runner's output, adds its closing "N passed, N failed"
+	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$1" | tail -n 1)
+	if [ -z "$line" ]; then fail=$((fail + 1)); echo "no result line from $2"; return; fi
+	p=${line%% passed*}; f=${line#*, }; f=${f%% failed*}
+	pass=$((pass + p)); fail=$((fail + f))
+}
+out=$(mktemp)
+if [ -z "$MODE" ]; then
+	for t in "$B"/test/*_unit; do
+		[ -x "$t" ] || continue
+		echo "== $t"
+		"$t" >"$out" 2>&1; rc=$?
+		cat "$out"; tally "$out" "$t"
+		[ $rc -ne 0 ] && ! grep -qE '[1-9][0-9]* failed' "$out" && fail=$((fail + 1))
+	done
+fi
+echo "== integration ($B${MODE:+, $MODE})"
+MB_BUILD="$B" MB_MODE="$MODE" /usr/bin/python3 tests/integration/run.py >"$out" 2>&1
+cat "$out"; tally "$out" integration
+rm -f "$out"
+echo "total ($B${MODE:+ $MODE}):"
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
