@@ -424,7 +424,7 @@ struct mb_client;
 /* Opens a REQ socket dialing url (in the background; the peer may come later), with REQ's
  * own resend off. MB_ENNG. The client is thread-safe: each call uses its own context. */
 int mb_client_open(const char *url, size_t recvmax, struct mb_client **out);
-/* Sends req and waits up to timeout_ms for the reply. On 0, *reply/*replylen is a malloc'd
+/* Sends req and waits up to timeout_ms for the reply. On 0, *reply and *replylen are a malloc'd
  * copy the caller frees. MB_EDOWN when no agentd is connected (immediately if none was at the
  * call, or when it went away during it), MB_ETIMEDOUT when it is connected but did not answer
  * in time, MB_ENNG, MB_ENOMEM. Any thread. */
