@@ -1,0 +1,13 @@
+# tests/bench/: the bench tools (load generator, agentd pusher/querier), built with every
+# build so that the warnings and sanitizers see them; `make bench` drives them via run.sh.
+# mbload links the bus client: run.sh builds it by name (BENCH_TOOLS).
+BENCH_TOOLS := $(B)/bin/tools/blast $(B)/bin/tools/mbload
+TOOLS += $(B)/bin/tools/blast
+bench-tools: $(BENCH_TOOLS)
+.PHONY: bench-tools
+$(B)/bin/tools/blast: $(B)/obj/tests/bench/blast.o
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^
+$(B)/bin/tools/mbload: $(B)/obj/tests/bench/mbload.o $(LIBMB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(NNG_LIBS) $(MP_LIBS) -lm
