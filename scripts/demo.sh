@@ -33,6 +33,7 @@ mkdir -p "$RUN" "$DATA" "$LOGS" || exit 1
 INGEST=ipc://$RUN/ingest.sock
 QUERY=ipc://$RUN/query.sock
 export METRICSBUS_RUN_DIR="$RUN"
+export PYTHONDONTWRITEBYTECODE=1 # keep docs/examples free of __pycache__
 # The demo names its container; a METRICSBUS_CONTAINER_ID from the caller would not matter
 # (the flag wins) but other METRICSBUS_* settings would, so drop them all.
 for v in $(env | sed -n 's/^\(METRICSBUS_[A-Z_]*\)=.*/\1/p'); do

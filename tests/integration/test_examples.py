@@ -1,0 +1,301 @@
+"""test_examples: every file in docs/examples is checked by a parser, a linter or by running it
+(the demo app really emits testapp.response.latency), and `make install` lays out the package."""
+import glob
+import json
+import os
+import py_compile
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import unittest
+import urllib.request
+
+import mbharness as mb
+
+EX = os.path.join(mb.ROOT, "docs", "examples")
+PY = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+
+try:
+    import yaml
+except ImportError:  # python3-yaml is not a dependency: fall back to structural checks
+    yaml = None
+
+
+def read(path):
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+class TempDirTest(unittest.TestCase):
+    def tmpdir(self):
+        d = tempfile.mkdtemp(prefix="mbex", dir="/tmp")
+        self.addCleanup(shutil.rmtree, d, ignore_errors=True)
+        return d
+
+
+class TestExampleFiles(TempDirTest):
+    def test_every_example_file_is_covered(self):
+        # A new example must come with a check here: list what is checked, fail on the rest.
+        checked = {"Dockerfile", "Dockerfile.dockerignore", "marathon.json", "kubernetes-pod.yaml",
+                   "prometheus.yml", "README.md", "app/app.py", "app/metrics.py", "app/poller.py",
+                   "systemd/metricsbus-api.service", "systemd/metricsbus.sysusers.conf",
+                   "systemd/metricsbus-api.default"}
+        found = set()
+        for dirpath, dirnames, files in os.walk(EX):
+            dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+            for f in files:
+                found.add(os.path.relpath(os.path.join(dirpath, f), EX))
+        self.assertEqual(set(), found - checked, "example files without a check in test_examples.py")
+
+    def test_marathon_app_definition_parses_and_mounts_run_dir(self):
+        app = json.loads(read(os.path.join(EX, "marathon.json")))
+        self.assertTrue(app["id"].startswith("/"))
+        self.assertGreater(app["cpus"], 0)
+        self.assertGreater(app["mem"], 0)
+        self.assertGreaterEqual(app["instances"], 1)
+        vols = app["container"]["volumes"]
+        self.assertIn({"containerPath": "/run/metricsbus", "hostPath": "/run/metricsbus", "mode": "RW"}, vols)
+        self.assertEqual(["python3", "app.py"], app["args"])
+        self.assertEqual("/health", app["healthChecks"][0]["path"])
+        for k, v in app["env"].items():  # Marathon takes string values only
+            self.assertIsInstance(v, str, k)
+        self.assertTrue(all(k.startswith(("METRICSBUS_", "APP_")) for k in app["env"]))
+
+    def test_kubernetes_pod_has_two_shimmed_containers_and_hostpath_socket_dir(self):
+        text = read(os.path.join(EX, "kubernetes-pod.yaml"))
+        if yaml is None:
+            self.assertRegex(text, r"(?m)^kind: Pod$")
+            self.assertRegex(text, r"hostPath:\s*\n\s*path: /run/metricsbus")
+            self.assertEqual(2, len(re.findall(r"(?m)^    - name: (app|poller)$", text)))
+            self.assertEqual(2, text.count("mountPath: /run/metricsbus"))
+            return
+        pod = yaml.safe_load(text)
+        self.assertEqual("v1", pod["apiVersion"])
+        self.assertEqual("Pod", pod["kind"])
+        vols = {v["name"]: v for v in pod["spec"]["volumes"]}
+        self.assertEqual({"path": "/run/metricsbus", "type": "Directory"}, vols["metricsbus-run"]["hostPath"])
+        cs = pod["spec"]["containers"]
+        self.assertEqual(["app", "poller"], [c["name"] for c in cs])
+        for c in cs:
+            mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
+            self.assertEqual("/run/metricsbus", mounts["metricsbus-run"])
+            env = {e["name"]: e for e in c["env"]}
+            self.assertIn("METRICSBUS_CONTAINER_ID", env)
+            # $(VAR) references must name variables defined earlier in the same list.
+            names = [e["name"] for e in c["env"]]
+            for e in c["env"]:
+                for ref in re.findall(r"\$\((\w+)\)", e.get("value", "")):
+                    self.assertIn(ref, names[:names.index(e["name"])], e["name"])
+        ids = [next(e["value"] for e in c["env"] if e["name"] == "METRICSBUS_CONTAINER_ID") for c in cs]
+        self.assertEqual(len(ids), len(set(ids)), "each container needs its own container id")
+
+    def test_prometheus_config_passes_promtool(self):
+        src = os.path.join(EX, "prometheus.yml")
+        text = read(src)
+        if yaml is not None:
+            cfg = yaml.safe_load(text)
+            job = next(j for j in cfg["scrape_configs"] if j["job_name"] == "metricsbus")
+            self.assertEqual("/metrics", job["metrics_path"])
+            self.assertGreaterEqual(len(job["static_configs"][0]["targets"]), 2)
+            self.assertTrue(all(t.endswith(":61001") for t in job["static_configs"][0]["targets"]))
+        promtool = shutil.which("promtool")
+        if not promtool:
+            self.skipTest("promtool not installed (Debian package prometheus)")
+        d = self.tmpdir()
+        shutil.copy(src, d)
+        with open(os.path.join(d, "metricsbus.token"), "w") as f:
+            f.write("example-token\n")
+        r = subprocess.run([promtool, "check", "config", os.path.join(d, "prometheus.yml")],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(0, r.returncode, r.stdout + r.stderr)
+        self.assertIn("SUCCESS", r.stdout + r.stderr)
+
+    def test_dockerfile_structure(self):
+        lines, cur = [], ""
+        for raw in read(os.path.join(EX, "Dockerfile")).splitlines():
+            s = raw.strip()
+            if not cur and (not s or s.startswith("#")):
+                continue
+            cur += s[:-1] + " " if s.endswith("\\") else s
+            if not s.endswith("\\"):
+                lines.append(cur)
+                cur = ""
+        self.assertEqual("", cur, "Dockerfile ends inside a continued line")
+        known = {"FROM", "RUN", "COPY", "ADD", "WORKDIR", "ENV", "VOLUME", "EXPOSE", "ENTRYPOINT",
+                 "CMD", "USER", "ARG", "LABEL", "HEALTHCHECK", "STOPSIGNAL", "SHELL"}
+        instr = [(ln.split(None, 1)[0], ln.split(None, 1)[1] if " " in ln else "") for ln in lines]
+        for k, _ in instr:
+            self.assertIn(k, known)
+        self.assertEqual("FROM", instr[0][0])
+        stages = [a.split() for k, a in instr if k == "FROM"]
+        names = {s[2] for s in stages if len(s) == 3 and s[1].upper() == "AS"}
+        entry = [a for k, a in instr if k == "ENTRYPOINT"]
+        self.assertEqual(1, len(entry))
+        self.assertEqual("/usr/local/bin/metricsbus-shim", json.loads(entry[0])[0],
+                         "the shim is the ENTRYPOINT, in exec form so it is PID 1")
+        self.assertIn("app.py", json.loads([a for k, a in instr if k == "CMD"][-1]))
+        self.assertTrue(any(k == "VOLUME" and "/run/metricsbus" in a for k, a in instr))
+        self.assertTrue(any(k == "ENV" and "METRICSBUS_RUN_DIR=/run/metricsbus" in a for k, a in instr))
+        for k, a in instr:  # the build context is the repository root: COPY sources exist
+            if k != "COPY":
+                continue
+            parts = [p for p in a.split() if not p.startswith("--")]
+            frm = [p for p in a.split() if p.startswith("--from=")]
+            if frm:
+                self.assertIn(frm[0].split("=", 1)[1], names)
+                continue
+            for srcpath in parts[:-1]:
+                self.assertTrue(os.path.exists(os.path.join(mb.ROOT, srcpath)), srcpath)
+        ignore = read(os.path.join(EX, "Dockerfile.dockerignore")).split()
+        self.assertIn("build", ignore)
+        self.assertIn(".git", ignore)
+
+    def test_systemd_units_verify(self):
+        units = sorted(glob.glob(os.path.join(EX, "systemd", "*.service")))
+        units += [u for u in glob.glob(os.path.join(mb.ROOT, "*", "*.service")) if "/build/" not in u]
+        self.assertIn(os.path.join(EX, "systemd", "metricsbus-api.service"), units)
+        for u in units:
+            text = read(u)
+            self.assertRegex(text, r"(?m)^\[Unit\]$")
+            self.assertRegex(text, r"(?m)^\[Service\]$")
+            self.assertRegex(text, r"(?m)^\[Install\]$")
+            self.assertRegex(text, r"(?m)^ExecStart=/")
+        api = read(os.path.join(EX, "systemd", "metricsbus-api.service"))
+        self.assertIn("ExecStart=/usr/local/bin/metricsbus-api --listen 127.0.0.1:61001", api)
+        self.assertIn("User=metricsbus", api)
+        sysusers = read(os.path.join(EX, "systemd", "metricsbus.sysusers.conf"))
+        self.assertRegex(sysusers, r"(?m)^g metricsbus ")
+        self.assertRegex(sysusers, r"(?m)^u metricsbus ")
+        for ln in read(os.path.join(EX, "systemd", "metricsbus-api.default")).splitlines():
+            self.assertRegex(ln, r"^#?(METRICSBUS_[A-Z_]+=\S*)?$|^# ")
+        sa = shutil.which("systemd-analyze")
+        if not sa:
+            self.skipTest("systemd-analyze not available")
+        d = self.tmpdir()
+        for u in units:
+            # verify wants ExecStart to exist: point it at the built binary (or true).
+            text = read(u)
+            for prog in re.findall(r"/usr/local/bin/(metricsbus[a-z-]*)", text):
+                built = mb.binpath(prog)
+                text = text.replace("/usr/local/bin/" + prog, built if os.path.exists(built) else "/bin/true")
+            with open(os.path.join(d, os.path.basename(u)), "w") as f:
+                f.write(text)
+        r = subprocess.run([sa, "verify", "--man=no"] + sorted(glob.glob(os.path.join(d, "*.service"))),
+                           capture_output=True, text=True, timeout=60)
+        # Units this one points to (metricsbus-agentd.service) may be absent: not an error.
+        errs = [ln for ln in (r.stdout + r.stderr).splitlines()
+                if ln.strip() and "metricsbus-agentd.service" not in ln and "not found" not in ln]
+        self.assertEqual([], errs, r.stdout + r.stderr)
+
+    def test_example_readme_names_every_example(self):
+        text = read(os.path.join(EX, "README.md"))
+        for f in ("Dockerfile", "marathon.json", "kubernetes-pod.yaml", "prometheus.yml",
+                  "metricsbus-api.service", "app.py", "metrics.py", "poller.py"):
+            self.assertIn(f, text)
+
+
+class TestExampleApp(TempDirTest):
+    """The Flask app really times each request as testapp.response.latency (ms) over statsd."""
+
+    def test_python_sources_compile(self):
+        d = self.tmpdir()
+        for f in glob.glob(os.path.join(EX, "app", "*.py")):
+            py_compile.compile(f, cfile=os.path.join(d, os.path.basename(f) + "c"), doraise=True)
+
+    def test_app_sends_latency_timer_per_request(self):
+        try:
+            import flask  # noqa: F401
+            import statsd  # noqa: F401
+        except ImportError:
+            self.skipTest("python3-flask / python3-statsd not installed (make deps)")
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.addCleanup(udp.close)
+        udp.bind(("127.0.0.1", 0))
+        udp.settimeout(10)
+        port = mb.free_port()
+        env = dict(os.environ, STATSD_UDP_HOST="127.0.0.1", STATSD_UDP_PORT=str(udp.getsockname()[1]),
+                   APP_PORT=str(port), PYTHONDONTWRITEBYTECODE="1")
+        p = subprocess.Popen([PY, os.path.join(EX, "app", "app.py")], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(p.wait, 10)
+        self.addCleanup(p.kill)
+
+        def get():
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
+                return r.status == 200 and json.loads(r.read()) == {"hello": "metricsbus"}
+        mb.poll(get, timeout=20, what="demo app answering")
+        lines = []
+        while not any(ln.startswith("testapp.response.latency:") for ln in lines):
+            lines += udp.recv(65536).decode().split("\n")
+        lat = next(ln for ln in lines if ln.startswith("testapp.response.latency:"))
+        m = re.fullmatch(r"testapp\.response\.latency:([0-9.]+)\|ms", lat)
+        self.assertIsNotNone(m, lat)
+        self.assertLess(float(m.group(1)), 5000.0)
+        self.assertGreater(float(m.group(1)), 0.0)
+
+    def test_poller_polls_every_half_second_and_counts(self):
+        try:
+            import requests  # noqa: F401
+            import statsd  # noqa: F401
+        except ImportError:
+            self.skipTest("python3-requests / python3-statsd not installed (make deps)")
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.addCleanup(udp.close)
+        udp.bind(("127.0.0.1", 0))
+        udp.settimeout(10)
+        # Nothing listens on this port: the poller counts errors and keeps going.
+        env = dict(os.environ, STATSD_UDP_HOST="127.0.0.1", STATSD_UDP_PORT=str(udp.getsockname()[1]),
+                   APP_URL=f"http://127.0.0.1:{mb.free_port()}/", PYTHONDONTWRITEBYTECODE="1")
+        p = subprocess.Popen([PY, os.path.join(EX, "app", "poller.py")], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(p.kill)
+        got = [udp.recv(65536).decode() for _ in range(3)]
+        self.assertEqual(["testpoller.errors:1|c"] * 3, got)
+        p.terminate()
+        self.assertEqual(0, p.wait(10), "the poller stops cleanly on TERM")
+
+
+class TestInstall(TempDirTest):
+    def make(self, *args):
+        return subprocess.run(["make", "-C", mb.ROOT, "--no-print-directory", "B=" + os.path.relpath(mb.BUILD, mb.ROOT)]
+                              + list(args), capture_output=True, text=True, timeout=300)
+
+    def test_install_lays_out_unit_and_examples(self):
+        dest = self.tmpdir()
+        r = self.make("install-api-unit", "install-examples", "DESTDIR=" + dest, "PREFIX=/opt/mb")
+        self.assertEqual(0, r.returncode, r.stdout + r.stderr)
+        unit = read(os.path.join(dest, "opt/mb/lib/systemd/system/metricsbus-api.service"))
+        self.assertIn("ExecStart=/opt/mb/bin/metricsbus-api ", unit)
+        self.assertNotIn("/usr/local", unit)
+        for f in ("Dockerfile", "marathon.json", "kubernetes-pod.yaml", "prometheus.yml",
+                  "app/app.py", "app/metrics.py", "app/poller.py", "systemd/metricsbus-api.service"):
+            self.assertTrue(os.path.isfile(os.path.join(dest, "opt/mb/share/doc/metricsbus/examples", f)), f)
+
+    def test_full_install_with_man_pages(self):
+        if not all(os.path.exists(p) for p in (mb.binpath(n) for n in
+                   ("metricsbus-shim", "metricsbus-agentd", "metricsbus-api", "metricsbus"))):
+            self.skipTest("programs not built")
+        if self.make("-q", "programs").returncode != 0:
+            self.skipTest("programs not up to date; `make install` would rebuild them")
+        dest = self.tmpdir()
+        r = self.make("install", "DESTDIR=" + dest, "PREFIX=/opt/mb")
+        self.assertEqual(0, r.returncode, r.stdout + r.stderr)
+        for n in ("metricsbus-shim", "metricsbus-agentd", "metricsbus-api", "metricsbus"):
+            b = os.path.join(dest, "opt/mb/bin", n)
+            self.assertTrue(os.access(b, os.X_OK), b)
+            man = read(os.path.join(dest, "opt/mb/share/man/man1", n + ".1"))
+            self.assertTrue(man.startswith(".TH " + n.upper() + " 1"), man[:80])
+            self.assertIn(".SH NAME", man)
+            if shutil.which("man"):
+                out = subprocess.run(["man", "-l", os.path.join(dest, "opt/mb/share/man/man1", n + ".1")],
+                                     capture_output=True, text=True, env=dict(os.environ, MANPAGER="cat", PAGER="cat"),
+                                     timeout=60)
+                self.assertEqual(0, out.returncode, out.stderr)
+        self.assertTrue(os.path.isfile(os.path.join(dest, "opt/mb/lib/systemd/system/metricsbus-api.service")))
+
+
+if __name__ == "__main__":
+    unittest.main()
