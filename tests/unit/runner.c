@@ -1,6 +1,8 @@
 /* runner.c: runs every registered unit test (or those named on the command line) and ends
  * with "N passed, N failed"; exit 1 when any failed. */
-#define _GNU_SOURCE
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* the Makefile defines it too */
+#endif
 #include "mbtest.h"
 #include <stdlib.h>
 #include <unistd.h>
