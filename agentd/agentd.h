@@ -1,0 +1,145 @@
+/* agentd.h: the daemon's own parts and how they meet: the writer queue, the ingest and query
+ * services, node and self metrics, the socket lock and peer identity. (The store is store.h.) */
+#ifndef AGENT_AGENTD_H
+#define AGENT_AGENTD_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "mb.h"
+#include "store.h"
+
+/* ------------------------------------------------------------------ counters (self.c)
+ * Process-wide counters, written by any thread with relaxed atomics, read by self.c. */
+enum agent_reject_reason {
+	AGENT_REJ_INVALID,     /* fails the schema */
+	AGENT_REJ_VERSION,     /* a newer schema version */
+	AGENT_REJ_TOOBIG,      /* over a schema limit */
+	AGENT_REJ_STORE,       /* refused by the store (e.g. every record over the series limit) */
+	AGENT_REJ_NREASONS
+};
+const char *agent_reject_name(int reason);
+
+struct agent_counters {
+	atomic_uint_fast64_t batches_received, records_received;
+	atomic_uint_fast64_t batches_rejected[AGENT_REJ_NREASONS];
+	atomic_uint_fast64_t batches_committed, records_committed, batches_dup;
+	atomic_uint_fast64_t batches_retry;    /* answered "not now" (queue full, disk, stopping) */
+	atomic_uint_fast64_t peer_mismatch;    /* --verify-peer: claimed container id differed */
+	atomic_uint_fast64_t peer_unknown;     /* --verify-peer: peer pid or cgroup unreadable */
+	atomic_uint_fast64_t commit_txns, commit_us_total, commit_us_max;
+	atomic_uint_fast64_t queries, query_errors;
+	atomic_uint_fast64_t listener_restarts;
+	atomic_int_fast64_t queue_depth;
+};
+extern struct agent_counters agent_ctr;
+
+/* ------------------------------------------------------------------ writer (writer.c)
+ * The one thread that writes the store. Jobs are queued by the ingest callbacks, node.c and
+ * self.c; the writer takes everything queued (up to a record budget), commits it in one
+ * transaction and then calls each job's done() with the batch's status. The queue is bounded:
+ * agent_writer_push never blocks and answers MB_ETOOBIG when it is full. */
+struct agent_job;
+typedef void (*agent_job_done)(struct agent_job *j, uint32_t status, const char *err);
+struct agent_job {
+	struct mb_batch *batch;
+	agent_job_done done; /* called on the writer thread; must not block */
+	void *arg;
+	struct agent_job *next;
+};
+struct agent_writer;
+/* max_jobs bounds the queue. Starts the thread. MB_ENOMEM, MB_ESYS. Main thread. */
+int agent_writer_start(struct agent_store *st, int max_jobs, struct agent_writer **out);
+/* Queues j; 0, MB_ETOOBIG (full) or MB_EDOWN (stopping). Any thread, never blocks. */
+int agent_writer_push(struct agent_writer *w, struct agent_job *j);
+/* Jobs queued now. Any thread. */
+int agent_writer_depth(struct agent_writer *w);
+/* Non-zero once a commit failed with the store unusable: main stops the daemon. */
+int agent_writer_broken(struct agent_writer *w);
+/* Refuses new jobs, commits and answers every queued one, joins the thread, frees w. */
+void agent_writer_stop(struct agent_writer *w);
+
+/* ------------------------------------------------------------------ ingest (ingest.c)
+ * The REP listener shims send batches to: many contexts served at once, each batch decoded on
+ * the nng callback and handed to the writer; the ack is sent once the writer has committed. */
+struct agent_ingest;
+struct agent_ingest_opts {
+	const char *url;
+	int nctx;
+	bool verify_peer;
+};
+int agent_ingest_start(const struct agent_ingest_opts *o, struct agent_writer *w,
+                       struct agent_ingest **out);
+/* The half-open-peer watchdog (LIBRARY-NOTES nng #1): re-creates the listener when its
+ * error count moved. Main thread, every tick. */
+void agent_ingest_watchdog(struct agent_ingest *in);
+/* Stops receiving, waits (up to timeout_ms) for every batch in flight to be answered. Main
+ * thread, before agent_writer_stop. */
+void agent_ingest_quiesce(struct agent_ingest *in, int timeout_ms);
+/* Closes the socket and frees in. After agent_writer_stop. */
+void agent_ingest_close(struct agent_ingest *in);
+
+/* ------------------------------------------------------------------ query service (qsvc.c)
+ * REP on --query; worker threads each with a context: receive, decode, agent_store_query,
+ * encode, send. LMDB reads happen on these threads, never on nng's. */
+struct agent_qsvc;
+int agent_qsvc_start(const char *url, int nworkers, struct agent_store *st, const char *node_id,
+                     struct agent_qsvc **out);
+void agent_qsvc_watchdog(struct agent_qsvc *q);
+void agent_qsvc_stop(struct agent_qsvc *q);
+
+/* ------------------------------------------------------------------ node metrics (node.c) */
+struct agent_node;
+struct agent_node_opts {
+	const char *proc;     /* "/proc"; tests may point elsewhere */
+	const char *hostname; /* dimensions; node_id and cluster_id may be NULL */
+	const char *node_id, *cluster_id;
+	uint64_t instance;    /* agentd's own ingest identity */
+};
+int agent_node_open(const struct agent_node_opts *o, struct agent_node **out);
+/* Collects every node metric now into a fresh heap batch (free with agent_batch_destroy). */
+int agent_node_collect(struct agent_node *n, int64_t now_ms, int64_t interval_ms,
+                       struct mb_batch **out);
+void agent_node_close(struct agent_node *n);
+
+/* A heap batch whose strings and arrays live in its arena: what node.c and self.c build. */
+struct mb_batch *agent_batch_new(const char *container_id, uint64_t instance, uint64_t seq,
+                                 int64_t time_ms, int64_t interval_ms);
+/* Appends a record (kind counter/gauge/resource) with tags (ntags pairs, any order, sorted
+ * here). Grows the record array in the arena. MB_ENOMEM. */
+int agent_batch_add(struct mb_batch *b, int kind, const char *name, double value, int ntags,
+                    const struct mb_kv *tags);
+int agent_batch_dim(struct mb_batch *b, const char *key, const char *val);
+void agent_batch_destroy(struct mb_batch *b);
+
+/* ------------------------------------------------------------------ self metrics (self.c) */
+/* A batch of agentd's own metrics (source "agentd") for the interval that ends now. */
+/* Counters are the change since the previous call (the store keeps their running totals).
+ * Main thread only. */
+int agent_self_collect(struct agent_store *st, uint64_t instance, uint64_t seq, int64_t now_ms,
+                       int64_t interval_ms, const char *hostname, struct mb_batch **out);
+
+/* ------------------------------------------------------------------ lock (lock.c)
+ * One agentd per socket path (LIBRARY-NOTES nng #1): an flock on PATH.lock beside each ipc
+ * socket, held for the life of the process; a stale socket file is then removed. */
+struct agent_lock;
+/* For an ipc:// url: creates the run directory (0755), locks PATH.lock, unlinks a stale PATH.
+ * For other urls: nothing. MB_EINVAL with err "another metricsbus-agentd owns PATH" when the
+ * lock is held by another process; MB_ESYS otherwise. */
+int agent_lock_url(const char *url, struct agent_lock **out, char *err, size_t errlen);
+void agent_lock_release(struct agent_lock *l);
+
+/* ------------------------------------------------------------------ peer (peer.c)
+ * --verify-peer: the container identity of a local process, from /proc/PID/cgroup. */
+/* The id for a cgroup file's text: the cgroup v2 path (the "0::" line), or when that is the
+ * root, the first v1 hierarchy whose path is not the root; then its last component, with a
+ * runtime's scope wrapping ("docker-ID.scope", "cri-containerd-ID.scope", "libpod-ID.scope")
+ * taken off. "host" when every path is the root. MB_EINVAL when nothing parses. */
+int agent_peer_id_from_cgroup(const char *text, char *id, size_t n);
+/* Reads /proc/PID/cgroup (root given for tests: "/proc"). MB_ESYS, MB_EINVAL. */
+int agent_peer_id(const char *proc, uint64_t pid, char *id, size_t n);
+/* 1 when url is ipc://. */
+int agent_url_is_ipc(const char *url);
+
+#endif

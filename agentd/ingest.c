@@ -1,0 +1,336 @@
+/* ingest.c: the REP listener the shims send batches to: a context per request in flight,
+ * decode on nng's callback, commit on the writer, acknowledge only after the commit. */
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/supplemental/util/platform.h>
+#include <nng/transport/ipc/ipc.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agentd.h"
+
+enum { CTX_IDLE, CTX_RECV, CTX_WAIT, CTX_SEND };
+
+struct ictx {
+	struct agent_ingest *in;
+	nng_ctx ctx;
+	nng_aio *aio;
+	pthread_mutex_t mu; /* state, against quiesce's cancel */
+	int state;
+	bool opened;
+	struct agent_job job;
+	struct mb_batch batch;
+	bool have_batch;
+	char err[MB_MAX_ERR + 1];
+	struct mb_buf buf;
+};
+
+struct agent_ingest {
+	nng_socket sock;
+	nng_listener l;
+	bool have_l;
+	char url[512];
+	bool verify_peer;
+	struct agent_writer *w;
+	int nctx;
+	struct ictx *c;
+	atomic_bool stopping;
+	int64_t lerrors;
+};
+
+static void ictx_recv(struct ictx *c);
+
+static int reason_of(int rv)
+{
+	switch (rv) {
+	case MB_EVERSION:
+		return AGENT_REJ_VERSION;
+	case MB_ETOOBIG:
+		return AGENT_REJ_TOOBIG;
+	default:
+		return AGENT_REJ_INVALID;
+	}
+}
+
+/* Sends an ack on c; on any failure the request goes unanswered and the shim resends after
+ * its timeout, which is harmless (repeats are dropped). Caller holds c->mu. */
+static void ictx_answer(struct ictx *c, uint64_t seq, uint32_t st, const char *err)
+{
+	struct mb_ack a = {.seq = seq, .status = st};
+	nng_msg *m = NULL;
+	if (err)
+		snprintf(a.err, sizeof a.err, "%s", err);
+	mb_buf_reset(&c->buf);
+	if (mb_ack_encode(&a, &c->buf) != 0 || nng_msg_alloc(&m, 0) != 0)
+		goto fail;
+	if (nng_msg_append(m, c->buf.data, c->buf.len) != 0)
+		goto fail;
+	nng_aio_set_msg(c->aio, m);
+	c->state = CTX_SEND;
+	nng_ctx_send(c->ctx, c->aio);
+	return;
+fail:
+	if (m)
+		nng_msg_free(m);
+	mb_log_warnx("ingest: cannot build an ack (out of memory)");
+	ictx_recv(c);
+}
+
+static void free_batch(struct ictx *c)
+{
+	if (c->have_batch) {
+		mb_batch_free(&c->batch);
+		c->have_batch = false;
+	}
+}
+
+/* Runs on the writer thread after the batch's transaction. */
+static void ictx_done(struct agent_job *j, uint32_t status, const char *err)
+{
+	struct ictx *c = j->arg;
+	pthread_mutex_lock(&c->mu);
+	uint64_t seq = c->batch.seq;
+	free_batch(c);
+	ictx_answer(c, seq, status, err && err[0] ? err : NULL);
+	pthread_mutex_unlock(&c->mu);
+}
+
+static void verify_peer(struct ictx *c, nng_msg *msg)
+{
+	uint64_t pid = 0;
+	char id[MB_MAX_NAME + 1];
+	nng_pipe p = nng_msg_get_pipe(msg);
+	if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_PID, &pid) != 0 ||
+	    agent_peer_id("/proc", pid, id, sizeof id) != 0) {
+		/* The claim stands, but counted: the peer left before we looked. */
+		atomic_fetch_add_explicit(&agent_ctr.peer_unknown, 1, memory_order_relaxed);
+		return;
+	}
+	if (strcmp(id, c->batch.container_id) == 0)
+		return;
+	char *dup = mb_arena_strndup(&c->batch.arena, id, strlen(id));
+	if (!dup)
+		return;
+	atomic_fetch_add_explicit(&agent_ctr.peer_mismatch, 1, memory_order_relaxed);
+	mb_log_debug("ingest: pid %llu claimed container %s, cgroup says %s",
+	             (unsigned long long)pid, c->batch.container_id, id);
+	c->batch.container_id = dup;
+}
+
+/* A request arrived: decode it here (CPU only), then hand it to the writer. */
+static void ictx_request(struct ictx *c, nng_msg *msg)
+{
+	struct agent_ingest *in = c->in;
+	atomic_fetch_add_explicit(&agent_ctr.batches_received, 1, memory_order_relaxed);
+	c->err[0] = 0;
+	int rv = mb_batch_decode(nng_msg_body(msg), nng_msg_len(msg), &c->batch, c->err,
+	                         sizeof c->err);
+	if (rv != 0) {
+		int r = reason_of(rv);
+		atomic_fetch_add_explicit(&agent_ctr.batches_rejected[r], 1, memory_order_relaxed);
+		mb_log_debug("ingest: batch rejected (%s): %s", agent_reject_name(r), c->err);
+		nng_msg_free(msg);
+		ictx_answer(c, 0, MB_ACK_REJECTED, c->err[0] ? c->err : agent_reject_name(r));
+		return;
+	}
+	c->have_batch = true;
+	atomic_fetch_add_explicit(&agent_ctr.records_received, c->batch.nrecords,
+	                          memory_order_relaxed);
+	if (in->verify_peer)
+		verify_peer(c, msg);
+	nng_msg_free(msg);
+	c->job.batch = &c->batch;
+	c->job.done = ictx_done;
+	c->job.arg = c;
+	c->state = CTX_WAIT;
+	rv = agent_writer_push(in->w, &c->job);
+	if (rv != 0) {
+		uint64_t seq = c->batch.seq;
+		atomic_fetch_add_explicit(&agent_ctr.batches_retry, 1, memory_order_relaxed);
+		free_batch(c);
+		ictx_answer(c, seq, MB_ACK_RETRY,
+		            rv == MB_ETOOBIG ? "agentd busy: queue full" : "agentd shutting down");
+	}
+}
+
+/* Caller holds c->mu. */
+static void ictx_recv(struct ictx *c)
+{
+	if (atomic_load(&c->in->stopping)) {
+		c->state = CTX_IDLE;
+		return;
+	}
+	c->state = CTX_RECV;
+	nng_ctx_recv(c->ctx, c->aio);
+}
+
+static void ictx_cb(void *arg)
+{
+	struct ictx *c = arg;
+	pthread_mutex_lock(&c->mu);
+	int rv = nng_aio_result(c->aio);
+	switch (c->state) {
+	case CTX_RECV:
+		if (rv == 0) {
+			ictx_request(c, nng_aio_get_msg(c->aio));
+		} else if (rv == NNG_ECLOSED) {
+			c->state = CTX_IDLE;
+		} else {
+			if (rv != NNG_ECANCELED)
+				mb_log_debug("ingest: receive: %s", nng_strerror(rv));
+			ictx_recv(c);
+		}
+		break;
+	case CTX_SEND:
+		if (rv != 0) {
+			/* The shim went away or the pipe closed: it resends, we drop the repeat. */
+			nng_msg_free(nng_aio_get_msg(c->aio));
+			nng_aio_set_msg(c->aio, NULL);
+		}
+		if (rv == NNG_ECLOSED)
+			c->state = CTX_IDLE;
+		else
+			ictx_recv(c);
+		break;
+	default:
+		break;
+	}
+	pthread_mutex_unlock(&c->mu);
+}
+
+static int ingest_listen(struct agent_ingest *in)
+{
+	int rv = mb_listen(in->sock, in->url, MB_MAX_MSG, &in->l);
+	if (rv != 0)
+		return rv;
+	in->have_l = true;
+	in->lerrors = mb_listener_errors(in->l);
+	return 0;
+}
+
+int agent_ingest_start(const struct agent_ingest_opts *o, struct agent_writer *w,
+                       struct agent_ingest **out)
+{
+	int rv;
+	struct agent_ingest *in = calloc(1, sizeof *in);
+	if (!in)
+		return MB_ENOMEM;
+	snprintf(in->url, sizeof in->url, "%s", o->url);
+	in->verify_peer = o->verify_peer;
+	in->w = w;
+	in->nctx = o->nctx > 0 ? o->nctx : 16;
+	if ((in->c = calloc((size_t)in->nctx, sizeof *in->c)) == NULL) {
+		rv = MB_ENOMEM;
+		goto fail;
+	}
+	if ((rv = nng_rep0_open(&in->sock)) != 0) {
+		mb_log_error("ingest: nng_rep0_open: %s", nng_strerror(rv));
+		rv = MB_ENNG;
+		goto fail_c;
+	}
+	for (int i = 0; i < in->nctx; i++) {
+		struct ictx *c = &in->c[i];
+		c->in = in;
+		pthread_mutex_init(&c->mu, NULL);
+		if ((rv = nng_ctx_open(&c->ctx, in->sock)) != 0 ||
+		    (rv = nng_aio_alloc(&c->aio, ictx_cb, c)) != 0) {
+			mb_log_error("ingest: context: %s", nng_strerror(rv));
+			rv = MB_ENNG;
+			goto fail_sock;
+		}
+		c->opened = true;
+	}
+	if ((rv = ingest_listen(in)) != 0)
+		goto fail_sock;
+	for (int i = 0; i < in->nctx; i++) {
+		pthread_mutex_lock(&in->c[i].mu);
+		ictx_recv(&in->c[i]);
+		pthread_mutex_unlock(&in->c[i].mu);
+	}
+	*out = in;
+	return 0;
+fail_sock:
+	nng_close(in->sock);
+	for (int i = 0; i < in->nctx; i++) {
+		if (in->c[i].aio)
+			nng_aio_free(in->c[i].aio);
+		pthread_mutex_destroy(&in->c[i].mu);
+	}
+fail_c:
+	free(in->c);
+fail:
+	free(in);
+	return rv;
+}
+
+void agent_ingest_watchdog(struct agent_ingest *in)
+{
+	if (!in || atomic_load(&in->stopping))
+		return;
+	if (!in->have_l) {
+		(void)ingest_listen(in);
+		return;
+	}
+	int64_t e = mb_listener_errors(in->l);
+	if (e < 0 || e == in->lerrors)
+		return;
+	/* nng 1.5.2 stops accepting on an ipc listener after some accept errors (a peer that
+	 * closed before the handshake): a new listener serves the dialers that reconnect. */
+	mb_log_warnx("ingest: listener on %s had accept errors (%lld -> %lld): re-creating it",
+	             in->url, (long long)in->lerrors, (long long)e);
+	nng_listener_close(in->l);
+	in->have_l = false;
+	atomic_fetch_add_explicit(&agent_ctr.listener_restarts, 1, memory_order_relaxed);
+	if (ingest_listen(in) != 0)
+		mb_log_error("ingest: cannot listen again on %s; retrying next tick", in->url);
+}
+
+void agent_ingest_quiesce(struct agent_ingest *in, int timeout_ms)
+{
+	if (!in)
+		return;
+	atomic_store(&in->stopping, true);
+	for (int i = 0; i < in->nctx; i++) {
+		struct ictx *c = &in->c[i];
+		pthread_mutex_lock(&c->mu);
+		if (c->state == CTX_RECV)
+			nng_aio_cancel(c->aio);
+		pthread_mutex_unlock(&c->mu);
+	}
+	int64_t deadline = mb_mono_ms() + timeout_ms;
+	for (;;) {
+		int busy = 0;
+		for (int i = 0; i < in->nctx; i++) {
+			pthread_mutex_lock(&in->c[i].mu);
+			busy += in->c[i].state != CTX_IDLE;
+			pthread_mutex_unlock(&in->c[i].mu);
+		}
+		if (!busy)
+			break;
+		if (mb_mono_ms() >= deadline) {
+			mb_log_warnx("ingest: %d answers still in flight at shutdown", busy);
+			break;
+		}
+		nng_msleep(5);
+	}
+}
+
+void agent_ingest_close(struct agent_ingest *in)
+{
+	if (!in)
+		return;
+	atomic_store(&in->stopping, true);
+	for (int i = 0; i < in->nctx; i++)
+		nng_aio_stop(in->c[i].aio);
+	nng_close(in->sock);
+	for (int i = 0; i < in->nctx; i++) {
+		struct ictx *c = &in->c[i];
+		nng_aio_free(c->aio);
+		free_batch(c);
+		mb_buf_free(&c->buf);
+		pthread_mutex_destroy(&c->mu);
+	}
+	free(in->c);
+	free(in);
+}

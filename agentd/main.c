@@ -1,0 +1,240 @@
+/* main.c: metricsbus-agentd: flags, start-up order (lock, store, writer, listeners, READY),
+ * the main loop (signals, node and self metrics, upkeep, watchdogs) and a draining shutdown. */
+#include <errno.h>
+#include <nng/nng.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agentd.h"
+
+#define INGEST_CONTEXTS 64
+#define QUERY_WORKERS 4
+#define MAINTAIN_MS 30000
+#define DRAIN_MS 10000
+
+struct own_job {
+	struct agent_job j;
+};
+
+static void own_done(struct agent_job *j, uint32_t status, const char *err)
+{
+	if (status == MB_ACK_REJECTED || status == MB_ACK_RETRY)
+		mb_log_debug("own %s batch not stored: %s", j->batch->container_id, err);
+	agent_batch_destroy(j->batch);
+	free(j);
+}
+
+/* Hands one of agentd's own batches to the writer; it owns it from here. */
+static void push_own(struct agent_writer *w, struct mb_batch *b)
+{
+	struct own_job *oj = calloc(1, sizeof *oj);
+	if (!oj) {
+		agent_batch_destroy(b);
+		return;
+	}
+	oj->j.batch = b;
+	oj->j.done = own_done;
+	oj->j.arg = oj;
+	if (agent_writer_push(w, &oj->j) != 0) {
+		agent_batch_destroy(b);
+		free(oj);
+	}
+}
+
+static uint64_t random_instance(void)
+{
+	uint64_t v = 0;
+	if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v)
+		v = (uint64_t)mb_now_ms() ^ ((uint64_t)getpid() << 32);
+	/* Two ids (node, self): keep both non-zero. */
+	v &= ~(uint64_t)1;
+	return v ? v : 2;
+}
+
+int main(int argc, char **argv)
+{
+	char def_ingest[512], def_query[512], def_data[512], err[512], hostname[256] = "";
+	const char *ingest_url, *query_url, *data_dir, *retention = MB_DEFAULT_RETENTION;
+	const char *node_id = NULL, *cluster_id = NULL;
+	int64_t node_interval = 10000, max_series = 10000;
+	uint64_t max_size = 8ull << 30;
+	bool verify_peer = false;
+	int npos, rv, exit_code = 0;
+
+	if (mb_default_ingest_url(def_ingest, sizeof def_ingest) != 0 ||
+	    mb_default_query_url(def_query, sizeof def_query) != 0 ||
+	    mb_default_data_dir(def_data, sizeof def_data) != 0) {
+		fprintf(stderr, "metricsbus-agentd: error: default paths too long\n");
+		return 2;
+	}
+	ingest_url = def_ingest;
+	query_url = def_query;
+	data_dir = def_data;
+	struct mb_flag flags[] = {
+		{"data-dir", MB_FLAG_STR, &data_dir, "DIR", "LMDB store directory", false},
+		{"ingest", MB_FLAG_STR, &ingest_url, "URL", "where shims send batches", false},
+		{"query", MB_FLAG_STR, &query_url, "URL", "where the api and CLI ask", false},
+		{"retention", MB_FLAG_STR, &retention, "SPEC",
+		 "rolling windows RES:SPAN,... (default " MB_DEFAULT_RETENTION ")", false},
+		{"node-interval", MB_FLAG_DURATION, &node_interval, "DURATION",
+		 "node metrics period (default 10s)", false},
+		{"max-size", MB_FLAG_SIZE, &max_size, "SIZE", "cap of the store (default 8GiB)", false},
+		{"max-series-per-source", MB_FLAG_INT, &max_series, "N",
+		 "series one container may create (default 10000)", false},
+		{"node-id", MB_FLAG_STR, &node_id, "ID", "this node's id (mesos_id)", false},
+		{"cluster-id", MB_FLAG_STR, &cluster_id, "ID", "the cluster's id (cluster_id)", false},
+		{"verify-peer", MB_FLAG_BOOL, &verify_peer, NULL,
+		 "take container identity from the sender's cgroup (ipc only)", false},
+	};
+	struct mb_prog prog = {
+		.name = "metricsbus-agentd",
+		.component = "agentd",
+		.synopsis = "[FLAGS]",
+		.about = "The node daemon: takes acknowledged batches from shims, keeps rolling "
+		         "windows in LMDB, collects node metrics and answers queries.",
+		.flags = flags,
+		.nflags = (int)(sizeof flags / sizeof flags[0]),
+	};
+	mb_flags_parse(&prog, argc, argv, &npos);
+	if (npos > 0)
+		mb_usage_error(&prog, "unexpected argument '%s'", argv[0]);
+
+	struct agent_store_opts so;
+	memset(&so, 0, sizeof so);
+	if (mb_parse_retention(retention, so.levels, &so.nlevels, err, sizeof err) != 0)
+		mb_usage_error(&prog, "--retention %s: %s", retention, err);
+	if (node_interval <= 0)
+		mb_usage_error(&prog, "--node-interval must be above 0");
+	if (max_series <= 0)
+		mb_usage_error(&prog, "--max-series-per-source must be above 0");
+	if (max_size < (1u << 20))
+		mb_usage_error(&prog, "--max-size must be at least 1MiB");
+	if (verify_peer && !agent_url_is_ipc(ingest_url))
+		mb_usage_error(&prog, "--verify-peer needs an ipc:// --ingest URL (tcp has no peer "
+		                      "process to check): %s", ingest_url);
+	if (strcmp(ingest_url, query_url) == 0)
+		mb_usage_error(&prog, "--ingest and --query must differ");
+	if (gethostname(hostname, sizeof hostname - 1) != 0)
+		hostname[0] = 0;
+
+	/* Every thread nng starts inherits this mask: signals reach only the sigtimedwait below. */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	struct agent_lock *lk_ingest = NULL, *lk_query = NULL;
+	if (agent_lock_url(ingest_url, &lk_ingest, err, sizeof err) != 0 ||
+	    agent_lock_url(query_url, &lk_query, err, sizeof err) != 0)
+		mb_fatalx("%s", err);
+
+	so.dir = data_dir;
+	so.retention = retention;
+	so.max_size = max_size;
+	so.max_series_per_source = (uint64_t)max_series;
+	so.hostname = hostname;
+	so.node_id = node_id;
+	so.cluster_id = cluster_id;
+	so.live_ms = 5 * 60 * 1000;
+	struct agent_store *st = NULL;
+	if ((rv = agent_store_open(&so, &st, err, sizeof err)) != 0)
+		mb_fatalx("cannot open the store in %s: %s", data_dir, err[0] ? err : mb_strerror(rv));
+
+	struct agent_writer *w = NULL;
+	if ((rv = agent_writer_start(st, INGEST_CONTEXTS * 4, &w)) != 0)
+		mb_fatalx("cannot start the writer: %s", mb_strerror(rv));
+	struct agent_ingest_opts io = {
+		.url = ingest_url, .nctx = INGEST_CONTEXTS, .verify_peer = verify_peer};
+	struct agent_ingest *in = NULL;
+	if ((rv = agent_ingest_start(&io, w, &in)) != 0)
+		mb_fatalx("cannot listen on %s: %s", ingest_url, mb_strerror(rv));
+	struct agent_qsvc *q = NULL;
+	if ((rv = agent_qsvc_start(query_url, QUERY_WORKERS, st, node_id, &q)) != 0)
+		mb_fatalx("cannot listen on %s: %s", query_url, mb_strerror(rv));
+
+	uint64_t inst = random_instance(), self_seq = 0;
+	struct agent_node_opts no = {.proc = "/proc",
+	                             .hostname = hostname,
+	                             .node_id = node_id,
+	                             .cluster_id = cluster_id,
+	                             .instance = inst};
+	struct agent_node *node = NULL;
+	if ((rv = agent_node_open(&no, &node)) != 0)
+		mb_fatalx("cannot start node metrics: %s", mb_strerror(rv));
+
+	mb_notify("READY=1");
+	mb_log_info("ready: ingest %s, query %s, store %s, retention %s", ingest_url, query_url,
+	            data_dir, retention);
+
+	int64_t wd_ms = mb_watchdog_ms();
+	int64_t now = mb_mono_ms();
+	int64_t next_node = now, next_maintain = now + MAINTAIN_MS, next_wd = now;
+	bool stop = false;
+	while (!stop) {
+		now = mb_mono_ms();
+		if (now >= next_node) {
+			int64_t wall = mb_now_ms();
+			struct mb_batch *b = NULL;
+			if (agent_node_collect(node, wall, node_interval, &b) == 0)
+				push_own(w, b);
+			b = NULL;
+			if (agent_self_collect(st, inst + 1, ++self_seq, wall, node_interval, hostname,
+			                       &b) == 0)
+				push_own(w, b);
+			next_node += node_interval;
+			if (next_node <= now)
+				next_node = now + node_interval;
+		}
+		if (now >= next_maintain) {
+			agent_store_maintain(st);
+			next_maintain = now + MAINTAIN_MS;
+		}
+		agent_ingest_watchdog(in);
+		agent_qsvc_watchdog(q);
+		if (wd_ms > 0 && now >= next_wd) {
+			mb_notify("WATCHDOG=1");
+			next_wd = now + wd_ms / 2;
+		}
+		if (agent_writer_broken(w)) {
+			mb_log_error("the store is unusable: stopping");
+			exit_code = 1;
+			break;
+		}
+
+		int64_t wait = 1000;
+		if (next_node - now < wait)
+			wait = next_node - now;
+		if (wd_ms > 0 && next_wd - now < wait)
+			wait = next_wd - now;
+		if (wait < 1)
+			wait = 1;
+		struct timespec ts = {.tv_sec = wait / 1000, .tv_nsec = (wait % 1000) * 1000000};
+		int sig = sigtimedwait(&sigs, NULL, &ts);
+		if (sig == SIGTERM || sig == SIGINT) {
+			mb_log_info("%s: draining and stopping", sig == SIGTERM ? "TERM" : "INT");
+			stop = true;
+		} else if (sig == SIGHUP) {
+			mb_log_info("HUP: nothing to reload");
+		}
+	}
+
+	mb_notify("STOPPING=1");
+	agent_ingest_quiesce(in, DRAIN_MS);
+	agent_writer_stop(w);
+	agent_ingest_close(in);
+	agent_qsvc_stop(q);
+	agent_node_close(node);
+	agent_store_close(st);
+	agent_lock_release(lk_query);
+	agent_lock_release(lk_ingest);
+	mb_log_info("stopped");
+	return exit_code;
+}
