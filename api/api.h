@@ -1,0 +1,175 @@
+/* api.h: the modules shared by metricsbus-api and the metricsbus CLI: JSON, routes,
+ * parameters, DC/OS and Prometheus rendering, auth, gzip, request serving, tables. */
+#ifndef API_H
+#define API_H
+
+#include "mb.h"
+
+#include <pthread.h>
+
+/* ------------------------------------------------------------------ json.c
+ * Appenders to an mb_buf; each returns 0 or MB_ENOMEM. */
+int api_put(struct mb_buf *b, const char *s);
+int api_putn(struct mb_buf *b, const char *s, size_t n);
+/* A quoted JSON string per RFC 8259: ", \ and every control character escaped; invalid UTF-8
+ * sequences replaced by U+FFFD. */
+int api_json_str(struct mb_buf *b, const char *s);
+int api_json_strn(struct mb_buf *b, const char *s, size_t n);
+/* A finite number in its shortest round-trip form; null for NaN/Inf (callers skip those where
+ * a number is required). */
+int api_json_num(struct mb_buf *b, double v);
+/* Shortest "%.Ng" that reads back as v (N = 1..17). buf >= 32 bytes. */
+void api_fmt_double(double v, char *buf, size_t n);
+/* {"error":"msg"} */
+int api_json_error(struct mb_buf *b, const char *msg);
+
+/* ------------------------------------------------------------------ routes.c */
+enum api_route_kind {
+	API_R_NOTFOUND = 0,
+	API_R_PING,
+	API_R_NODE,
+	API_R_CONTAINERS,
+	API_R_CONTAINER,
+	API_R_APP,
+	API_R_METRICS,
+	API_R_RANGE,
+	API_R_SERIES,
+	API_R_HEALTHZ,
+};
+struct api_route {
+	int kind;
+	bool scoped;                /* /system/v1/agent/{node}/metrics/v0/... */
+	bool bad_id;                /* id or name can never have been seen: answer 404 */
+	char node[MB_MAX_NAME + 1]; /* scoped: {node} */
+	char id[MB_MAX_NAME + 1];   /* container, app */
+	char name[MB_MAX_NAME + 1]; /* app/{name}; "" = all */
+};
+/* Matches a raw (still percent-encoded) path. 0 with r->kind set (API_R_NOTFOUND for an unknown
+ * path); MB_EINVAL with a reason for a malformed percent-escape. */
+int api_route_parse(const char *path, struct api_route *r, char *err, size_t errlen);
+/* Strict percent-decoding of s[0..n) into out (NUL-terminated): "%" must be followed by two
+ * hex digits; a decoded NUL is refused. plus: '+' means ' '. MB_EINVAL (bad escape),
+ * MB_ETOOBIG (does not fit in outn-1). */
+int api_pct_decode(const char *s, size_t n, bool plus, char *out, size_t outn, size_t *outlen);
+/* A schema "name": 1..255 bytes of 0x21..0x7e. */
+bool api_valid_name(const char *s);
+
+/* ------------------------------------------------------------------ range.c
+ * Query-string parameters, decoded. */
+#define API_MAX_ARGS 32
+#define API_MAX_ARG 2048
+struct api_args {
+	int n;
+	const char *key[API_MAX_ARGS];
+	const char *val[API_MAX_ARGS];
+	struct mb_arena arena;
+};
+/* Adds one raw (percent-encoded) pair, decoding it. MB_EINVAL naming the key on a bad escape,
+ * MB_ETOOBIG past API_MAX_ARGS or API_MAX_ARG. */
+int api_args_add(struct api_args *a, const char *rawkey, const char *rawval, char *err,
+                 size_t errlen);
+/* Parses a whole raw query string "a=1&b=2" ('+' as space). */
+int api_args_parse(struct api_args *a, const char *qs, char *err, size_t errlen);
+const char *api_args_get(const struct api_args *a, const char *key);
+void api_args_free(struct api_args *a);
+/* "k:v,k2:v2" (bare "k" = empty value) into sorted, unique tags in arena. MB_EINVAL. */
+int api_tags_parse(const char *s, struct mb_arena *arena, struct mb_kv **tags, uint16_t *ntags,
+                   char *err, size_t errlen);
+/* Range parameters (any may be NULL) into q (op range; tags in q->arena). Defaults: from -1h,
+ * to now, step auto, stat mean. MB_EINVAL with err naming the parameter. */
+struct api_range_params {
+	const char *source, *name, *from, *to, *step, *stat, *tags;
+};
+int api_range_build(const struct api_range_params *p, int64_t now_ms, struct mb_query *q,
+                    char *err, size_t errlen);
+
+/* ------------------------------------------------------------------ dcos.c
+ * JSON bodies for a 200 reply of each op, as CONTRACT.md shows them. */
+int api_render_json(struct mb_buf *b, const struct mb_reply *r);
+
+/* ------------------------------------------------------------------ prom.c */
+/* The DC/OS rule: lowercase, every char outside [a-z0-9_] -> '_', '_' before a leading digit.
+ * out gets at most n-1 bytes. */
+void api_prom_sanitize(const char *in, char *out, size_t n);
+/* Prometheus text 0.0.4 of an export reply. *skipped counts series left out because their
+ * name and labels collided with another's. */
+int api_prom_render(struct mb_buf *out, const struct mb_reply *r, bool hist, uint64_t *skipped);
+/* One escaped label value ("\\", "\"", "\n"). */
+int api_prom_label_value(struct mb_buf *b, const char *v);
+
+/* ------------------------------------------------------------------ auth.c */
+/* Reads the token (trailing whitespace trimmed; must be non-empty). MB_EINVAL/MB_ESYS. */
+int api_token_load(const char *path, char *tok, size_t n, char *err, size_t errlen);
+/* Constant-time check of an Authorization header value against "Bearer TOKEN". */
+bool api_auth_ok(const char *header, const char *token);
+
+/* ------------------------------------------------------------------ gzip.c */
+/* True when an Accept-Encoding value accepts gzip (q=0 refuses). */
+bool api_accepts_gzip(const char *accept_encoding);
+int api_gzip(const void *in, size_t n, struct mb_buf *out);
+
+/* ------------------------------------------------------------------ serve.c
+ * One request to one answer, without HTTP plumbing (http.c calls it from MHD's threads). */
+struct api_stats {
+	uint64_t by_code[600]; /* requests answered, by HTTP status */
+	uint64_t requests, down, timeouts, bad_replies, skipped;
+	uint64_t dur_us_sum;
+};
+struct api_server {
+	struct mb_client *client;
+	int timeout_ms;
+	bool hist;
+	const char *token; /* NULL: no auth */
+	struct api_stats stats; /* updated with __atomic builtins */
+	char node_id[MB_MAX_NAME + 1]; /* last seen from ping, for scoped paths */
+	pthread_mutex_t node_mu;       /* around node_id */
+};
+struct api_response {
+	int status;
+	const char *ctype; /* static */
+	struct mb_buf body;
+	bool www_auth;     /* 401: add WWW-Authenticate */
+	bool allow;        /* 405: add Allow */
+};
+/* Fills resp (caller frees resp->body). Never fails: errors become statuses. */
+void api_serve(struct api_server *s, const char *method, const char *path,
+               const struct api_args *args, const char *authorization, struct api_response *resp);
+/* Records one finished request. */
+void api_stats_record(struct api_server *s, int status, int64_t dur_us);
+/* Maps a client error (MB_EDOWN, MB_ETIMEDOUT, ...) to an HTTP status and JSON reason. */
+int api_client_status(int rv, const char *err, int timeout_ms, char *msg, size_t n);
+
+/* ------------------------------------------------------------------ http.c */
+struct api_http;
+struct api_http_opts {
+	const char *listen; /* "127.0.0.1:61001", "[::1]:61001", ":61001" */
+	unsigned threads, conn_limit, conn_timeout_s;
+};
+int api_http_start(const struct api_http_opts *o, struct api_server *s, struct api_http **out,
+                   char *err, size_t errlen);
+void api_http_stop(struct api_http *h);
+/* "HOST:PORT" / "[V6]:PORT" into host (no brackets) and port. MB_EINVAL. */
+int api_split_hostport(const char *s, char *host, size_t n, unsigned *port);
+
+/* ------------------------------------------------------------------ cli_table.c
+ * Aligned text tables: add cells row by row, then print. */
+struct api_table {
+	int ncols, nrows, cap;
+	char **cells; /* nrows * ncols, strdup'd */
+	bool right[16];
+};
+int api_table_init(struct api_table *t, int ncols, const char *const *headers);
+int api_table_row(struct api_table *t, const char *const *cells);
+int api_table_render(const struct api_table *t, struct mb_buf *out);
+void api_table_free(struct api_table *t);
+/* Tables for replies of each op (the CLI's default output). */
+int api_render_table(struct mb_buf *b, const struct mb_reply *r);
+
+/* ------------------------------------------------------------------ top.c */
+/* The live view: refreshes every interval_ms until q, Ctrl-C or TERM. 0 or MB_EDOWN. */
+int api_top_run(struct mb_client *c, int timeout_ms, int interval_ms, int iterations);
+/* One frame into out (no terminal control), width columns. */
+int api_top_frame(struct mb_client *c, int timeout_ms, int width, int rows, struct mb_buf *out,
+                  char *err, size_t errlen);
+
+#endif

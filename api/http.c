@@ -1,0 +1,234 @@
+/* http.c: the libmicrohttpd server: listen address (IPv4/IPv6), thread pool, timeouts and
+ * limits, raw paths for strict decoding, gzip, and one log line per request. */
+#include "api.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+struct api_http {
+	struct MHD_Daemon *d;
+	struct api_server *srv;
+};
+
+int api_split_hostport(const char *s, char *host, size_t n, unsigned *port)
+{
+	const char *colon, *h = s;
+	size_t hl;
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+		if (!close || close[1] != ':')
+			return MB_EINVAL;
+		h = s + 1;
+		hl = (size_t)(close - h);
+		colon = close + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon || memchr(s, ':', (size_t)(colon - s)))
+			return MB_EINVAL; /* a bare IPv6 address needs brackets */
+		hl = (size_t)(colon - s);
+	}
+	if (hl >= n)
+		return MB_EINVAL;
+	memcpy(host, h, hl);
+	host[hl] = 0;
+	char *end;
+	unsigned long p = strtoul(colon + 1, &end, 10);
+	if (colon[1] == 0 || *end || p > 65535)
+		return MB_EINVAL;
+	*port = (unsigned)p;
+	return 0;
+}
+
+/* No unescaping by MHD: routes.c and range.c decode strictly themselves. */
+static size_t raw_unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+	(void)cls;
+	(void)c;
+	return strlen(s);
+}
+
+static void mhd_logger(void *cls, const char *fmt, va_list ap)
+{
+	char line[512];
+	(void)cls;
+	vsnprintf(line, sizeof line, fmt, ap);
+	size_t n = strlen(line);
+	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = 0;
+	mb_log_warnx("http: %s", line);
+}
+
+struct arg_ctx {
+	struct api_args *a;
+	char err[200];
+	int rv;
+};
+
+static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *val)
+{
+	struct arg_ctx *ac = cls;
+	(void)kind;
+	if (ac->rv == 0)
+		ac->rv = api_args_add(ac->a, key, val, ac->err, sizeof ac->err);
+	return ac->rv == 0 ? MHD_YES : MHD_NO;
+}
+
+/* For the log: printable, bounded. */
+static void safe_copy(const char *s, char *out, size_t n)
+{
+	size_t o = 0;
+	for (; *s && o + 1 < n; s++)
+		out[o++] = ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e) ? '?' : *s;
+	out[o] = 0;
+	if (*s && n > 4)
+		memcpy(out + n - 4, "...", 4);
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
+                              const char *method, const char *version, const char *upload,
+                              size_t *upload_size, void **con_cls)
+{
+	struct api_http *h = cls;
+	struct api_args args;
+	struct api_response resp;
+	struct arg_ctx ac;
+	struct timespec ts0, ts1;
+	(void)version;
+	(void)upload;
+	(void)con_cls;
+	clock_gettime(CLOCK_MONOTONIC, &ts0);
+	if (*upload_size) {
+		*upload_size = 0; /* a body is never read: the answer was queued already */
+		return MHD_YES;
+	}
+	memset(&args, 0, sizeof args);
+	memset(&resp, 0, sizeof resp);
+	memset(&ac, 0, sizeof ac);
+	ac.a = &args;
+	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_arg, &ac);
+	if (ac.rv != 0) {
+		resp.status = 400;
+		resp.ctype = "application/json";
+		api_json_error(&resp.body, ac.err);
+	} else {
+		const char *auth =
+			MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+		api_serve(h->srv, method, url, &args, auth, &resp);
+	}
+	api_args_free(&args);
+
+	const char *ae =
+		MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING);
+	bool gz = false;
+	if (resp.body.len > 512 && api_accepts_gzip(ae)) {
+		struct mb_buf z = {0};
+		if (api_gzip(resp.body.data, resp.body.len, &z) == 0) {
+			mb_buf_free(&resp.body);
+			resp.body = z;
+			gz = true;
+		} else {
+			mb_buf_free(&z);
+		}
+	}
+	struct MHD_Response *r;
+	if (resp.body.len)
+		r = MHD_create_response_from_buffer(resp.body.len, resp.body.data,
+		                                    MHD_RESPMEM_MUST_FREE);
+	else
+		r = MHD_create_response_from_buffer(0, (void *)(uintptr_t) "", MHD_RESPMEM_PERSISTENT);
+	if (!r) {
+		mb_buf_free(&resp.body);
+		return MHD_NO;
+	}
+	if (!resp.body.len)
+		mb_buf_free(&resp.body);
+	if (resp.ctype)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp.ctype);
+	if (gz)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
+	if (resp.www_auth)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+		                        "Bearer realm=\"metricsbus\"");
+	if (resp.allow)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+	enum MHD_Result ret = MHD_queue_response(conn, (unsigned)resp.status, r);
+	MHD_destroy_response(r);
+
+	clock_gettime(CLOCK_MONOTONIC, &ts1);
+	int64_t us = (ts1.tv_sec - ts0.tv_sec) * 1000000 + (ts1.tv_nsec - ts0.tv_nsec) / 1000;
+	api_stats_record(h->srv, resp.status, us);
+	if (mb_log_enabled(MB_LOG_INFO)) {
+		char p[256], m[16];
+		safe_copy(url, p, sizeof p);
+		safe_copy(method, m, sizeof m);
+		mb_log_info("%s %s %d %.1fms", m, p, resp.status, (double)us / 1000.0);
+	}
+	return ret;
+}
+
+int api_http_start(const struct api_http_opts *o, struct api_server *s, struct api_http **out,
+                   char *err, size_t errlen)
+{
+	char host[256];
+	unsigned port;
+	struct addrinfo hints, *ai = NULL;
+	struct api_http *h;
+	int gai;
+	if (api_split_hostport(o->listen, host, sizeof host, &port) != 0) {
+		snprintf(err, errlen, "bad --listen %s: expected ADDR:PORT or [IPV6]:PORT", o->listen);
+		return MB_EINVAL;
+	}
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	char portstr[8];
+	snprintf(portstr, sizeof portstr, "%u", port);
+	if ((gai = getaddrinfo(host[0] && strcmp(host, "*") != 0 ? host : NULL, portstr, &hints,
+	                       &ai)) != 0) {
+		snprintf(err, errlen, "bad --listen %s: %s", o->listen, gai_strerror(gai));
+		return MB_EINVAL;
+	}
+	h = calloc(1, sizeof *h);
+	if (!h) {
+		freeaddrinfo(ai);
+		snprintf(err, errlen, "out of memory");
+		return MB_ENOMEM;
+	}
+	h->srv = s;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	if (ai->ai_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	h->d = MHD_start_daemon(
+		flags, (uint16_t)port, NULL, NULL, handle, h, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)o->threads, MHD_OPTION_CONNECTION_LIMIT,
+		(unsigned)o->conn_limit, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->conn_timeout_s,
+		MHD_OPTION_UNESCAPE_CALLBACK, raw_unescape, NULL, MHD_OPTION_EXTERNAL_LOGGER,
+		mhd_logger, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+	freeaddrinfo(ai);
+	if (!h->d) {
+		snprintf(err, errlen, "cannot listen on %s (address in use or not available)",
+		         o->listen);
+		free(h);
+		return MB_ESYS;
+	}
+	*out = h;
+	return 0;
+}
+
+void api_http_stop(struct api_http *h)
+{
+	if (!h)
+		return;
+	MHD_stop_daemon(h->d);
+	free(h);
+}

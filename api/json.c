@@ -1,0 +1,133 @@
+/* json.c: the small JSON writer behind every body the bridge and the CLI print: strings
+ * escaped per RFC 8259 with invalid UTF-8 replaced, numbers finite and shortest. */
+#include "api.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int api_putn(struct mb_buf *b, const char *s, size_t n)
+{
+	return mb_buf_append(b, s, n);
+}
+
+int api_put(struct mb_buf *b, const char *s)
+{
+	return mb_buf_append(b, s, strlen(s));
+}
+
+/* Length of the valid UTF-8 sequence at p (at most n bytes), 0 when it is not one: overlongs,
+ * surrogates and code points past U+10FFFF are invalid (RFC 3629). */
+static size_t utf8_len(const unsigned char *p, size_t n)
+{
+	unsigned c = p[0];
+	size_t len;
+	unsigned cp, min;
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf) {
+		len = 2, cp = c & 0x1f, min = 0x80;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		len = 3, cp = c & 0x0f, min = 0x800;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		len = 4, cp = c & 0x07, min = 0x10000;
+	} else {
+		return 0;
+	}
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+int api_json_strn(struct mb_buf *b, const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, run = 0;
+	int rv = 0;
+	rv |= api_putn(b, "\"", 1);
+	while (i < n) {
+		unsigned c = p[i];
+		size_t l = 0;
+		if (c >= 0x20 && c != '"' && c != '\\' && (l = utf8_len(p + i, n - i)) > 0) {
+			i += l;
+			continue;
+		}
+		/* flush the clean run before i */
+		rv |= api_putn(b, s + run, i - run);
+		char esc[8];
+		if (c == '"') {
+			rv |= api_putn(b, "\\\"", 2);
+		} else if (c == '\\') {
+			rv |= api_putn(b, "\\\\", 2);
+		} else if (c == '\n') {
+			rv |= api_putn(b, "\\n", 2);
+		} else if (c == '\r') {
+			rv |= api_putn(b, "\\r", 2);
+		} else if (c == '\t') {
+			rv |= api_putn(b, "\\t", 2);
+		} else if (c == '\b') {
+			rv |= api_putn(b, "\\b", 2);
+		} else if (c == '\f') {
+			rv |= api_putn(b, "\\f", 2);
+		} else if (c < 0x20) {
+			snprintf(esc, sizeof esc, "\\u%04x", c);
+			rv |= api_putn(b, esc, 6);
+		} else {
+			rv |= api_putn(b, "\xef\xbf\xbd", 3); /* U+FFFD for one bad byte */
+		}
+		i++;
+		run = i;
+	}
+	rv |= api_putn(b, s + run, i - run);
+	rv |= api_putn(b, "\"", 1);
+	return rv ? MB_ENOMEM : 0;
+}
+
+int api_json_str(struct mb_buf *b, const char *s)
+{
+	return api_json_strn(b, s ? s : "", s ? strlen(s) : 0);
+}
+
+void api_fmt_double(double v, char *buf, size_t n)
+{
+	if (v == 0) {
+		snprintf(buf, n, "0");
+		return;
+	}
+	/* Integers that double holds exactly print without exponent up to 2^53. */
+	if (fabs(v) < 9007199254740992.0 && v == floor(v)) {
+		snprintf(buf, n, "%.0f", v);
+		return;
+	}
+	for (int prec = 1; prec <= 17; prec++) {
+		snprintf(buf, n, "%.*g", prec, v);
+		if (strtod(buf, NULL) == v)
+			return;
+	}
+}
+
+int api_json_num(struct mb_buf *b, double v)
+{
+	char buf[40];
+	if (!isfinite(v))
+		return api_put(b, "null");
+	api_fmt_double(v, buf, sizeof buf);
+	return api_put(b, buf);
+}
+
+int api_json_error(struct mb_buf *b, const char *msg)
+{
+	int rv = 0;
+	rv |= api_put(b, "{\"error\":");
+	rv |= api_json_str(b, msg);
+	rv |= api_put(b, "}");
+	return rv ? MB_ENOMEM : 0;
+}

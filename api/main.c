@@ -1,0 +1,122 @@
+/* main.c: metricsbus-api, the HTTP bridge: flags, the agentd client, the HTTP server, and a
+ * clean stop on TERM/INT. */
+#include "api.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_flag = 1;
+}
+
+int main(int argc, char **argv)
+{
+	const char *listen = "127.0.0.1:61001", *query = NULL, *token_file = NULL;
+	int64_t timeout_ms = 5000, threads = 8, conn_limit = 1024, conn_timeout_ms = 30000;
+	bool hist = false;
+	char defquery[512], err[512];
+	static char token[4096];
+	struct mb_flag flags[] = {
+		{"listen", MB_FLAG_STR, &listen, "ADDR:PORT",
+		 "HTTP address, e.g. 127.0.0.1:61001 or [::1]:61001", false},
+		{"query", MB_FLAG_STR, &query, "URL", "agentd's query socket (nng URL)", false},
+		{"token-file", MB_FLAG_STR, &token_file, "FILE",
+		 "require Authorization: Bearer <the file's token> (but on /healthz)", false},
+		{"request-timeout", MB_FLAG_DURATION, &timeout_ms, "DURATION",
+		 "deadline of each query to agentd (default 5s); past it: 504", false},
+		{"prometheus-histograms", MB_FLAG_BOOL, &hist, NULL,
+		 "timers as histograms with fixed log-spaced buckets in /metrics", false},
+		{"threads", MB_FLAG_INT, &threads, "N", "HTTP worker threads (default 8)", false},
+		{"connection-limit", MB_FLAG_INT, &conn_limit, "N",
+		 "most concurrent HTTP connections (default 1024)", false},
+		{"connection-timeout", MB_FLAG_DURATION, &conn_timeout_ms, "DURATION",
+		 "idle HTTP connections are closed after it (default 30s)", false},
+	};
+	struct mb_prog prog = {
+		.name = "metricsbus-api",
+		.component = "api",
+		.synopsis = "[FLAGS]",
+		.about = "Serves the DC/OS metrics API v0, Prometheus /metrics and range queries "
+		         "over HTTP by asking metricsbus-agentd over nng.",
+		.flags = flags,
+		.nflags = (int)(sizeof flags / sizeof flags[0]),
+	};
+	int npos = 0;
+	mb_flags_parse(&prog, argc, argv, &npos);
+	if (npos > 0)
+		mb_usage_error(&prog, "unexpected argument %s", argv[0]);
+	if (timeout_ms <= 0 || timeout_ms > 3600000)
+		mb_usage_error(&prog, "--request-timeout must be between 1ms and 1h");
+	if (threads < 1 || threads > 256)
+		mb_usage_error(&prog, "--threads must be 1..256");
+	if (conn_limit < 1 || conn_limit > 100000)
+		mb_usage_error(&prog, "--connection-limit must be 1..100000");
+	if (conn_timeout_ms < 1000)
+		mb_usage_error(&prog, "--connection-timeout must be at least 1s");
+	char host[256];
+	unsigned port;
+	if (api_split_hostport(listen, host, sizeof host, &port) != 0)
+		mb_usage_error(&prog, "bad --listen %s: expected ADDR:PORT or [IPV6]:PORT", listen);
+	if (!query) {
+		if (mb_default_query_url(defquery, sizeof defquery) != 0)
+			mb_fatalx("the default query socket path is too long; use --query");
+		query = defquery;
+	}
+	struct api_server *srv = calloc(1, sizeof *srv);
+	if (!srv)
+		mb_fatalx("out of memory");
+	pthread_mutex_init(&srv->node_mu, NULL);
+	srv->timeout_ms = (int)timeout_ms;
+	srv->hist = hist;
+	if (token_file) {
+		if (api_token_load(token_file, token, sizeof token, err, sizeof err) != 0)
+			mb_usage_error(&prog, "%s", err);
+		srv->token = token;
+	}
+
+	/* Signals are blocked before nng starts its threads so they land in the main thread. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	int rv = mb_client_open(query, MB_MAX_EXPORT_MSG, &srv->client);
+	if (rv != 0)
+		mb_fatalx("cannot open the query client for %s: %s", query, mb_strerror(rv));
+	struct api_http_opts ho = {
+		.listen = listen,
+		.threads = (unsigned)threads,
+		.conn_limit = (unsigned)conn_limit,
+		.conn_timeout_s = (unsigned)((conn_timeout_ms + 999) / 1000),
+	};
+	struct api_http *h = NULL;
+	if (api_http_start(&ho, srv, &h, err, sizeof err) != 0)
+		mb_fatalx("%s", err);
+	mb_log_info("listening on http://%s, asking agentd at %s%s", listen, query,
+	            token_file ? " (token required)" : "");
+
+	sigset_t empty;
+	sigemptyset(&empty);
+	while (!stop_flag)
+		sigsuspend(&empty);
+	mb_log_info("stopping");
+	api_http_stop(h);
+	mb_client_close(srv->client);
+	pthread_mutex_destroy(&srv->node_mu);
+	free(srv);
+	return 0;
+}

@@ -1,0 +1,326 @@
+/* serve.c: one HTTP request to one answer: method, route, token, one query to agentd with a
+ * deadline, and the reply's status and body (JSON, Prometheus text, or an error reason). */
+#include "api.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char CT_JSON[] = "application/json";
+static const char CT_PROM[] = "text/plain; version=0.0.4; charset=utf-8";
+
+static void answer_error(struct api_response *resp, int status, const char *msg)
+{
+	resp->status = status;
+	resp->ctype = CT_JSON;
+	mb_buf_reset(&resp->body);
+	if (api_json_error(&resp->body, msg) != 0)
+		resp->status = 500;
+}
+
+int api_client_status(int rv, const char *err, int timeout_ms, char *msg, size_t n)
+{
+	char d[32];
+	switch (rv) {
+	case MB_EDOWN:
+		snprintf(msg, n, "agentd is not answering: %s", err && *err ? err : "not connected");
+		return 503;
+	case MB_ETIMEDOUT:
+		mb_format_duration(timeout_ms, d, sizeof d);
+		snprintf(msg, n, "agentd did not answer within %s", d);
+		return 504;
+	default:
+		snprintf(msg, n, "bad answer from agentd: %s", err && *err ? err : mb_strerror(rv));
+		return 502;
+	}
+}
+
+/* Asks agentd; on failure fills resp with 503/504/502 and returns nonzero. */
+static int ask(struct api_server *s, const struct mb_query *q, struct mb_reply *r,
+               struct api_response *resp)
+{
+	char err[512], msg[700];
+	err[0] = 0;
+	int rv = mb_client_query(s->client, q, s->timeout_ms, r, err, sizeof err);
+	if (rv == 0)
+		return 0;
+	if (rv == MB_EDOWN)
+		__atomic_add_fetch(&s->stats.down, 1, __ATOMIC_RELAXED);
+	else if (rv == MB_ETIMEDOUT)
+		__atomic_add_fetch(&s->stats.timeouts, 1, __ATOMIC_RELAXED);
+	else
+		__atomic_add_fetch(&s->stats.bad_replies, 1, __ATOMIC_RELAXED);
+	answer_error(resp, api_client_status(rv, err, s->timeout_ms, msg, sizeof msg), msg);
+	return rv;
+}
+
+static void init_query(struct mb_query *q, int op)
+{
+	memset(q, 0, sizeof *q);
+	q->version = MB_SCHEMA_VERSION;
+	q->op = op;
+}
+
+/* A reply's own status: 200 rendered, 204 empty, >= 400 its reason. */
+static void answer_reply(struct api_response *resp, struct mb_reply *r)
+{
+	if (r->status == 200) {
+		resp->status = 200;
+		resp->ctype = CT_JSON;
+		if (api_render_json(&resp->body, r) != 0)
+			answer_error(resp, 500, "out of memory");
+	} else if (r->status == 204) {
+		resp->status = 204;
+		resp->ctype = NULL;
+	} else {
+		int st = r->status >= 400 && r->status <= 599 ? (int)r->status : 502;
+		answer_error(resp, st, r->error && *r->error ? r->error : "agentd refused the query");
+	}
+}
+
+static void own_metrics(struct api_server *s, struct mb_buf *b)
+{
+	char line[400];
+	int rv = 0;
+	rv |= api_put(b, "# HELP metricsbus_api_requests_total HTTP requests answered by "
+	                 "metricsbus-api, by status code\n"
+	                 "# TYPE metricsbus_api_requests_total counter\n");
+	for (int c = 100; c < 600; c++) {
+		uint64_t v = __atomic_load_n(&s->stats.by_code[c], __ATOMIC_RELAXED);
+		if (!v)
+			continue;
+		snprintf(line, sizeof line, "metricsbus_api_requests_total{code=\"%d\"} %llu\n", c,
+		         (unsigned long long)v);
+		rv |= api_put(b, line);
+	}
+	snprintf(line, sizeof line,
+	         "metricsbus_api_request_duration_seconds_sum %.6f\n"
+	         "metricsbus_api_request_duration_seconds_count %llu\n",
+	         (double)__atomic_load_n(&s->stats.dur_us_sum, __ATOMIC_RELAXED) / 1e6,
+	         (unsigned long long)__atomic_load_n(&s->stats.requests, __ATOMIC_RELAXED));
+	rv |= api_put(b, "# HELP metricsbus_api_request_duration_seconds Time metricsbus-api took "
+	                 "to answer\n# TYPE metricsbus_api_request_duration_seconds summary\n");
+	rv |= api_put(b, line);
+	rv |= api_put(b, "# HELP metricsbus_api_agentd_errors_total Queries to agentd that failed, "
+	                 "by reason\n# TYPE metricsbus_api_agentd_errors_total counter\n");
+	const char *why[] = {"down", "timeout", "bad_reply"};
+	uint64_t *cnt[] = {&s->stats.down, &s->stats.timeouts, &s->stats.bad_replies};
+	for (int i = 0; i < 3; i++) {
+		snprintf(line, sizeof line, "metricsbus_api_agentd_errors_total{reason=\"%s\"} %llu\n",
+		         why[i], (unsigned long long)__atomic_load_n(cnt[i], __ATOMIC_RELAXED));
+		rv |= api_put(b, line);
+	}
+	snprintf(line, sizeof line,
+	         "# HELP metricsbus_api_export_skipped_total Series left out of /metrics: their "
+	         "name and labels collided with another's\n"
+	         "# TYPE metricsbus_api_export_skipped_total counter\n"
+	         "metricsbus_api_export_skipped_total %llu\n",
+	         (unsigned long long)__atomic_load_n(&s->stats.skipped, __ATOMIC_RELAXED));
+	rv |= api_put(b, line);
+	(void)rv; /* a short body on OOM is caught by the caller's check of the export */
+}
+
+static void serve_metrics(struct api_server *s, struct api_response *resp)
+{
+	struct mb_query q;
+	struct mb_reply r;
+	uint64_t skipped = 0;
+	init_query(&q, MB_OP_EXPORT);
+	q.hist = s->hist;
+	if (ask(s, &q, &r, resp) != 0)
+		return;
+	if (r.status != 200) {
+		answer_reply(resp, &r);
+		mb_reply_free(&r);
+		return;
+	}
+	resp->status = 200;
+	resp->ctype = CT_PROM;
+	if (api_prom_render(&resp->body, &r, s->hist, &skipped) != 0) {
+		answer_error(resp, 500, "out of memory");
+	} else {
+		__atomic_add_fetch(&s->stats.skipped, skipped, __ATOMIC_RELAXED);
+		own_metrics(s, &resp->body);
+	}
+	mb_reply_free(&r);
+}
+
+static void serve_healthz(struct api_server *s, struct api_response *resp)
+{
+	struct mb_query q;
+	struct mb_reply r;
+	char err[512], msg[700];
+	init_query(&q, MB_OP_PING);
+	err[0] = 0;
+	int rv = mb_client_query(s->client, &q, s->timeout_ms, &r, err, sizeof err);
+	resp->ctype = CT_JSON;
+	if (rv != 0) {
+		resp->status = api_client_status(rv, err, s->timeout_ms, msg, sizeof msg);
+		resp->status = 503;
+		api_put(&resp->body, "{\"ok\":false,\"error\":");
+		api_json_str(&resp->body, msg);
+		api_put(&resp->body, "}");
+		return;
+	}
+	if (r.status != 200) {
+		snprintf(msg, sizeof msg, "agentd answers %u: %s", r.status,
+		         r.error ? r.error : "");
+		resp->status = 503;
+		api_put(&resp->body, "{\"ok\":false,\"error\":");
+		api_json_str(&resp->body, msg);
+		api_put(&resp->body, "}");
+	} else {
+		resp->status = 200;
+		api_render_json(&resp->body, &r);
+	}
+	mb_reply_free(&r);
+}
+
+/* Scoped paths answer for agentd's --node-id or "self"; the id is learnt from a ping. */
+static bool node_matches(struct api_server *s, const char *node, struct api_response *resp)
+{
+	bool ok;
+	if (strcmp(node, "self") == 0)
+		return true;
+	pthread_mutex_lock(&s->node_mu);
+	ok = s->node_id[0] && strcmp(s->node_id, node) == 0;
+	pthread_mutex_unlock(&s->node_mu);
+	if (ok)
+		return true;
+	struct mb_query q;
+	struct mb_reply r;
+	init_query(&q, MB_OP_PING);
+	if (ask(s, &q, &r, resp) != 0)
+		return false;
+	pthread_mutex_lock(&s->node_mu);
+	snprintf(s->node_id, sizeof s->node_id, "%s", r.node ? r.node : "");
+	ok = s->node_id[0] && strcmp(s->node_id, node) == 0;
+	pthread_mutex_unlock(&s->node_mu);
+	mb_reply_free(&r);
+	if (!ok) {
+		char msg[700];
+		snprintf(msg, sizeof msg, "unknown node %s: this is %s", node,
+		         s->node_id[0] ? s->node_id : "a node without --node-id (use self)");
+		answer_error(resp, 404, msg);
+	}
+	return ok;
+}
+
+static void serve_range(struct api_server *s, const struct api_args *a, struct api_response *resp)
+{
+	struct api_range_params p = {
+		.source = api_args_get(a, "source"),
+		.name = api_args_get(a, "name"),
+		.from = api_args_get(a, "from"),
+		.to = api_args_get(a, "to"),
+		.step = api_args_get(a, "step"),
+		.stat = api_args_get(a, "stat"),
+		.tags = api_args_get(a, "tags"),
+	};
+	struct mb_query q;
+	struct mb_reply r;
+	char err[400];
+	if (api_range_build(&p, mb_now_ms(), &q, err, sizeof err) != 0) {
+		answer_error(resp, 400, err);
+		return;
+	}
+	if (ask(s, &q, &r, resp) == 0) {
+		answer_reply(resp, &r);
+		mb_reply_free(&r);
+	}
+	mb_query_free(&q);
+}
+
+void api_serve(struct api_server *s, const char *method, const char *path,
+               const struct api_args *args, const char *authorization, struct api_response *resp)
+{
+	struct api_route rt;
+	struct mb_query q;
+	struct mb_reply r;
+	char err[300];
+	resp->status = 500;
+	resp->ctype = CT_JSON;
+	resp->www_auth = resp->allow = false;
+	if (api_route_parse(path, &rt, err, sizeof err) != 0) {
+		answer_error(resp, 400, err);
+		return;
+	}
+	if (s->token && rt.kind != API_R_HEALTHZ && !api_auth_ok(authorization, s->token)) {
+		resp->www_auth = true;
+		answer_error(resp, 401, authorization ? "invalid bearer token"
+		                                      : "missing Authorization: Bearer token");
+		return;
+	}
+	if (rt.kind == API_R_NOTFOUND) {
+		answer_error(resp, 404, "no such endpoint");
+		return;
+	}
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+		resp->allow = true;
+		answer_error(resp, 405, "method not allowed: use GET");
+		return;
+	}
+	if (rt.scoped && !node_matches(s, rt.node, resp))
+		return;
+	init_query(&q, MB_OP_PING);
+	switch (rt.kind) {
+	case API_R_HEALTHZ:
+		serve_healthz(s, resp);
+		return;
+	case API_R_METRICS:
+		serve_metrics(s, resp);
+		return;
+	case API_R_RANGE:
+		serve_range(s, args, resp);
+		return;
+	case API_R_SERIES: {
+		const char *src = api_args_get(args, "source");
+		if (!src || !*src) {
+			answer_error(resp, 400, "missing parameter source");
+			return;
+		}
+		if (!api_valid_name(src)) {
+			answer_error(resp, 400, "bad parameter source: not a container id or node");
+			return;
+		}
+		q.op = MB_OP_SERIES;
+		q.source = src;
+		break;
+	}
+	case API_R_PING:
+		break;
+	case API_R_NODE:
+		q.op = MB_OP_NODE;
+		break;
+	case API_R_CONTAINERS:
+		q.op = MB_OP_CONTAINERS;
+		break;
+	case API_R_CONTAINER:
+	case API_R_APP:
+		if (rt.bad_id) {
+			answer_error(resp, 404, rt.id[0] ? "unknown metric" : "unknown container");
+			return;
+		}
+		q.op = rt.kind == API_R_CONTAINER ? MB_OP_CONTAINER : MB_OP_APP;
+		q.source = rt.id;
+		q.name = rt.name[0] ? rt.name : NULL;
+		break;
+	default:
+		answer_error(resp, 404, "no such endpoint");
+		return;
+	}
+	if (ask(s, &q, &r, resp) != 0)
+		return;
+	if (q.op == MB_OP_SERIES && !r.source)
+		r.source = q.source;
+	answer_reply(resp, &r);
+	mb_reply_free(&r);
+}
+
+void api_stats_record(struct api_server *s, int status, int64_t dur_us)
+{
+	if (status >= 100 && status < 600)
+		__atomic_add_fetch(&s->stats.by_code[status], 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&s->stats.requests, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&s->stats.dur_us_sum, (uint64_t)(dur_us > 0 ? dur_us : 0),
+	                   __ATOMIC_RELAXED);
+}
