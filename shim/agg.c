@@ -1,0 +1,508 @@
+/* agg.c: per-interval aggregation of statsd lines into series keyed by kind + name + sorted
+ * tags (open addressing, FNV-1a), and the records each flush sends. */
+#include "shim.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A set's exact members of the interval: their 64-bit hashes (a collision between two of at
+ * most SHIM_SET_EXACT_MAX members is ~2^-40 likely), then the HyperLogLog estimate past it. */
+struct set_state {
+	struct mb_hll hll;
+	uint32_t n, cap; /* cap: power of two, table kept at most half full */
+	bool overflow;
+	uint64_t *h;     /* 0 = empty slot */
+};
+
+struct timer_state {
+	double count, sum, sumsq, min, max;
+	struct mb_sketch sk;
+};
+
+struct series {
+	uint64_t hash;
+	int64_t last_ms; /* monotonic time of the last line */
+	uint32_t keylen;
+	uint8_t kind;
+	uint8_t ntags;
+	bool dirty;      /* had a line this interval */
+	double v;        /* counter sum, gauge value */
+	union {
+		struct set_state *set;
+		struct timer_state *t;
+	} u;
+	/* kind byte, name NUL, then key NUL value NUL per tag: the strings of the records */
+	char key[];
+};
+
+struct slot {
+	uint32_t hash; /* low bits of the series hash, to skip most mismatches without a miss */
+	uint32_t idx;  /* index + 1 into a->all; 0 = empty */
+};
+
+#define KEYBUF (1 + MB_MAX_NAME + 1 + MB_MAX_TAGS * (MB_MAX_TAG_KEY + MB_MAX_TAG_VAL + 2))
+
+struct shim_agg {
+	struct series **all;
+	size_t n, cap;
+	struct slot *tab;
+	size_t tabcap; /* power of two */
+	struct shim_stats stats;
+	char keybuf[KEYBUF];
+};
+
+static uint64_t fnv1a(const char *p, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)p[i];
+		h *= 0x100000001b3ull;
+	}
+	h ^= h >> 29;
+	return h;
+}
+
+int shim_agg_new(struct shim_agg **out)
+{
+	struct shim_agg *a = calloc(1, sizeof *a);
+	if (!a)
+		return MB_ENOMEM;
+	a->tabcap = 256;
+	a->tab = calloc(a->tabcap, sizeof *a->tab);
+	if (!a->tab) {
+		free(a);
+		return MB_ENOMEM;
+	}
+	*out = a;
+	return 0;
+}
+
+static void series_free(struct series *s)
+{
+	if (s->kind == MB_SET && s->u.set) {
+		free(s->u.set->h);
+		free(s->u.set);
+	} else if (mb_kind_is_timer(s->kind) && s->u.t) {
+		mb_sketch_free(&s->u.t->sk);
+		free(s->u.t);
+	}
+	free(s);
+}
+
+void shim_agg_free(struct shim_agg *a)
+{
+	if (!a)
+		return;
+	for (size_t i = 0; i < a->n; i++)
+		series_free(a->all[i]);
+	free(a->all);
+	free(a->tab);
+	free(a);
+}
+
+struct shim_stats *shim_agg_stats(struct shim_agg *a)
+{
+	return &a->stats;
+}
+
+size_t shim_agg_nseries(const struct shim_agg *a)
+{
+	return a->n;
+}
+
+static void tab_insert(struct slot *tab, size_t cap, uint64_t hash, uint32_t idx)
+{
+	size_t m = cap - 1;
+	for (size_t i = (size_t)hash & m;; i = (i + 1) & m) {
+		if (!tab[i].idx) {
+			tab[i].hash = (uint32_t)hash;
+			tab[i].idx = idx;
+			return;
+		}
+	}
+}
+
+static int tab_rebuild(struct shim_agg *a, size_t cap)
+{
+	struct slot *t = calloc(cap, sizeof *t);
+	if (!t)
+		return MB_ENOMEM;
+	for (size_t i = 0; i < a->n; i++)
+		tab_insert(t, cap, a->all[i]->hash, (uint32_t)(i + 1));
+	free(a->tab);
+	a->tab = t;
+	a->tabcap = cap;
+	return 0;
+}
+
+/* The canonical key of a line into a->keybuf; returns its length. */
+static size_t make_key(struct shim_agg *a, const struct shim_line *l)
+{
+	char *k = a->keybuf;
+	size_t n = 0;
+	k[n++] = (char)l->kind;
+	memcpy(k + n, l->name, l->namelen);
+	n += l->namelen;
+	k[n++] = 0;
+	for (int i = 0; i < l->ntags; i++) {
+		memcpy(k + n, l->tags[i].key, l->tags[i].klen);
+		n += l->tags[i].klen;
+		k[n++] = 0;
+		memcpy(k + n, l->tags[i].val, l->tags[i].vlen);
+		n += l->tags[i].vlen;
+		k[n++] = 0;
+	}
+	return n;
+}
+
+static struct series *lookup(struct shim_agg *a, const struct shim_line *l, int *rv)
+{
+	size_t klen = make_key(a, l);
+	uint64_t h = fnv1a(a->keybuf, klen);
+	size_t m = a->tabcap - 1;
+	size_t i;
+
+	*rv = 0;
+	for (i = (size_t)h & m; a->tab[i].idx; i = (i + 1) & m) {
+		if (a->tab[i].hash != (uint32_t)h)
+			continue;
+		struct series *s = a->all[a->tab[i].idx - 1];
+		if (s->hash == h && s->keylen == klen && memcmp(s->key, a->keybuf, klen) == 0)
+			return s;
+	}
+	if (a->n >= SHIM_MAX_SERIES) {
+		*rv = MB_ETOOBIG;
+		return NULL;
+	}
+	if (a->n == a->cap) {
+		size_t nc = a->cap ? a->cap * 2 : 64;
+		struct series **na = realloc(a->all, nc * sizeof *na);
+		if (!na)
+			goto nomem;
+		a->all = na;
+		a->cap = nc;
+	}
+	struct series *s = calloc(1, sizeof *s + klen);
+	if (!s)
+		goto nomem;
+	s->hash = h;
+	s->keylen = (uint32_t)klen;
+	s->kind = l->kind;
+	s->ntags = (uint8_t)l->ntags;
+	memcpy(s->key, a->keybuf, klen);
+	if (l->kind == MB_SET) {
+		s->u.set = calloc(1, sizeof *s->u.set);
+		if (!s->u.set) {
+			free(s);
+			goto nomem;
+		}
+	} else if (mb_kind_is_timer(l->kind)) {
+		s->u.t = calloc(1, sizeof *s->u.t);
+		if (!s->u.t) {
+			free(s);
+			goto nomem;
+		}
+	}
+	a->all[a->n++] = s;
+	if ((a->n + 1) * 2 > a->tabcap) {
+		if (tab_rebuild(a, a->tabcap * 2) != 0) {
+			/* The old table still indexes every series but this one. */
+			series_free(s);
+			a->n--;
+			goto nomem;
+		}
+	} else {
+		tab_insert(a->tab, a->tabcap, h, (uint32_t)a->n);
+	}
+	return s;
+nomem:
+	*rv = MB_ENOMEM;
+	return NULL;
+}
+
+static int set_add(struct set_state *st, const char *m, size_t n)
+{
+	uint64_t h = mb_hash64(m, n);
+	mb_hll_add_hash(&st->hll, h);
+	if (st->overflow)
+		return 0;
+	if (h == 0)
+		h = 1;
+	if ((st->n + 1) * 2 > st->cap) {
+		if (st->n >= SHIM_SET_EXACT_MAX) {
+			st->overflow = true;
+			return 0;
+		}
+		uint32_t nc = st->cap ? st->cap * 2 : 16;
+		uint64_t *nh = calloc(nc, sizeof *nh);
+		if (!nh)
+			return MB_ENOMEM;
+		for (uint32_t i = 0; i < st->cap; i++) {
+			if (!st->h[i])
+				continue;
+			uint32_t j = (uint32_t)st->h[i] & (nc - 1);
+			while (nh[j])
+				j = (j + 1) & (nc - 1);
+			nh[j] = st->h[i];
+		}
+		free(st->h);
+		st->h = nh;
+		st->cap = nc;
+	}
+	uint32_t j = (uint32_t)h & (st->cap - 1);
+	while (st->h[j]) {
+		if (st->h[j] == h)
+			return 0;
+		j = (j + 1) & (st->cap - 1);
+	}
+	st->h[j] = h;
+	st->n++;
+	return 0;
+}
+
+int shim_agg_add(struct shim_agg *a, const struct shim_line *l, int64_t now_ms)
+{
+	int rv;
+	struct series *s = lookup(a, l, &rv);
+	if (!s)
+		return rv;
+	double inv = 1.0 / l->rate;
+	switch (l->kind) {
+	case MB_COUNTER: {
+		double nv = s->v + l->value * inv;
+		if (!isfinite(nv))
+			return MB_EINVAL;
+		s->v = nv;
+		break;
+	}
+	case MB_GAUGE: {
+		double nv = l->delta ? s->v + l->value : l->value;
+		if (!isfinite(nv))
+			return MB_EINVAL;
+		s->v = nv;
+		break;
+	}
+	case MB_SET:
+		if ((rv = set_add(s->u.set, l->member, l->memberlen)) != 0)
+			return rv;
+		break;
+	default: { /* timer kinds */
+		struct timer_state *t = s->u.t;
+		double v = l->value;
+		double c = t->count + inv, sum = t->sum + v * inv, sq = t->sumsq + v * v * inv;
+		if (!isfinite(c) || !isfinite(sum) || !isfinite(sq))
+			return MB_EINVAL;
+		if ((rv = mb_sketch_add(&t->sk, v, 1)) != 0)
+			return rv;
+		if (t->count == 0 || v < t->min)
+			t->min = v;
+		if (t->count == 0 || v > t->max)
+			t->max = v;
+		t->count = c;
+		t->sum = sum;
+		t->sumsq = sq;
+		break;
+	}
+	}
+	s->dirty = true;
+	s->last_ms = now_ms;
+	return 0;
+}
+
+void shim_agg_packet(struct shim_agg *a, const char *buf, size_t n, int64_t now_ms)
+{
+	const char *p = buf, *end = buf + n;
+	struct shim_line l;
+
+	a->stats.packets++;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		switch (shim_parse_line(p, len, &l)) {
+		case SHIM_LINE_OK:
+			a->stats.lines++;
+			switch (shim_agg_add(a, &l, now_ms)) {
+			case 0:
+				break;
+			case MB_ETOOBIG:
+				a->stats.series_refused++;
+				break;
+			default:
+				a->stats.bad_lines++;
+				break;
+			}
+			break;
+		case SHIM_LINE_BAD:
+			a->stats.lines++;
+			a->stats.bad_lines++;
+			break;
+		case SHIM_LINE_EVENT:
+			a->stats.lines++;
+			a->stats.events++;
+			break;
+		case SHIM_LINE_SCHECK:
+			a->stats.lines++;
+			a->stats.service_checks++;
+			break;
+		default:
+			break;
+		}
+		p += len + 1;
+	}
+}
+
+/* ------------------------------------------------------------------ flush */
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+	if (need <= *cap)
+		return 0;
+	size_t nc = *cap ? *cap : 16;
+	while (nc < need)
+		nc *= 2;
+	void *np = realloc(*p, nc * elem);
+	if (!np)
+		return MB_ENOMEM;
+	*p = np;
+	*cap = nc;
+	return 0;
+}
+
+int shim_flush_push(struct shim_flush *f, const struct mb_record *r)
+{
+	size_t cap = f->cap;
+	void *p = f->recs;
+	if (grow(&p, &cap, (size_t)f->n + 1, sizeof *f->recs) != 0)
+		return MB_ENOMEM;
+	f->recs = p;
+	f->cap = (uint32_t)cap;
+	f->recs[f->n++] = *r;
+	return 0;
+}
+
+void shim_flush_free(struct shim_flush *f)
+{
+	free(f->recs);
+	free(f->kvs);
+	free(f->hlls);
+	memset(f, 0, sizeof *f);
+}
+
+static bool emits(const struct series *s)
+{
+	return s->dirty || s->kind == MB_GAUGE;
+}
+
+int shim_agg_flush(struct shim_agg *a, int64_t now_ms, struct shim_flush *f)
+{
+	size_t nkv = 0;
+	(void)now_ms;
+	f->n = 0;
+	f->nkv = 0;
+	f->nhll = 0;
+	/* Reserve every tag first: records point into f->kvs, which must not move after. */
+	for (size_t i = 0; i < a->n; i++)
+		if (emits(a->all[i]))
+			nkv += a->all[i]->ntags;
+	void *p = f->kvs;
+	if (grow(&p, &f->kvcap, nkv ? nkv : 1, sizeof *f->kvs) != 0)
+		return MB_ENOMEM;
+	f->kvs = p;
+
+	for (size_t i = 0; i < a->n; i++) {
+		struct series *s = a->all[i];
+		if (!emits(s))
+			continue;
+		struct mb_record r;
+		memset(&r, 0, sizeof r);
+		r.kind = s->kind;
+		r.name = s->key + 1;
+		r.ntags = s->ntags;
+		r.tags = s->ntags ? &f->kvs[f->nkv] : NULL;
+		const char *q = r.name + strlen(r.name) + 1;
+		for (int t = 0; t < s->ntags; t++) {
+			f->kvs[f->nkv].key = q;
+			q += strlen(q) + 1;
+			f->kvs[f->nkv].val = q;
+			q += strlen(q) + 1;
+			f->nkv++;
+		}
+		if (s->kind == MB_COUNTER || s->kind == MB_GAUGE) {
+			r.value = s->v;
+		} else if (s->kind == MB_SET) {
+			struct set_state *st = s->u.set;
+			r.hll = &st->hll;
+			r.set_count = st->n;
+			if (st->overflow) {
+				double e = mb_hll_estimate(&st->hll);
+				if (e > (double)st->n)
+					r.set_count = (uint64_t)llround(e);
+			}
+		} else {
+			struct timer_state *t = s->u.t;
+			r.count = t->count;
+			r.sum = t->sum;
+			r.sumsq = t->sumsq;
+			r.min = t->min;
+			r.max = t->max;
+			r.sketch = t->sk; /* shallow: the series keeps ownership */
+		}
+		if (shim_flush_push(f, &r) != 0)
+			return MB_ENOMEM;
+	}
+	return 0;
+}
+
+void shim_agg_flush_done(struct shim_agg *a, struct shim_flush *f, int64_t now)
+{
+	size_t w = 0;
+	bool removed = false;
+	(void)f;
+
+	for (size_t i = 0; i < a->n; i++) {
+		struct series *s = a->all[i];
+		if (now - s->last_ms >= SHIM_IDLE_MS) {
+			series_free(s);
+			removed = true;
+			continue;
+		}
+		if (s->dirty) {
+			s->dirty = false;
+			if (s->kind == MB_COUNTER) {
+				s->v = 0;
+			} else if (s->kind == MB_SET) {
+				struct set_state *st = s->u.set;
+				memset(&st->hll, 0, sizeof st->hll);
+				/* A big table is given back: memory follows the live members. */
+				if (st->cap > 256) {
+					free(st->h);
+					st->h = NULL;
+					st->cap = 0;
+				} else if (st->h) {
+					memset(st->h, 0, st->cap * sizeof *st->h);
+				}
+				st->n = 0;
+				st->overflow = false;
+			} else if (mb_kind_is_timer(s->kind)) {
+				struct timer_state *t = s->u.t;
+				t->count = t->sum = t->sumsq = t->min = t->max = 0;
+				mb_sketch_reset(&t->sk);
+			}
+		}
+		a->all[w++] = s;
+	}
+	a->n = w;
+	if (removed) {
+		/* Fewer series than before: the table is rebuilt in place, nothing to allocate
+		 * (a smaller one is taken when it is available, to give memory back). */
+		size_t cap = 256;
+		while ((a->n + 1) * 2 > cap)
+			cap *= 2;
+		if (cap >= a->tabcap || tab_rebuild(a, cap) != 0) {
+			memset(a->tab, 0, a->tabcap * sizeof *a->tab);
+			for (size_t i = 0; i < a->n; i++)
+				tab_insert(a->tab, a->tabcap, a->all[i]->hash, (uint32_t)(i + 1));
+		}
+	}
+}

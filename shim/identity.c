@@ -1,0 +1,169 @@
+/* identity.c: who the container is: its id and dimensions, from flags and from the
+ * environment Mesos, Marathon and Kubernetes give it (sent once per batch). */
+#include "shim.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *store(struct shim_identity *id, const char *s, size_t n)
+{
+	if (id->used + n + 1 > sizeof id->store)
+		return NULL;
+	char *p = id->store + id->used;
+	memcpy(p, s, n);
+	p[n] = 0;
+	id->used += n + 1;
+	return p;
+}
+
+/* Later calls replace the value of a key set before (so --dimension wins over the env). */
+static int set_dim(struct shim_identity *id, const char *k, size_t kl, const char *v, size_t vl)
+{
+	const char *ks = NULL, *vs;
+	int at = id->ndims;
+	for (int i = 0; i < id->ndims; i++) {
+		if (strlen(id->dims[i].key) == kl && memcmp(id->dims[i].key, k, kl) == 0) {
+			at = i;
+			ks = id->dims[i].key;
+		}
+	}
+	if (at == MB_MAX_DIMS)
+		return MB_ETOOBIG;
+	if (!ks && !(ks = store(id, k, kl)))
+		return MB_ETOOBIG;
+	if (!(vs = store(id, v, vl)))
+		return MB_ETOOBIG;
+	id->dims[at].key = ks;
+	id->dims[at].val = vs;
+	if (at == id->ndims)
+		id->ndims++;
+	return 0;
+}
+
+static bool dim_key_ok(const char *k, size_t n)
+{
+	if (n == 0 || n > MB_MAX_DIM_KEY)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = k[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '.' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+/* Text per schemas/v1 for a dimension value: printable, no control bytes. Non-ASCII is
+ * replaced rather than validated as UTF-8: ids and labels are ASCII in practice. */
+static void clean_text(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
+			*s = '_';
+}
+
+static void env_dim(struct shim_identity *id, const char *env, const char *key, bool strip_slash)
+{
+	const char *v = getenv(env);
+	if (!v || !*v)
+		return;
+	if (strip_slash)
+		while (*v == '/')
+			v++;
+	char tmp[MB_MAX_DIM_VAL + 1];
+	snprintf(tmp, sizeof tmp, "%s", v);
+	clean_text(tmp);
+	if (set_dim(id, key, strlen(key), tmp, strlen(tmp)) != 0)
+		mb_log_warnx("dimension %s from %s dropped: too many dimensions", key, env);
+}
+
+/* A schema name: 0x21..0x7e, 1..255 bytes. */
+static void sanitise_id(char *dst, size_t n, const char *src)
+{
+	size_t i = 0;
+	for (; src[i] && i < n - 1 && i < MB_MAX_NAME; i++) {
+		unsigned char c = (unsigned char)src[i];
+		dst[i] = (c < 0x21 || c > 0x7e) ? '_' : (char)c;
+	}
+	dst[i] = 0;
+}
+
+int shim_identity_init(struct shim_identity *id, const char *flag_cid,
+                       const struct mb_strlist *dimflags, const char *command, uint64_t inst,
+                       char *err, size_t errlen)
+{
+	memset(id, 0, sizeof *id);
+	const char *k8s = getenv("KUBERNETES_SERVICE_HOST");
+	const char *mesos = getenv("MESOS_CONTAINER_NAME");
+	const char *host = getenv("HOSTNAME");
+
+	if (flag_cid && *flag_cid) {
+		sanitise_id(id->cid, sizeof id->cid, flag_cid);
+	} else if (mesos && *mesos) {
+		sanitise_id(id->cid, sizeof id->cid, mesos);
+	} else if (host && *host) {
+		if (k8s && *k8s) {
+			/* Containers of one pod share HOSTNAME (the pod's name): the container's
+			 * own name tells them apart. */
+			const char *name = getenv("METRICSBUS_CONTAINER_NAME");
+			const char *base = command ? strrchr(command, '/') : NULL;
+			base = base ? base + 1 : command;
+			if (!name || !*name)
+				name = base && *base ? base : "shim";
+			char tmp[2 * MB_MAX_NAME + 2];
+			snprintf(tmp, sizeof tmp, "%s:%s", host, name);
+			sanitise_id(id->cid, sizeof id->cid, tmp);
+		} else {
+			sanitise_id(id->cid, sizeof id->cid, host);
+		}
+	}
+	if (!id->cid[0])
+		snprintf(id->cid, sizeof id->cid, "shim-%016llx", (unsigned long long)inst);
+
+	env_dim(id, "MESOS_TASK_ID", "task_id", false);
+	env_dim(id, "MESOS_EXECUTOR_ID", "executor_id", false);
+	env_dim(id, "MESOS_FRAMEWORK_ID", "framework_id", false);
+	env_dim(id, "MESOS_FRAMEWORK_NAME", "framework_name", false);
+	env_dim(id, "MESOS_FRAMEWORK_ROLE", "framework_role", false);
+	env_dim(id, "MESOS_FRAMEWORK_PRINCIPAL", "framework_principal", false);
+	env_dim(id, "MESOS_AGENT_ID", "mesos_id", false);
+	env_dim(id, "MESOS_SLAVE_ID", "mesos_id", false);
+	if (getenv("MARATHON_APP_ID") && *getenv("MARATHON_APP_ID")) {
+		env_dim(id, "MARATHON_APP_ID", "task_name", true);
+		if (!getenv("MESOS_FRAMEWORK_NAME"))
+			set_dim(id, "framework_name", 14, "marathon", 8);
+	}
+	if (k8s && *k8s) {
+		env_dim(id, "HOSTNAME", "pod_name", false);
+		env_dim(id, "POD_NAMESPACE", "namespace", false);
+		env_dim(id, "METRICSBUS_CONTAINER_NAME", "container_name", false);
+	}
+	if (dimflags) {
+		for (int i = 0; i < dimflags->n; i++) {
+			const char *kv = dimflags->v[i];
+			const char *eq = strchr(kv, '=');
+			if (!eq || !dim_key_ok(kv, (size_t)(eq - kv))) {
+				snprintf(err, errlen,
+				         "--dimension \"%s\": want KEY=VALUE with KEY of "
+				         "[A-Za-z0-9_.-], 1..%d bytes",
+				         kv, MB_MAX_DIM_KEY);
+				return MB_EINVAL;
+			}
+			char v[MB_MAX_DIM_VAL + 1];
+			if (strlen(eq + 1) > MB_MAX_DIM_VAL) {
+				snprintf(err, errlen, "--dimension \"%.40s...\": value over %d bytes",
+				         kv, MB_MAX_DIM_VAL);
+				return MB_EINVAL;
+			}
+			snprintf(v, sizeof v, "%s", eq + 1);
+			clean_text(v);
+			if (set_dim(id, kv, (size_t)(eq - kv), v, strlen(v)) != 0) {
+				snprintf(err, errlen, "--dimension: too many dimensions (max %d)",
+				         MB_MAX_DIMS);
+				return MB_EINVAL;
+			}
+		}
+	}
+	return 0;
+}

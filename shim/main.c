@@ -1,0 +1,296 @@
+/* main.c: metricsbus-shim: flags and start-up order (socket, signals, child, then nng), the
+ * main loop (statsd socket + signalfd), flushes and the final drain. */
+#include "shim.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#define ACK_TIMEOUT_MS 2000
+
+struct shim {
+	struct shim_agg *agg;
+	struct shim_deliver *dlv;
+	struct shim_identity id;
+	struct shim_flush fl;
+	struct shim_res res;
+	uint64_t inst, seq;
+	int64_t flush_ms, last_flush_wall;
+	pid_t child;
+	bool child_alive;
+};
+
+static void push_counter(struct shim *s, const char *name, uint64_t v)
+{
+	struct mb_record r;
+	memset(&r, 0, sizeof r);
+	r.kind = MB_COUNTER;
+	r.name = name;
+	r.value = (double)v;
+	if (shim_flush_push(&s->fl, &r) != 0)
+		mb_log_warnx("out of memory: %s not sent", name);
+}
+
+/* Encodes the flush's records into batches under MB_MAX_MSG and queues them. */
+static void send_batches(struct shim *s, bool stop, int64_t now_wall)
+{
+	struct mb_batch b;
+	memset(&b, 0, sizeof b);
+	b.version = MB_SCHEMA_VERSION;
+	b.instance = s->inst;
+	b.time_ms = now_wall;
+	int64_t iv = stop ? now_wall - s->last_flush_wall : s->flush_ms;
+	if (iv < 1)
+		iv = 1;
+	if (iv > 86400000)
+		iv = 86400000;
+	b.interval_ms = (uint32_t)iv;
+	b.container_id = s->id.cid;
+	b.ndims = (uint16_t)s->id.ndims;
+	b.dims = s->id.dims;
+
+	/* What a batch costs without records, plus slack for the array and count headers. */
+	struct mb_buf out = {0};
+	size_t base = 64;
+	b.seq = UINT64_MAX;
+	b.stopped = true;
+	if (mb_batch_encode(&b, &out) == 0)
+		base += out.len;
+	mb_buf_reset(&out);
+
+	uint32_t i = 0;
+	do {
+		uint32_t start = i;
+		size_t sz = base;
+		while (i < s->fl.n && i - start < MB_MAX_RECORDS) {
+			size_t rs = mb_record_size(&s->fl.recs[i]);
+			if (i > start && sz + rs > MB_MAX_MSG)
+				break;
+			sz += rs;
+			i++;
+		}
+		b.records = s->fl.recs + start;
+		b.nrecords = i - start;
+		b.seq = ++s->seq;
+		b.stopped = stop && i == s->fl.n;
+		int rv = mb_batch_encode(&b, &out);
+		if (rv != 0) {
+			mb_log_error("batch %llu of %u records not encoded: %s",
+			             (unsigned long long)b.seq, b.nrecords, mb_strerror(rv));
+			mb_buf_free(&out);
+			s->seq--;
+			continue;
+		}
+		shim_deliver_push(s->dlv, b.seq, &out);
+	} while (i < s->fl.n);
+	mb_buf_free(&out);
+}
+
+static void flush(struct shim *s, bool stop)
+{
+	int64_t now = mb_mono_ms(), wall = mb_now_ms();
+	struct shim_stats *st = shim_agg_stats(s->agg), snap = *st;
+	uint64_t dropped = 0, rejected = 0;
+
+	memset(st, 0, sizeof *st);
+	if (shim_agg_flush(s->agg, now, &s->fl) != 0)
+		mb_log_warnx("out of memory building the interval's records");
+	shim_deliver_take_counts(s->dlv, &dropped, &rejected);
+	push_counter(s, "metricsbus.shim.packets", snap.packets);
+	push_counter(s, "metricsbus.shim.lines", snap.lines);
+	push_counter(s, "metricsbus.shim.bad_lines", snap.bad_lines + snap.truncated);
+	push_counter(s, "metricsbus.shim.events", snap.events);
+	push_counter(s, "metricsbus.shim.service_checks", snap.service_checks);
+	push_counter(s, "metricsbus.shim.series_refused", snap.series_refused);
+	push_counter(s, "metricsbus.shim.dropped_batches", dropped);
+	push_counter(s, "metricsbus.shim.rejected_batches", rejected);
+	push_counter(s, "metricsbus.shim.udp_drops", snap.udp_drops);
+	if (snap.bad_lines || snap.series_refused || snap.udp_drops || dropped)
+		mb_log_debug("interval: %llu bad lines, %llu series refused, %llu kernel drops, "
+		             "%llu batches dropped",
+		             (unsigned long long)snap.bad_lines,
+		             (unsigned long long)snap.series_refused,
+		             (unsigned long long)snap.udp_drops, (unsigned long long)dropped);
+
+	shim_resources_read(&s->res, s->child_alive ? s->child : 0);
+	for (int i = 0; i < s->res.n; i++) {
+		struct mb_record r;
+		memset(&r, 0, sizeof r);
+		r.kind = MB_RESOURCE;
+		r.name = s->res.names[i];
+		r.value = s->res.vals[i];
+		if (shim_flush_push(&s->fl, &r) != 0)
+			break;
+	}
+	send_batches(s, stop, wall);
+	shim_agg_flush_done(s->agg, &s->fl, now);
+	s->last_flush_wall = wall;
+}
+
+int main(int argc, char **argv)
+{
+	const char *agent = NULL, *listen = "127.0.0.1:0", *cid = NULL;
+	struct mb_strlist dimflags = {0};
+	int64_t flush_ms = 10000, drain_ms = 2000;
+	uint64_t backlog = 16ull << 20;
+	struct mb_flag flags[] = {
+		{"agent", MB_FLAG_STR, &agent, "URL",
+		 "agentd's ingest socket (default ipc://RUNDIR/ingest.sock)", false},
+		{"listen", MB_FLAG_STR, &listen, "HOST:PORT|unix:PATH",
+		 "statsd socket (default 127.0.0.1:0, an ephemeral port)", false},
+		{"container-id", MB_FLAG_STR, &cid, "ID",
+		 "container id (default MESOS_CONTAINER_NAME, HOSTNAME, else generated)", false},
+		{"dimension", MB_FLAG_LIST, &dimflags, "KEY=VALUE",
+		 "a dimension of the container (repeatable)", false},
+		{"flush-interval", MB_FLAG_DURATION, &flush_ms, "DURATION",
+		 "aggregation interval (default 10s)", false},
+		{"backlog", MB_FLAG_SIZE, &backlog, "SIZE",
+		 "encoded batches held while agentd is away (default 16MiB)", false},
+		{"drain-timeout", MB_FLAG_DURATION, &drain_ms, "DURATION",
+		 "wait at exit for agentd to acknowledge (default 2s)", false},
+	};
+	struct mb_prog prog = {
+		.name = "metricsbus-shim",
+		.component = "shim",
+		.synopsis = "[FLAGS] [--] [COMMAND [ARG...]]",
+		.about = "Container entrypoint: serves statsd for COMMAND (STATSD_UDP_HOST and "
+		         "STATSD_UDP_PORT are set for it), aggregates, and pushes batches to "
+		         "metricsbus-agentd; forwards signals, reaps zombies and exits with "
+		         "COMMAND's status. Without COMMAND: a statsd endpoint until TERM/INT.",
+		.flags = flags,
+		.nflags = (int)(sizeof flags / sizeof flags[0]),
+		.stop_at_positional = true,
+	};
+	int npos = 0, rv;
+	char err[512], host[256], url[512];
+
+	mb_flags_parse(&prog, argc, argv, &npos);
+	if (flush_ms < 1 || flush_ms > 86400000)
+		mb_usage_error(&prog, "--flush-interval must be between 1ms and 1d");
+	if (drain_ms < 0)
+		mb_usage_error(&prog, "--drain-timeout must not be negative");
+
+	static struct shim s;
+	s.flush_ms = flush_ms;
+	if (getrandom(&s.inst, sizeof s.inst, 0) != (ssize_t)sizeof s.inst)
+		s.inst = (uint64_t)mb_now_ms() ^ ((uint64_t)getpid() << 32);
+	if (s.inst == 0)
+		s.inst = 1;
+	if (shim_identity_init(&s.id, cid, &dimflags, npos ? argv[0] : NULL, s.inst, err,
+	                       sizeof err) != 0)
+		mb_usage_error(&prog, "%s", err);
+
+	/* 1. The statsd socket first: datagrams queue in the kernel from here on. */
+	struct shim_recv *rx;
+	int port = 0;
+	if ((rv = shim_recv_open(listen, &rx, host, sizeof host, &port, err, sizeof err)) != 0) {
+		if (rv == MB_EINVAL)
+			mb_usage_error(&prog, "%s", err);
+		mb_fatalx("%s", err);
+	}
+	/* 2. Signals blocked before any thread exists. */
+	sigset_t set, old;
+	if (shim_init_block_signals(&set, &old) != 0)
+		mb_fatal("sigprocmask");
+	int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0)
+		mb_fatal("signalfd");
+	shim_init_subreaper();
+
+	/* 3. The command, with the socket in its environment, before nng starts threads. */
+	if (shim_recv_unix_path(rx)) {
+		setenv("STATSD_SOCKET", shim_recv_unix_path(rx), 1);
+	} else {
+		char ps[16];
+		snprintf(ps, sizeof ps, "%d", port);
+		setenv("STATSD_UDP_HOST", host, 1);
+		setenv("STATSD_UDP_PORT", ps, 1);
+	}
+	int exit_code = 0;
+	if (npos > 0) {
+		if (shim_init_spawn(argv, &old, &s.child, &exit_code, err, sizeof err) != 0) {
+			mb_log_error("%s", err);
+			shim_recv_close(rx);
+			return exit_code;
+		}
+		s.child_alive = true;
+	}
+
+	/* 4. nng. */
+	if (!agent) {
+		if (mb_default_ingest_url(url, sizeof url) != 0)
+			mb_fatalx("run directory path too long");
+		agent = url;
+	}
+	if ((rv = shim_agg_new(&s.agg)) != 0)
+		mb_fatalx("out of memory");
+	if ((rv = shim_deliver_start(agent, backlog, ACK_TIMEOUT_MS, &s.dlv)) != 0)
+		mb_fatalx("cannot start delivery to %s: %s", agent, mb_strerror(rv));
+	if (shim_recv_unix_path(rx))
+		mb_log_info("statsd on unix:%s, container %s, agent %s", shim_recv_unix_path(rx),
+		            s.id.cid, agent);
+	else
+		mb_log_info("statsd on %s:%d, container %s, agent %s", host, port, s.id.cid,
+		            agent);
+
+	s.last_flush_wall = mb_now_ms();
+	int64_t next = mb_mono_ms() + flush_ms;
+	bool done = false;
+	while (!done) {
+		struct pollfd fds[2] = {{shim_recv_fd(rx), POLLIN, 0}, {sfd, POLLIN, 0}};
+		int64_t wait = next - mb_mono_ms();
+		if (wait < 0)
+			wait = 0;
+		struct timespec ts = {wait / 1000, (wait % 1000) * 1000000};
+		if (ppoll(fds, 2, &ts, NULL) < 0 && errno != EINTR)
+			mb_fatal("ppoll");
+		if (fds[0].revents)
+			shim_recv_drain(rx, s.agg, mb_mono_ms());
+		if (fds[1].revents) {
+			struct signalfd_siginfo si;
+			while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
+				int sig = (int)si.ssi_signo;
+				if (sig == SIGCHLD) {
+					bool cd = false;
+					shim_init_reap(s.child, &cd, &exit_code);
+					if (cd) {
+						s.child_alive = false;
+						done = true;
+						mb_log_debug("command exited: status %d", exit_code);
+					}
+				} else if (s.child_alive) {
+					mb_log_debug("forwarding signal %d", sig);
+					kill(s.child, sig);
+				} else if (s.child == 0 && (sig == SIGTERM || sig == SIGINT)) {
+					done = true;
+				}
+			}
+		}
+		int64_t now = mb_mono_ms();
+		if (now >= next) {
+			flush(&s, false);
+			next += flush_ms;
+			if (next <= now)
+				next = now + flush_ms;
+		}
+	}
+
+	/* What is still queued in the socket belongs to this last interval. */
+	shim_recv_drain(rx, s.agg, mb_mono_ms());
+	flush(&s, true);
+	if (shim_deliver_drain(s.dlv, drain_ms) != 0)
+		mb_log_warnx("exiting with %zu batches not acknowledged by agentd",
+		             shim_deliver_pending(s.dlv));
+	shim_deliver_stop(s.dlv);
+	shim_flush_free(&s.fl);
+	shim_agg_free(s.agg);
+	shim_recv_close(rx);
+	close(sfd);
+	return exit_code;
+}

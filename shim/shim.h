@@ -1,0 +1,162 @@
+/* shim.h: the interfaces between the shim's files (parser, aggregator, init, receiver,
+ * identity, resources, delivery); nothing here is used outside shim/. */
+#ifndef SHIM_H
+#define SHIM_H
+
+#include "mb.h"
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* ------------------------------------------------------------------ parse.c */
+enum shim_line_result {
+	SHIM_LINE_OK = 0,
+	SHIM_LINE_EMPTY,   /* blank line: not counted */
+	SHIM_LINE_BAD,     /* counted and skipped */
+	SHIM_LINE_EVENT,   /* DogStatsD event "_e{": counted, skipped */
+	SHIM_LINE_SCHECK,  /* DogStatsD service check "_sc|": counted, skipped */
+};
+
+struct shim_tag {
+	const char *key, *val;
+	uint16_t klen, vlen;
+};
+
+/* One parsed line; every pointer points into the caller's buffer (parsed in place). */
+struct shim_line {
+	uint8_t kind;          /* enum mb_kind, never MB_RESOURCE */
+	bool delta;            /* gauge given as +N / -N */
+	const char *name;
+	uint16_t namelen;
+	double value;          /* not for sets */
+	const char *member;    /* set member */
+	uint32_t memberlen;
+	double rate;           /* (0, 1] */
+	uint16_t ntags;        /* sorted by key, unique (the last of a repeated key wins) */
+	struct shim_tag tags[MB_MAX_TAGS];
+};
+
+/* Parses one line (no '\n' in it; a trailing '\r' is ignored). Never allocates; never reads
+ * outside [p, p+n). */
+int shim_parse_line(const char *p, size_t n, struct shim_line *out);
+/* The hand-written number parser: the whole of [p, p+n) must be a finite decimal number. */
+int shim_parse_number(const char *p, size_t n, double *out);
+
+/* ------------------------------------------------------------------ agg.c */
+struct shim_stats {
+	uint64_t packets, lines, bad_lines, events, service_checks, series_refused;
+	uint64_t dropped_batches, rejected_batches, udp_drops, truncated;
+};
+
+#define SHIM_IDLE_MS (5 * 60 * 1000)
+#define SHIM_MAX_SERIES 200000    /* beyond it new series are refused and counted */
+#define SHIM_SET_EXACT_MAX 4096   /* exact members kept per set and interval */
+
+struct shim_agg;
+int shim_agg_new(struct shim_agg **out);
+void shim_agg_free(struct shim_agg *a);
+/* Feeds one datagram: splits lines, parses, aggregates; counts into a's stats. now_ms is the
+ * monotonic time (series idleness). The buffer is not modified. */
+void shim_agg_packet(struct shim_agg *a, const char *buf, size_t n, int64_t now_ms);
+/* Adds one parsed line. */
+int shim_agg_add(struct shim_agg *a, const struct shim_line *l, int64_t now_ms);
+struct shim_stats *shim_agg_stats(struct shim_agg *a);
+size_t shim_agg_nseries(const struct shim_agg *a);
+
+/* The records of one flush. Pointers inside stay valid until shim_agg_flush_done. */
+struct shim_flush {
+	struct mb_record *recs;
+	uint32_t n, cap;
+	struct mb_kv *kvs; /* tags of all records */
+	size_t nkv, kvcap;
+	struct mb_hll *hlls;
+	size_t nhll, hllcap;
+};
+/* Builds the interval's records (counters, sets and timers with data, every live gauge),
+ * gauges idle for less than SHIM_IDLE_MS). */
+int shim_agg_flush(struct shim_agg *a, int64_t now_ms, struct shim_flush *f);
+/* Resets the interval state of every series and forgets those idle for SHIM_IDLE_MS; call
+ * after the records were encoded. */
+void shim_agg_flush_done(struct shim_agg *a, struct shim_flush *f, int64_t now_ms);
+void shim_flush_free(struct shim_flush *f);
+/* Appends a record (name and tags must outlive the flush). */
+int shim_flush_push(struct shim_flush *f, const struct mb_record *r);
+
+/* ------------------------------------------------------------------ identity.c */
+struct shim_identity {
+	char cid[MB_MAX_NAME + 1];
+	int ndims;
+	struct mb_kv dims[MB_MAX_DIMS];
+	char store[16384];
+	size_t used;
+};
+/* Container id: flag_cid (--container-id / METRICSBUS_CONTAINER_ID), else MESOS_CONTAINER_NAME,
+ * else HOSTNAME (with the container's name under Kubernetes), else generated from inst.
+ * Dimensions from the Mesos/Marathon/Kubernetes environment, then --dimension KEY=VALUE (they
+ * win). MB_EINVAL with a reason for a bad --dimension. */
+int shim_identity_init(struct shim_identity *id, const char *flag_cid,
+                       const struct mb_strlist *dimflags, const char *command, uint64_t inst,
+                       char *err, size_t errlen);
+
+/* ------------------------------------------------------------------ cgroup.c */
+/* Appends the container's resource metrics (MB_RESOURCE records) to f; names and values
+ * point into res, valid until the next call. child is the command's pid (0 when none): its
+ * /proc is the fallback when no cgroup v2 files are readable. */
+struct shim_res {
+	int n;
+	char names[32][48];
+	double vals[32];
+};
+int shim_resources_read(struct shim_res *res, pid_t child);
+
+/* ------------------------------------------------------------------ init.c */
+/* The signals the shim forwards, plus SIGCHLD; blocked before any thread exists. */
+int shim_init_block_signals(sigset_t *set, sigset_t *old);
+/* Becomes a child subreaper unless PID 1. */
+void shim_init_subreaper(void);
+/* Forks and execs argv with the original mask `old` and default dispositions. On exec
+ * failure (reported through a CLOEXEC pipe) returns MB_ESYS with *exit_code 127 (not found)
+ * or 126 (not executable) and a reason in err. */
+int shim_init_spawn(char *const argv[], const sigset_t *old, pid_t *pid, int *exit_code,
+                    char *err, size_t errlen);
+/* True for the signals forwarded to the child. */
+bool shim_init_forwarded(int sig);
+/* Reaps every exited child; when `child` is among them sets *done and its exit code
+ * (status, or 128+N for signal N). Returns the number reaped. */
+int shim_init_reap(pid_t child, bool *done, int *exit_code);
+int shim_init_exit_code(int wstatus);
+
+/* ------------------------------------------------------------------ recv.c */
+struct shim_recv;
+/* spec: "HOST:PORT", "[V6]:PORT" or "unix:PATH". Binds; host/port (or path) describe it for
+ * the child's environment. */
+int shim_recv_open(const char *spec, struct shim_recv **out, char *host, size_t hostlen,
+                   int *port, char *err, size_t errlen);
+int shim_recv_fd(const struct shim_recv *r);
+const char *shim_recv_unix_path(const struct shim_recv *r);
+/* Reads every queued datagram (up to a bound per call) and feeds them to a. Returns the
+ * number read; 0 when none were waiting. */
+int shim_recv_drain(struct shim_recv *r, struct shim_agg *a, int64_t now_ms);
+void shim_recv_close(struct shim_recv *r);
+
+/* ------------------------------------------------------------------ deliver.c */
+struct shim_deliver;
+/* Starts the sender thread with a REQ socket dialing url. backlog: bytes of encoded batches
+ * held at most. */
+int shim_deliver_start(const char *url, uint64_t backlog, int ack_timeout_ms,
+                       struct shim_deliver **out);
+/* Queues one encoded batch (takes ownership of buf->data; buf is zeroed). Drops the oldest
+ * held batches to stay under the backlog, counted in *dropped. */
+void shim_deliver_push(struct shim_deliver *d, uint64_t seq, struct mb_buf *buf);
+/* Batches dropped (backlog) and rejected (ack st=2) since the last call. */
+void shim_deliver_take_counts(struct shim_deliver *d, uint64_t *dropped, uint64_t *rejected);
+/* Waits up to timeout_ms for every queued batch to be acknowledged; 0 or MB_ETIMEDOUT. */
+int shim_deliver_drain(struct shim_deliver *d, int64_t timeout_ms);
+size_t shim_deliver_pending(struct shim_deliver *d);
+/* Stops the thread and closes the socket. */
+void shim_deliver_stop(struct shim_deliver *d);
+
+#endif
