@@ -9,3 +9,15 @@ UNIT_TESTS += $(B)/test/agentd_unit
 $(B)/test/agentd_unit: $(AGENTD_OBJS) $(patsubst %.c,$(B)/obj/%.o,$(wildcard agentd/*_test.c)) $(RUNNER) $(LIBMB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ -llmdb $(NNG_LIBS) $(MP_LIBS) -lm
+
+# make install: the systemd unit (pointed at PREFIX) and the tmpfiles.d snippet for the run dir.
+AGENTD_UNITDIR    ?= $(PREFIX)/lib/systemd/system
+AGENTD_TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+INSTALL_TARGETS += install-agentd
+install-agentd: agentd/metricsbus-agentd.service agentd/metricsbus.tmpfiles
+	install -d $(DESTDIR)$(AGENTD_UNITDIR) $(DESTDIR)$(AGENTD_TMPFILESDIR)
+	sed -e 's|/usr/local/bin/|$(PREFIX)/bin/|g' -e 's|/usr/local/share/|$(PREFIX)/share/|g' \
+	  agentd/metricsbus-agentd.service > $(DESTDIR)$(AGENTD_UNITDIR)/metricsbus-agentd.service
+	chmod 0644 $(DESTDIR)$(AGENTD_UNITDIR)/metricsbus-agentd.service
+	install -m 0644 agentd/metricsbus.tmpfiles $(DESTDIR)$(AGENTD_TMPFILESDIR)/metricsbus.conf
+.PHONY: install-agentd
