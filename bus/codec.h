@@ -1,0 +1,105 @@
+/* codec.h: internals shared by the codec files, not part of the bus API: the pre-scan,
+ * strict readers over msgpack-c objects, and packer helpers writing into an mb_buf. */
+#ifndef MB_CODEC_H
+#define MB_CODEC_H
+
+#include "mb.h"
+
+#include <msgpack.h>
+
+/* Deepest nesting any v1 message needs is 5; more is an attack on msgpack-c's recursion. */
+#define MB_MAX_DEPTH 16
+/* Sketches and HLLs decode to dense arrays much larger than their wire form: one decoded
+ * message may expand to at most this many bytes of them (schemas/v1/README.md). */
+#define MB_DECODE_BUDGET ((size_t)64 << 20)
+
+int mb_op_parse_n(const char *s, size_t n, int *op);
+int mb_stat_parse_n(const char *s, size_t n, int *stat);
+
+/* ---- reading */
+struct mb_dec {
+	struct mb_arena *arena;
+	char *err;
+	size_t errlen;
+	size_t budget; /* bytes of dense sketch and HLL memory still allowed */
+};
+/* Writes "PFXFIELD: reason" to d->err and returns rv. */
+int mb_dec_fail(struct mb_dec *d, int rv, const char *pfx, const char *field, const char *fmt,
+                ...) __attribute__((format(printf, 5, 6)));
+
+/* Rejects what would make msgpack-c allocate beyond the message: nesting deeper than
+ * MB_MAX_DEPTH, declared counts or lengths larger than the bytes left, ext types, bytes
+ * after the object, a message over max. Then unpacks; on success the caller destroys u. */
+int mb_unpack(const void *p, size_t n, size_t max, msgpack_unpacked *u, char *err,
+              size_t errlen);
+int mb_prescan(const uint8_t *p, size_t n, size_t max, char *err, size_t errlen);
+
+/* Validity of raw bytes; NULL when valid, else a short reason. */
+const char *mb_bad_name(const char *s, size_t n, size_t max);
+const char *mb_bad_text(const char *s, size_t n, size_t min, size_t max);
+const char *mb_bad_dim_key(const char *s, size_t n);
+
+int mb_rd_u64(struct mb_dec *d, const msgpack_object *o, const char *pfx, const char *field,
+              uint64_t max, uint64_t *out);
+int mb_rd_i64(struct mb_dec *d, const msgpack_object *o, const char *pfx, const char *field,
+              int64_t min, int64_t max, int64_t *out);
+int mb_rd_f64(struct mb_dec *d, const msgpack_object *o, const char *pfx, const char *field,
+              double *out);
+int mb_rd_bool(struct mb_dec *d, const msgpack_object *o, const char *pfx, const char *field,
+               bool *out);
+int mb_rd_name(struct mb_dec *d, const msgpack_object *o, const char *pfx, const char *field,
+               size_t max, const char **out);
+int mb_rd_text(struct mb_dec *d, const msgpack_object *o, const char *pfx, const char *field,
+               size_t min, size_t max, const char **out);
+int mb_rd_array(struct mb_dec *d, const msgpack_object *o, const char *pfx, const char *field,
+                uint32_t min, uint32_t max, const msgpack_object **items, uint32_t *n);
+int mb_rd_tags(struct mb_dec *d, const msgpack_object *o, const char *pfx, const char *field,
+               uint16_t *n, struct mb_kv **out);
+int mb_rd_dims(struct mb_dec *d, const msgpack_object *o, const char *pfx, const char *field,
+               uint16_t *n, struct mb_kv **out);
+/* out->pos/neg are malloc'd (the sketch owns them); on failure nothing is left allocated. */
+int mb_rd_sketch(struct mb_dec *d, const msgpack_object *o, const char *pfx, const char *field,
+                 struct mb_sketch *out);
+int mb_rd_hll(struct mb_dec *d, const msgpack_object *o, const char *pfx, const char *field,
+              struct mb_hll **out);
+/* Matches a map's keys against keys[0..nkeys-1]: vals[i] is the value or NULL when absent.
+ * Unknown and repeated keys are errors. */
+int mb_rd_map(struct mb_dec *d, const msgpack_object *o, const char *what,
+              const char *const *keys, int nkeys, const msgpack_object **vals);
+/* "v": missing or 0 -> MB_EINVAL, newer than MB_SCHEMA_VERSION -> MB_EVERSION. */
+int mb_rd_version(struct mb_dec *d, const msgpack_object *o, uint32_t *out);
+/* Required field present? */
+int mb_rd_need(struct mb_dec *d, const msgpack_object *o, const char *pfx, const char *field);
+
+/* ---- writing: every function returns 0, MB_ENOMEM (packer failed) or MB_EINVAL (the
+ * value breaks the schema). */
+void mb_wr_init(msgpack_packer *pk, struct mb_buf *out);
+int mb_wr_raw_str(msgpack_packer *pk, const char *s, size_t n);
+int mb_wr_u64(msgpack_packer *pk, uint64_t v);
+int mb_wr_i64(msgpack_packer *pk, int64_t v);
+int mb_wr_f64(msgpack_packer *pk, double v);
+int mb_wr_bool(msgpack_packer *pk, bool v);
+int mb_wr_nil(msgpack_packer *pk);
+int mb_wr_array(msgpack_packer *pk, size_t n);
+int mb_wr_map(msgpack_packer *pk, size_t n);
+int mb_wr_name(msgpack_packer *pk, const char *s, size_t max);
+int mb_wr_text(msgpack_packer *pk, const char *s, size_t min, size_t max);
+int mb_wr_tags(msgpack_packer *pk, uint16_t n, const struct mb_kv *tags);
+int mb_wr_dims(msgpack_packer *pk, uint16_t n, const struct mb_kv *dims);
+int mb_wr_sketch(msgpack_packer *pk, const struct mb_sketch *s);
+int mb_wr_hll(msgpack_packer *pk, const struct mb_hll *h);
+
+/* Exact encoded sizes, as msgpack-c packs them (shortest form). */
+size_t mb_sz_uint(uint64_t v);
+size_t mb_sz_int(int64_t v);
+size_t mb_sz_str(size_t n);
+size_t mb_sz_bin(size_t n);
+size_t mb_sz_arr(size_t n);
+#define MB_SZ_F64 9
+size_t mb_sz_tags(uint16_t n, const struct mb_kv *tags);
+size_t mb_sz_sketch(const struct mb_sketch *s);
+size_t mb_hll_encoded_len(const struct mb_hll *h);
+/* mb_hll_decode with the reason for a malformed form in *why. */
+int mb_hll_decode_why(const void *p, size_t n, struct mb_hll *h, const char **why);
+
+#endif
