@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "agentd.h"
+#include "listen.h"
 
 enum { CTX_IDLE, CTX_RECV, CTX_WAIT, CTX_SEND };
 
@@ -28,15 +29,13 @@ struct ictx {
 
 struct agent_ingest {
 	nng_socket sock;
-	nng_listener l;
-	bool have_l;
+	struct agent_listener al;
 	char url[512];
 	bool verify_peer;
 	struct agent_writer *w;
 	int nctx;
 	struct ictx *c;
 	atomic_bool stopping;
-	int64_t lerrors;
 };
 
 static void ictx_recv(struct ictx *c);
@@ -199,16 +198,6 @@ static void ictx_cb(void *arg)
 	pthread_mutex_unlock(&c->mu);
 }
 
-static int ingest_listen(struct agent_ingest *in)
-{
-	int rv = mb_listen(in->sock, in->url, MB_MAX_MSG, &in->l);
-	if (rv != 0)
-		return rv;
-	in->have_l = true;
-	in->lerrors = mb_listener_errors(in->l);
-	return 0;
-}
-
 int agent_ingest_start(const struct agent_ingest_opts *o, struct agent_writer *w,
                        struct agent_ingest **out)
 {
@@ -241,7 +230,7 @@ int agent_ingest_start(const struct agent_ingest_opts *o, struct agent_writer *w
 		}
 		c->opened = true;
 	}
-	if ((rv = ingest_listen(in)) != 0)
+	if ((rv = agent_listener_start(&in->al, in->sock, in->url, MB_MAX_MSG, "ingest")) != 0)
 		goto fail_sock;
 	for (int i = 0; i < in->nctx; i++) {
 		pthread_mutex_lock(&in->c[i].mu);
@@ -266,24 +255,8 @@ fail:
 
 void agent_ingest_watchdog(struct agent_ingest *in)
 {
-	if (!in || atomic_load(&in->stopping))
-		return;
-	if (!in->have_l) {
-		(void)ingest_listen(in);
-		return;
-	}
-	int64_t e = mb_listener_errors(in->l);
-	if (e < 0 || e == in->lerrors)
-		return;
-	/* nng 1.5.2 stops accepting on an ipc listener after some accept errors (a peer that
-	 * closed before the handshake): a new listener serves the dialers that reconnect. */
-	mb_log_warnx("ingest: listener on %s had accept errors (%lld -> %lld): re-creating it",
-	             in->url, (long long)in->lerrors, (long long)e);
-	nng_listener_close(in->l);
-	in->have_l = false;
-	atomic_fetch_add_explicit(&agent_ctr.listener_restarts, 1, memory_order_relaxed);
-	if (ingest_listen(in) != 0)
-		mb_log_error("ingest: cannot listen again on %s; retrying next tick", in->url);
+	if (in && !atomic_load(&in->stopping))
+		agent_listener_watchdog(&in->al);
 }
 
 void agent_ingest_quiesce(struct agent_ingest *in, int timeout_ms)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "agentd.h"
+#include "listen.h"
 
 /* Requests are small; replies are not bounded by this. */
 #define QSVC_RECVMAX (64u << 10)
@@ -24,15 +25,13 @@ struct qworker {
 
 struct agent_qsvc {
 	nng_socket sock;
-	nng_listener l;
-	bool have_l;
+	struct agent_listener al;
 	char url[512];
 	const char *node_id;
 	struct agent_store *st;
 	int n;
 	struct qworker *w;
 	atomic_bool stopping;
-	int64_t lerrors;
 };
 
 /* Builds the reply for one request body into wk->buf. */
@@ -121,16 +120,6 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-static int qsvc_listen(struct agent_qsvc *q)
-{
-	int rv = mb_listen(q->sock, q->url, QSVC_RECVMAX, &q->l);
-	if (rv != 0)
-		return rv;
-	q->have_l = true;
-	q->lerrors = mb_listener_errors(q->l);
-	return 0;
-}
-
 int agent_qsvc_start(const char *url, int nworkers, struct agent_store *st, const char *node_id,
                      struct agent_qsvc **out)
 {
@@ -160,7 +149,7 @@ int agent_qsvc_start(const char *url, int nworkers, struct agent_store *st, cons
 			goto fail_sock;
 		}
 	}
-	if ((rv = qsvc_listen(q)) != 0)
+	if ((rv = agent_listener_start(&q->al, q->sock, q->url, QSVC_RECVMAX, "query")) != 0)
 		goto fail_sock;
 	for (int i = 0; i < q->n; i++) {
 		if (pthread_create(&q->w[i].thread, NULL, worker_main, &q->w[i]) != 0) {
@@ -190,22 +179,8 @@ fail:
 
 void agent_qsvc_watchdog(struct agent_qsvc *q)
 {
-	if (!q || atomic_load(&q->stopping))
-		return;
-	if (!q->have_l) {
-		(void)qsvc_listen(q);
-		return;
-	}
-	int64_t e = mb_listener_errors(q->l);
-	if (e < 0 || e == q->lerrors)
-		return;
-	mb_log_warnx("query: listener on %s had accept errors (%lld -> %lld): re-creating it",
-	             q->url, (long long)q->lerrors, (long long)e);
-	nng_listener_close(q->l);
-	q->have_l = false;
-	atomic_fetch_add_explicit(&agent_ctr.listener_restarts, 1, memory_order_relaxed);
-	if (qsvc_listen(q) != 0)
-		mb_log_error("query: cannot listen again on %s; retrying next tick", q->url);
+	if (q && !atomic_load(&q->stopping))
+		agent_listener_watchdog(&q->al);
 }
 
 void agent_qsvc_stop(struct agent_qsvc *q)

@@ -1,0 +1,71 @@
+/* listen.c: the half-open-peer watchdog: nng 1.5.2's ipc listener stops accepting for good
+ * after a peer that closes before the handshake; notice it and listen again. */
+#include <string.h>
+#include <unistd.h>
+
+#include "listen.h"
+
+/* A healthy listener is also probed this often: the error count is a hint, the probe is the
+ * proof, and a failure the count missed must not last. */
+#define PROBE_EVERY_MS 5000
+#define PROBE_TIMEOUT_MS 1000
+
+static int listen_now(struct agent_listener *al)
+{
+	int rv = mb_listen(al->sock, al->url, al->recvmax, &al->l);
+	if (rv != 0)
+		return rv;
+	al->have = true;
+	al->errors = mb_listener_errors(al->l);
+	return 0;
+}
+
+int agent_listener_start(struct agent_listener *al, nng_socket s, const char *url,
+                         size_t recvmax, const char *what)
+{
+	memset(al, 0, sizeof *al);
+	al->sock = s;
+	snprintf(al->url, sizeof al->url, "%s", url);
+	al->recvmax = recvmax;
+	al->what = what;
+	al->next_probe = mb_mono_ms() + PROBE_EVERY_MS;
+	return listen_now(al);
+}
+
+void agent_listener_watchdog(struct agent_listener *al)
+{
+	int64_t now = mb_mono_ms();
+	if (!al->have) {
+		if (listen_now(al) == 0)
+			mb_log_info("%s: listening again on %s", al->what, al->url);
+		return;
+	}
+	int64_t e = mb_listener_errors(al->l);
+	bool rose = e > al->errors;
+	if (e >= 0)
+		al->errors = e;
+	if (!rose && now < al->next_probe)
+		return;
+	al->next_probe = now + PROBE_EVERY_MS;
+	int rv = mb_listener_probe(al->l, PROBE_TIMEOUT_MS);
+	if (rv != MB_EDOWN)
+		return;
+	mb_log_warnx("%s: listener on %s stopped accepting (a peer closed before the handshake):"
+	             " listening again",
+	             al->what, al->url);
+	nng_listener_close(al->l);
+	al->have = false;
+	if (agent_url_is_ipc(al->url))
+		unlink(al->url + 6);
+	atomic_fetch_add_explicit(&agent_ctr.listener_restarts, 1, memory_order_relaxed);
+	if (listen_now(al) != 0)
+		mb_log_error("%s: cannot listen again on %s; retrying next tick", al->what,
+		             al->url);
+}
+
+void agent_listener_close(struct agent_listener *al)
+{
+	if (al->have)
+		nng_listener_close(al->l);
+	al->have = false;
+}
