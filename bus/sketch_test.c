@@ -1,0 +1,151 @@
+/* sketch_test.c: the quantile sketch against exact sorted data: every quantile within 1% for
+ * uniform, lognormal, bimodal, negative and mixed-sign data, also after merges. */
+#include "mb.h"
+#include "../tests/unit/mbtest.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+static uint64_t rng_state = 88172645463325252ull;
+static double urand(void) /* (0,1) */
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return ((double)(rng_state >> 11) + 0.5) / 9007199254740992.0;
+}
+static double nrand(void)
+{
+	return sqrt(-2 * log(urand())) * cos(2 * M_PI * urand());
+}
+
+static int cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static const double qs[] = {0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999};
+
+/* Checks every quantile of s against the sorted data v (lower rank, as the sketch). */
+static int check_quantiles(const struct mb_sketch *s, double *v, size_t n)
+{
+	int bad = 0;
+	qsort(v, n, sizeof *v, cmp);
+	CHECK_EQ_INT(mb_sketch_count(s), n);
+	for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++) {
+		double got, want = v[(size_t)floor(qs[i] * (double)(n - 1))];
+		CHECK_EQ_INT(mb_sketch_quantile(s, qs[i], &got), 0);
+		double tol = fabs(want) < MB_SKETCH_MIN_VALUE ? MB_SKETCH_MIN_VALUE
+		                                               : fabs(want) * 0.01 * (1 + 1e-9);
+		if (fabs(got - want) > tol) {
+			fprintf(stderr, "  q=%g got %.9g want %.9g\n", qs[i], got, want);
+			bad++;
+		}
+	}
+	CHECK_EQ_INT(bad, 0);
+	return bad;
+}
+
+enum { N = 100000 };
+
+static double gen(int dist)
+{
+	switch (dist) {
+	case 0: return urand() * 1000;                             /* uniform */
+	case 1: return exp(nrand() * 2 + 3);                       /* lognormal */
+	case 2: return urand() < 0.7 ? 1 + urand() : 5000 + 100 * nrand(); /* bimodal */
+	case 3: return -exp(nrand() + 1);                          /* negative */
+	default: return nrand() * 100;                             /* mixed sign */
+	}
+}
+
+MB_TEST(sketch_quantiles_within_1pct)
+{
+	double *v = malloc(N * sizeof *v);
+	for (int dist = 0; dist < 5; dist++) {
+		struct mb_sketch s = {0};
+		for (int i = 0; i < N; i++) {
+			v[i] = gen(dist);
+			CHECK_EQ_INT(mb_sketch_add(&s, v[i], 1), 0);
+		}
+		if (check_quantiles(&s, v, N))
+			fprintf(stderr, "  distribution %d\n", dist);
+		mb_sketch_free(&s);
+	}
+	free(v);
+}
+
+MB_TEST(sketch_quantiles_after_merge)
+{
+	double *v = malloc(N * sizeof *v);
+	for (int dist = 0; dist < 5; dist++) {
+		struct mb_sketch parts[7] = {{0}}, all = {0};
+		for (int i = 0; i < N; i++) {
+			/* parts see different distributions, so merges extend both ends */
+			v[i] = gen((dist + i % 7) % 5);
+			CHECK_EQ_INT(mb_sketch_add(&parts[i % 7], v[i], 1), 0);
+		}
+		for (int p = 0; p < 7; p++) {
+			CHECK_EQ_INT(mb_sketch_merge(&all, &parts[p]), 0);
+			mb_sketch_free(&parts[p]);
+		}
+		if (check_quantiles(&all, v, N))
+			fprintf(stderr, "  merged distribution %d\n", dist);
+		mb_sketch_free(&all);
+	}
+	free(v);
+}
+
+MB_TEST(sketch_weights_and_edges)
+{
+	struct mb_sketch s = {0};
+	double out;
+	CHECK_EQ_INT(mb_sketch_quantile(&s, 0.5, &out), MB_EINVAL);
+	CHECK_EQ_INT(mb_sketch_add(&s, NAN, 1), MB_EINVAL);
+	CHECK_EQ_INT(mb_sketch_add(&s, INFINITY, 1), MB_EINVAL);
+	CHECK_EQ_INT(mb_sketch_count(&s), 0);
+	/* weight n counts as n samples */
+	CHECK_EQ_INT(mb_sketch_add(&s, 10, 99), 0);
+	CHECK_EQ_INT(mb_sketch_add(&s, 1000, 1), 0);
+	CHECK_EQ_INT(mb_sketch_count(&s), 100);
+	CHECK_EQ_INT(mb_sketch_quantile(&s, 0.98, &out), 0);
+	CHECK_NEAR(out, 10, 0.1);
+	CHECK_EQ_INT(mb_sketch_quantile(&s, 1, &out), 0);
+	CHECK_NEAR(out, 1000, 10);
+	CHECK_EQ_INT(mb_sketch_quantile(&s, 1.5, &out), MB_EINVAL);
+	/* tiny values are zero; huge ones clamp to the last bin and stay bounded */
+	CHECK_EQ_INT(mb_sketch_add(&s, 1e-12, 1000), 0);
+	CHECK_EQ_INT(mb_sketch_quantile(&s, 0, &out), 0);
+	CHECK(out == 0);
+	CHECK_EQ_INT(mb_sketch_add(&s, 1e300, 1), 0);
+	CHECK_EQ_INT(mb_sketch_add(&s, -1e300, 1), 0);
+	CHECK_EQ_INT(mb_sketch_add(&s, 1e-300 * 1e291, 1), 0); /* 1e-9 exactly: smallest bin */
+	CHECK(s.pos_n <= (uint32_t)(MB_SKETCH_MAX_INDEX - MB_SKETCH_MIN_INDEX + 1));
+	CHECK(s.pos_lo >= MB_SKETCH_MIN_INDEX);
+	CHECK(s.pos_lo + (int32_t)s.pos_n - 1 <= MB_SKETCH_MAX_INDEX);
+	CHECK_EQ_INT(mb_sketch_index(1e300), MB_SKETCH_MAX_INDEX);
+	CHECK_EQ_INT(mb_sketch_index(1e-300), MB_SKETCH_MIN_INDEX);
+	/* reset keeps memory but empties */
+	uint64_t *keep = s.pos;
+	mb_sketch_reset(&s);
+	CHECK_EQ_INT(mb_sketch_count(&s), 0);
+	CHECK(s.pos == keep);
+	CHECK_EQ_INT(mb_sketch_add(&s, 5, 1), 0);
+	CHECK_EQ_INT(mb_sketch_quantile(&s, 0.5, &out), 0);
+	CHECK_NEAR(out, 5, 0.05);
+	mb_sketch_free(&s);
+	CHECK(s.pos == NULL && s.pos_n == 0);
+}
+
+MB_TEST(sketch_value_within_1pct_of_its_bin)
+{
+	for (double v = 1e-9; v < 1e18; v *= 1.0037) {
+		double w = mb_sketch_value(mb_sketch_index(v));
+		if (fabs(w - v) > v * 0.01 * (1 + 1e-9)) {
+			fprintf(stderr, "  v=%.17g -> %.17g\n", v, w);
+			CHECK(0);
+			break;
+		}
+	}
+}
