@@ -9,3 +9,6 @@ UNIT_TESTS += $(B)/test/shim_unit
 $(B)/test/shim_unit: $(SHIM_OBJS) $(patsubst %.c,$(B)/obj/%.o,$(wildcard shim/*_test.c)) $(RUNNER) $(LIBMB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(NNG_LIBS) $(MP_LIBS) -lm
+
+# The parser and aggregator are fuzzed by tests/fuzz/fuzz_statsd.c.
+FUZZ_SRCS_statsd := shim/parse.c shim/agg.c
