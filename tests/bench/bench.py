@@ -1,0 +1,1003 @@
+#!/usr/bin/python3
+"""bench.py: drives every benchmark of `make bench` (real processes on temp dirs, loopback
+only), prints one table and writes it, with the machine, into docs/benchmarks.md.
+
+Usage: bench.py BUILD [--quick] [--only ingest,shimmem,agentd,api,e2e] [--no-doc]
+Each figure is the median of REPS runs (3, or 1 with --quick) with its spread (min..max)."""
+import argparse
+import glob
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+CLK = os.sysconf("SC_CLK_TCK")
+NPM = os.path.join(ROOT, "build", "bench", "npm")
+
+# ---------------------------------------------------------------------- process metrics
+
+
+def cpu_s(pid):
+    """utime + stime of a process, seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        rest = f.read().rsplit(")", 1)[1].split()
+    return (int(rest[11]) + int(rest[12])) / CLK
+
+
+def status_field(pid, field):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def rss_kib(pid):
+    return status_field(pid, "VmRSS")
+
+
+def threads(pid):
+    return status_field(pid, "Threads")
+
+
+def udp_bound(port):
+    hexport = ":%04X" % port
+    for fn in ("/proc/net/udp", "/proc/net/udp6"):
+        try:
+            with open(fn) as f:
+                for line in f.readlines()[1:]:
+                    if line.split()[1].endswith(hexport):
+                        return True
+        except OSError:
+            pass
+    return False
+
+
+def udp_drops(port):
+    """The kernel's drop count of the UDP socket bound to port (datagrams)."""
+    hexport = ":%04X" % port
+    n = 0
+    for fn in ("/proc/net/udp", "/proc/net/udp6"):
+        try:
+            with open(fn) as f:
+                for line in f.readlines()[1:]:
+                    p = line.split()
+                    if p[1].endswith(hexport):
+                        n += int(p[-1])
+        except OSError:
+            pass
+    return n
+
+
+def free_port(kind=socket.SOCK_DGRAM):
+    s = socket.socket(socket.AF_INET, kind)
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def poll(fn, timeout=10.0, interval=0.02, what="condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            v = fn()
+            if v:
+                return v
+        except Exception as e:  # not up yet
+            last = e
+        time.sleep(interval)
+    raise RuntimeError(f"timed out waiting for {what}" + (f" ({last!r})" if last else ""))
+
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+class Fig:
+    """A figure: the median of runs, with their spread."""
+
+    def __init__(self, runs, unit="", fmt="{:.3g}"):
+        self.runs = [r for r in runs if r is not None]
+        self.unit = unit
+        self.fmt = fmt
+
+    @property
+    def value(self):
+        return med(self.runs)
+
+    def __str__(self):
+        if not self.runs:
+            return "n/a"
+        v = self.fmt.format(self.value)
+        if len(self.runs) > 1 and min(self.runs) != max(self.runs):
+            v += " (" + self.fmt.format(min(self.runs)) + "–" + self.fmt.format(max(self.runs)) + ")"
+        return v + (" " + self.unit if self.unit else "")
+
+
+# ---------------------------------------------------------------------- the run context
+
+
+class Bench:
+    def __init__(self, build, quick):
+        self.build = os.path.abspath(build)
+        self.bin = os.path.join(self.build, "bin")
+        self.tools = os.path.join(self.bin, "tools")
+        self.quick = quick
+        self.reps = 1 if quick else 3
+        self.dur = 1.0 if quick else 2.0
+        self.dir = tempfile.mkdtemp(prefix="mbbench", dir="/tmp")
+        self.procs = []
+        self.rows = []      # (section, metric, ours, collectd, etsy, target, verdict)
+        self.notes = []
+        self.npm = os.path.join(self.build, "npm")
+        global NPM
+        NPM = self.npm
+
+    def log(self, msg):
+        print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+    def spawn(self, argv, name, env=None, **kw):
+        e = dict(os.environ)
+        if env:
+            e.update(env)
+        logf = open(os.path.join(self.dir, f"{name}.{len(self.procs)}.log"), "wb")
+        p = subprocess.Popen(argv, env=e, stdout=logf, stderr=subprocess.STDOUT, **kw)
+        p.logfile = logf.name
+        p.name = name
+        self.procs.append(p)
+        return p
+
+    def logtail(self, p, n=20):
+        try:
+            with open(p.logfile, "rb") as f:
+                return "\n".join(f.read().decode(errors="replace").splitlines()[-n:])
+        except OSError:
+            return ""
+
+    def stop(self, p, sig=signal.SIGTERM, timeout=10):
+        if p.poll() is None:
+            p.send_signal(sig)
+            try:
+                p.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+    def close(self):
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                p.kill()
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    pass
+        if not os.environ.get("MB_KEEP"):
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def row(self, section, metric, ours, collectd="", etsy="", target="", verdict=""):
+        self.rows.append((section, metric, str(ours), str(collectd), str(etsy), target, verdict))
+
+    def have(self, *names):
+        return all(os.access(os.path.join(self.bin, n), os.X_OK) for n in names)
+
+    def blast(self, port, mix="counters", lines=1, series=10, rate=0, duration=None,
+              count=None, tags="dog", prefix="bench"):
+        argv = [os.path.join(self.tools, "blast"), "--port", str(port), "--mix", mix,
+                "--lines", str(lines), "--series", str(series), "--rate", str(rate),
+                "--tags", tags, "--prefix", prefix]
+        if count:
+            argv += ["--count", str(count)]
+        else:
+            argv += ["--duration", str(duration or self.dur)]
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+        if r.returncode != 0:
+            raise RuntimeError("blast failed: " + r.stderr)
+        return json.loads(r.stdout)
+
+    def mbload(self, *args, timeout=600):
+        r = subprocess.run([os.path.join(self.tools, "mbload")] + [str(a) for a in args],
+                           capture_output=True, text=True, timeout=timeout)
+        if r.returncode != 0:
+            raise RuntimeError("mbload %s failed: %s" % (args[0], r.stderr.strip()[-500:]))
+        return json.loads(r.stdout)
+
+    # ------------------------------------------------------------------ metricsbus stack
+    def agentd(self, name="agentd", extra=()):
+        d = tempfile.mkdtemp(prefix=name, dir=self.dir)
+        run = os.path.join(d, "run")
+        os.makedirs(run)
+        ingest = "ipc://" + os.path.join(run, "ingest.sock")
+        query = "ipc://" + os.path.join(run, "query.sock")
+        argv = [os.path.join(self.bin, "metricsbus-agentd"), "--data-dir", os.path.join(d, "data"),
+                "--ingest", ingest, "--query", query, "--max-series-per-source", "200000",
+                "--node-interval", "60s", "--log-level", "warn"] + list(extra)
+        p = self.spawn(argv, name, env={"METRICSBUS_RUN_DIR": run})
+        p.ingest, p.query, p.data = ingest, query, os.path.join(d, "data")
+
+        def up():
+            if p.poll() is not None:
+                raise RuntimeError("agentd exited %s: %s" % (p.returncode, self.logtail(p)))
+            return os.path.exists(query[6:]) and self.mbload("query", "--query", query, "--op",
+                                                             "ping", "--n", 1)
+        poll(up, timeout=20, interval=0.1, what="agentd ready")
+        return p
+
+
+# ---------------------------------------------------------------------- statsd targets
+
+
+class Target:
+    """A statsd daemon under test: start() on a fresh port; counter_sum() is the running sum
+    of every counter it delivered downstream (what it accounted for)."""
+    name = "?"
+    interval = 1.0
+
+    def __init__(self, b):
+        self.b = b
+        self.port = None
+        self.p = None
+
+    def pids(self):
+        return [self.p.pid]
+
+    def cpu(self):
+        return sum(cpu_s(p) for p in self.pids())
+
+    def rss(self):
+        return sum(rss_kib(p) for p in self.pids())
+
+    def threads(self):
+        return sum(threads(p) for p in self.pids())
+
+    def wait_bound(self):
+        poll(lambda: self.p.poll() is None and udp_bound(self.port), timeout=20,
+             what=f"{self.name} listening")
+
+    def stop(self):
+        if self.p:
+            self.b.stop(self.p)
+            self.p = None
+
+
+class Collectd(Target):
+    name = "collectd"
+    tags = "name"  # its statsd plugin rejects DogStatsD tags: they go into the name
+
+    def start(self):
+        self.port = free_port()
+        d = tempfile.mkdtemp(prefix="collectd", dir=self.b.dir)
+        self.csv = os.path.join(d, "csv")
+        conf = os.path.join(d, "collectd.conf")
+        with open(conf, "w") as f:
+            f.write(f"""Hostname "bench"
+FQDNLookup false
+Interval {self.interval:g}
+BaseDir "{d}"
+PIDFile "{d}/collectd.pid"
+TypesDB "/usr/share/collectd/types.db"
+WriteThreads 1
+ReadThreads 1
+LoadPlugin statsd
+LoadPlugin csv
+<Plugin statsd>
+  Host "127.0.0.1"
+  Port "{self.port}"
+  DeleteCounters false
+  TimerPercentile 50
+  TimerPercentile 90
+  TimerPercentile 95
+  TimerPercentile 99
+  TimerLower true
+  TimerUpper true
+  TimerSum true
+  TimerCount true
+</Plugin>
+<Plugin csv>
+  DataDir "{self.csv}"
+  StoreRates false
+</Plugin>
+""")
+        self.p = self.b.spawn(["collectd", "-f", "-C", conf], "collectd")
+        self.wait_bound()
+
+    def counter_sum(self):
+        # derive-NAME-DATE holds the counter's running total, last line = latest flush
+        total = 0
+        for fn in glob.glob(os.path.join(self.csv, "bench", "statsd", "derive-*")):
+            with open(fn, "rb") as f:
+                f.seek(0, 2)
+                f.seek(max(0, f.tell() - 256))
+                lines = f.read().decode(errors="replace").strip().splitlines()
+            if lines and not lines[-1].startswith("epoch"):
+                try:
+                    total += float(lines[-1].split(",")[1])
+                except (IndexError, ValueError):
+                    pass
+        return total
+
+
+class Etsy(Target):
+    name = "etsy-statsd"
+    tags = "dog"
+
+    def start(self):
+        self.port = free_port()
+        d = tempfile.mkdtemp(prefix="etsy", dir=self.b.dir)
+        self.countfile = os.path.join(d, "count.json")
+        conf = os.path.join(d, "config.js")
+        with open(conf, "w") as f:
+            f.write("{ port: %d, address: '127.0.0.1', mgmt_address: '127.0.0.1', mgmt_port: %d,"
+                    " flushInterval: %d, backends: [%s], benchCountFile: %s,"
+                    " percentThreshold: [50, 90, 95, 99] }\n"
+                    % (self.port, free_port(socket.SOCK_STREAM), int(self.interval * 1000),
+                       json.dumps(os.path.join(HERE, "count_backend.js")), json.dumps(self.countfile)))
+        main = os.path.join(self.b.npm, "node_modules", "statsd", "stats.js")
+        self.p = self.b.spawn(["node", main, conf], "etsy-statsd")
+        self.wait_bound()
+
+    def counter_sum(self):
+        try:
+            with open(self.countfile) as f:
+                return json.load(f)["counter_sum"]
+        except (OSError, ValueError):
+            return 0
+
+
+class Shim(Target):
+    name = "metricsbus-shim"
+    tags = "dog"
+
+    def start(self):
+        if not hasattr(self, "agent") or self.agent.poll() is not None:
+            self.agent = self.b.agentd("agentd-ingest")
+        self.port = free_port()
+        self.cid = "bench-shim-%d" % self.port
+        self.p = self.b.spawn([os.path.join(self.b.bin, "metricsbus-shim"), "--agent", self.agent.ingest,
+                               "--listen", f"127.0.0.1:{self.port}", "--container-id", self.cid,
+                               "--flush-interval", f"{int(self.interval * 1000)}ms",
+                               "--log-level", "warn"], "shim")
+        self.wait_bound()
+
+    def counter_sum(self):
+        return self.b.mbload("count", "--query", self.agent.query, "--source", self.cid)["counter_sum"]
+
+    def stop(self):
+        Target.stop(self)
+
+
+def settle(t, expected, quiet):
+    """Waits until t has accounted for `expected` or its total has stopped moving for `quiet`
+    seconds (a flush interval and then some); returns the total."""
+    deadline = time.monotonic() + 10 + 4 * t.interval
+    last = t.counter_sum()
+    changed = time.monotonic()
+    while time.monotonic() < deadline:
+        if last >= expected:
+            return last
+        time.sleep(0.1)
+        v = t.counter_sum()
+        if v != last:
+            last, changed = v, time.monotonic()
+        elif time.monotonic() - changed > quiet:
+            return last
+    return last
+
+
+def probe(b, t, load, rate, duration=None):
+    """One run of a load into a running target: the share accounted for and the CPU."""
+    before = t.last_total
+    drops0 = udp_drops(t.port)
+    cpu0 = t.cpu()
+    t0 = time.monotonic()
+    r = b.blast(t.port, mix=load["mix"], lines=load["lines"], series=load["series"], rate=rate,
+                duration=duration, tags=t.tags if load["mix"] == "mixed" else "none")
+    # CPU over a fixed window (the send plus two flushes) so that every target is charged
+    # for the same span of time.
+    end = t0 + r["seconds"] + 2 * t.interval + 0.2
+    while time.monotonic() < end:
+        time.sleep(0.05)
+    cpu1, tc1 = t.cpu(), time.monotonic()
+    rss = t.rss()
+    thr = t.threads()
+    after = settle(t, before + r["counter_sum"], 1.2 * t.interval + 0.5)
+    t.last_total = after
+    share = (after - before) / r["counter_sum"] if r["counter_sum"] else None
+    accounted_lines = share * r["lines"] if share else 0
+    # marginal CPU: what the lines cost above the target's idle flushing of the same series
+    work = (cpu1 - cpu0) - t.idle_rate * (tc1 - t0)
+    return {"share": share, "sent": r["lines"], "rate": r["lines_per_s"],
+            "cpu": cpu1 - cpu0,
+            "cpu_per_m": max(0.0, work) / (accounted_lines / 1e6) if accounted_lines else None,
+            "rss": rss, "threads": thr, "drops": udp_drops(t.port) - drops0}
+
+
+LOADS = [
+    {"key": "c1", "desc": "counters, 1 line/datagram, 10 series", "mix": "counters", "lines": 1, "series": 10},
+    {"key": "c20", "desc": "counters, 20 lines/datagram, 1,000 series", "mix": "counters", "lines": 20, "series": 1000},
+    {"key": "mix", "desc": "mixed c/g/ms/s with 3 tags, 20 lines/datagram, 10,000 series", "mix": "mixed", "lines": 20, "series": 10000},
+]
+FIXED_RATE = 100000
+LOSSLESS = 0.999
+
+
+def warm(b, t, load):
+    """Every series once, slowly, so that the runs measure steady state, not creation."""
+    b.blast(t.port, mix=load["mix"], lines=load["lines"], series=load["series"], rate=200000,
+            count=load["series"], tags=t.tags if load["mix"] == "mixed" else "none")
+    t.last_total = settle(t, float("inf"), 1.2 * t.interval + 0.3)
+    # idle cost with the series live: flushing them every interval (and the writer's share)
+    c0, t0 = t.cpu(), time.monotonic()
+    time.sleep(2 * t.interval)
+    t.idle_rate = (t.cpu() - c0) / (time.monotonic() - t0)
+
+
+def lossless_search(b, t, load):
+    """Highest rate (lines/s) at which >= 99.9% was accounted for: doubling from 50k, then
+    bisecting. Returns (best good rate, lowest bad rate)."""
+    good, bad = None, None
+    rate = 50000
+    while rate <= 8_000_000:
+        r = probe(b, t, load, rate, duration=1.0)
+        b.log(f"  {t.name} {load['key']} @{rate}: {r['share']:.4f} (sent at {r['rate']:.0f}/s)")
+        if r["share"] is not None and r["share"] >= LOSSLESS and r["rate"] >= 0.95 * rate:
+            good = rate
+            rate *= 2
+        else:
+            bad = rate
+            break
+    steps = 0 if b.quick else 2
+    while good and bad and steps > 0:
+        mid = int((good + bad) / 2)
+        r = probe(b, t, load, mid, duration=1.0)
+        b.log(f"  {t.name} {load['key']} @{mid}: {r['share']:.4f}")
+        if r["share"] is not None and r["share"] >= LOSSLESS:
+            good = mid
+        else:
+            bad = mid
+        steps -= 1
+    return good, bad
+
+
+def bench_ingest(b):
+    targets = []
+    if b.have("metricsbus-shim", "metricsbus-agentd") and os.path.exists(os.path.join(b.tools, "mbload")):
+        targets.append(Shim(b))
+    else:
+        b.notes.append("metricsbus-shim/agentd/mbload not built: the shim's ingest figures are missing.")
+    targets.append(Collectd(b))
+    if os.path.exists(os.path.join(b.npm, "node_modules", "statsd", "stats.js")):
+        targets.append(Etsy(b))
+    res = {}  # (target, load, what) -> list
+    lossless = {}
+    loads = [ld for ld in LOADS if not (b.quick and ld["key"] == "c1")]
+    for load in loads:
+        for t in targets:
+            try:
+                t.start()
+                warm(b, t, load)
+                res.setdefault((t.name, load["key"], "idle"), []).append(t.idle_rate * 100)
+                for rep in range(b.reps):
+                    r = probe(b, t, load, 0)
+                    b.log(f"{t.name} {load['key']} full speed: {r}")
+                    for k, v in r.items():
+                        res.setdefault((t.name, load["key"], "full_" + k), []).append(v)
+                for rep in range(b.reps):
+                    r = probe(b, t, load, FIXED_RATE)
+                    b.log(f"{t.name} {load['key']} @{FIXED_RATE}: {r}")
+                    for k, v in r.items():
+                        res.setdefault((t.name, load["key"], "fixed_" + k), []).append(v)
+                if load["key"] == "mix" or (load["key"] == "c20" and not b.quick):
+                    lossless[(t.name, load["key"])] = lossless_search(b, t, load)
+            except Exception as e:  # a peer or program that fails is reported, not fatal
+                b.log(f"{t.name} {load['key']}: {e}")
+                b.notes.append(f"{t.name}, {load['desc']}: failed: {e}")
+            finally:
+                t.stop()
+    for t in targets:
+        if isinstance(t, Shim) and hasattr(t, "agent"):
+            b.stop(t.agent)
+
+    def fig(tn, lk, what, unit="", fmt="{:.3g}", scale=1.0):
+        return Fig([None if v is None else v * scale for v in res.get((tn, lk, what), [])], unit, fmt)
+
+    names = ["metricsbus-shim", "collectd", "etsy-statsd"]
+    for load in loads:
+        lk = load["key"]
+        sec = "ingest: " + load["desc"]
+        shares = [fig(n, lk, "full_share", "%", "{:.1f}", 100) for n in names]
+        tgt = "< 1% lost" if lk in ("c1", "c20") else ""
+        verdict = ""
+        if tgt and shares[0].value is not None:
+            verdict = "met" if shares[0].value >= 99.0 else "MISSED"
+        b.row(sec, "share accounted for, sender flat out", *shares, tgt, verdict)
+        b.row(sec, "sender's rate, flat out (lines/s)", *[fig(n, lk, "full_rate", "", "{:.3g}") for n in names])
+        b.row(sec, f"share accounted for at {FIXED_RATE:,} lines/s",
+              *[fig(n, lk, "fixed_share", "%", "{:.1f}", 100) for n in names])
+        cpus = [fig(n, lk, "fixed_cpu_per_m", "s", "{:.3g}") for n in names]
+        verdict = ""
+        if cpus[0].value is not None and cpus[1].value is not None:
+            verdict = "met" if cpus[0].value <= 0.5 * cpus[1].value else "MISSED"
+            verdict += f" ({cpus[0].value / cpus[1].value:.2f}x collectd)"
+        b.row(sec, f"CPU-seconds per million lines at {FIXED_RATE:,} lines/s", *cpus,
+              "<= 0.5x collectd", verdict)
+        b.row(sec, "idle CPU with the series live (flushing them), % of a core",
+              *[fig(n, lk, "idle", "%", "{:.1f}") for n in names])
+        b.row(sec, "CPU-seconds per million lines, flat out",
+              *[fig(n, lk, "full_cpu_per_m", "s", "{:.3g}") for n in names])
+        b.row(sec, "resident memory after the flat-out run",
+              *[fig(n, lk, "full_rss", "MiB", "{:.1f}", 1 / 1024) for n in names])
+        b.row(sec, "threads", *[fig(n, lk, "full_threads", "", "{:.0f}") for n in names])
+        if any((n, lk) in lossless for n in names):
+            cells = []
+            for n in names:
+                g = lossless.get((n, lk))
+                if not g:
+                    cells.append("n/a")
+                elif g[0] is None:
+                    cells.append(f"< {g[1]:,}")
+                else:
+                    cells.append(f"{g[0]:,}" + (f" (< {g[1]:,})" if g[1] else " (or more)"))
+            tgt, verdict = "", ""
+            if lk == "mix":
+                tgt = ">= 2x collectd"
+                s, c = lossless.get(("metricsbus-shim", lk)), lossless.get(("collectd", lk))
+                if s and c and s[0] and c[0]:
+                    verdict = ("met" if s[0] >= 2 * c[0] else "MISSED") + f" ({s[0] / c[0]:.1f}x)"
+            b.row(sec, "highest lossless rate (>= 99.9% accounted), lines/s", *cells, tgt, verdict)
+
+
+def bench_shim_memory(b):
+    """The shim's resident memory by number of live series (counters+gauges; timers)."""
+    if not (b.have("metricsbus-shim", "metricsbus-agentd") and os.path.exists(os.path.join(b.tools, "mbload"))):
+        b.notes.append("shim memory: programs not built")
+        return
+    agent = b.agentd("agentd-mem")
+    sizes = [1000, 2000, 11000]
+    out = {}
+    try:
+        for mix in ("cg", "timers"):
+            for n in sizes:
+                runs = []
+                for rep in range(b.reps):
+                    port = free_port()
+                    p = b.spawn([os.path.join(b.bin, "metricsbus-shim"), "--agent", agent.ingest,
+                                 "--listen", f"127.0.0.1:{port}", "--container-id", f"mem{mix}{n}r{rep}",
+                                 "--flush-interval", "1s", "--log-level", "warn"], "shim-mem")
+                    poll(lambda: udp_bound(port), timeout=10, what="shim listening")
+                    # every series several times over two flushes, then the steady state
+                    for _ in range(3):
+                        b.blast(port, mix=mix, lines=20, series=n, rate=100000, count=n, tags="none")
+                        time.sleep(0.4)
+                    time.sleep(1.5)  # two more flushes: the batches are acknowledged
+                    runs.append(rss_kib(p.pid))
+                    b.stop(p)
+                out[(mix, n)] = runs
+                b.log(f"shim memory {mix} {n}: {runs} KiB")
+    finally:
+        b.stop(agent)
+    f1 = Fig([x / 1024 for x in out[("cg", 1000)]], "MiB", "{:.2f}")
+    b.row("shim memory", "resident, 1,000 live counter+gauge series", f1, "", "", "< 4 MiB",
+          "met" if f1.value < 4 else "MISSED")
+    slope = Fig([(c - a) / 10 for a, c in zip(out[("cg", 1000)], out[("cg", 11000)])], "KiB", "{:.0f}")
+    b.row("shim memory", "each further 1,000 counter+gauge series", slope, "", "", "< 512 KiB",
+          "met" if slope.value < 512 else "MISSED")
+    tslope = Fig([(c - a) / 10000 * 1024 for a, c in zip(out[("timers", 1000)], out[("timers", 11000)])],
+                 "bytes", "{:.0f}")
+    b.row("shim memory", "cost of a timer series (1,000 -> 11,000 timers)", tslope, "", "", "reported", "")
+
+
+def du_bytes(path):
+    n = 0
+    for dp, _, fns in os.walk(path):
+        for fn in fns:
+            try:
+                n += os.stat(os.path.join(dp, fn)).st_blocks * 512
+            except OSError:
+                pass
+    return n
+
+
+def mdb_used_bytes(path):
+    """Pages LMDB has in use (not the sparse map size): from mdb_stat -e."""
+    r = subprocess.run(["mdb_stat", "-e", path], capture_output=True, text=True)
+    m_last = re.search(r"Number of pages used: (\d+)", r.stdout)
+    m_ps = re.search(r"Page size: (\d+)", r.stdout)
+    m_free = re.search(r"Free pages: (\d+)", r.stdout)
+    if not m_last:
+        return None
+    ps = int(m_ps.group(1)) if m_ps else 4096
+    return (int(m_last.group(1)) - (int(m_free.group(1)) if m_free else 0)) * ps
+
+
+def bench_agentd(b):
+    if not (b.have("metricsbus-agentd") and os.path.exists(os.path.join(b.tools, "mbload"))):
+        b.notes.append("agentd: programs not built")
+        return
+    # points committed per second, by live series; many shims (threads) pushing at once
+    sizes = [1000, 100000] + ([] if b.quick else [1000000])
+    for n in sizes:
+        sources = max(1, n // 100000) if n > 100000 else (10 if n >= 100000 else 1)
+        rounds = max(3, min(50, 2000000 // n))
+        if b.quick:
+            rounds = max(2, rounds // 3)
+        runs, acks50, acks99 = [], [], []
+        for rep in range(b.reps):
+            a = b.agentd("agentd-pts")
+            try:
+                # the first round registers the series; the others are steady-state points
+                b.mbload("push", "--ingest", a.ingest, "--series", n, "--sources", sources,
+                         "--rounds", 1, "--threads", min(8, sources), "--per-batch", 10000,
+                         "--prefix", "pts", "--start-ms", int(time.time() * 1000) - 3600000)
+                r = b.mbload("push", "--ingest", a.ingest, "--series", n, "--sources", sources,
+                             "--rounds", rounds, "--threads", min(8, sources), "--per-batch", 10000,
+                             "--prefix", "pts")
+                b.log(f"agentd {n} series: {r}")
+                runs.append(r["points_per_s"])
+                acks50.append(r["ack_p50_ms"])
+                acks99.append(r["ack_p99_ms"])
+            except Exception as e:
+                b.notes.append(f"agentd points/s at {n:,} series: {e}")
+                b.log(str(e))
+            finally:
+                b.stop(a)
+        f = Fig(runs, "points/s", "{:,.0f}")
+        tgt = ">= 500,000 points/s" if n == 100000 else ""
+        verdict = ("met" if f.value and f.value >= 500000 else "MISSED") if tgt and f.value else ""
+        b.row("agentd", f"points committed per second, {n:,} live series (10,000-record batches)",
+              f, "", "", tgt, verdict)
+        b.row("agentd", f"acknowledgement latency of a 10,000-record batch, {n:,} series, p50 / p99",
+              f"{Fig(acks50, 'ms', '{:.2f}')} / {Fig(acks99, 'ms', '{:.2f}')}")
+    # small batches: the latency a shim sees
+    a = b.agentd("agentd-ack")
+    try:
+        lat50, lat99 = [], []
+        for rep in range(b.reps):
+            r = b.mbload("push", "--ingest", a.ingest, "--series", 100, "--sources", 1, "--rounds", 300,
+                         "--threads", 1, "--per-batch", 100, "--prefix", f"ack{rep}", "--kind", "mixed")
+            lat50.append(r["ack_p50_ms"])
+            lat99.append(r["ack_p99_ms"])
+        b.row("agentd", "acknowledgement latency of a 100-record batch (one shim), p50 / p99",
+              f"{Fig(lat50, 'ms', '{:.3f}')} / {Fig(lat99, 'ms', '{:.3f}')}")
+    except Exception as e:
+        b.notes.append(f"agentd ack latency: {e}")
+    finally:
+        b.stop(a)
+    bench_agentd_disk(b)
+    bench_agentd_queries(b)
+
+
+def bench_agentd_disk(b):
+    """Bytes on disk: fill the finest ring (6 h of 10 s points) of 1,000 series of each type."""
+    n = 1000
+    slots = 2160 if not b.quick else 540  # 6 h / 10 s; quick fills a quarter
+    per_type = {}
+    for kind in ("counter", "gauge", "timer", "set"):
+        a = b.agentd("agentd-disk")
+        try:
+            before = mdb_used_bytes(a.data)
+            now = int(time.time() * 1000)
+            r = b.mbload("push", "--ingest", a.ingest, "--series", n, "--sources", 1, "--rounds", slots,
+                         "--threads", 1, "--per-batch", n, "--prefix", "disk", "--kind", kind,
+                         "--step-ms", 10000, "--start-ms", now - slots * 10000, timeout=900)
+            b.stop(a)
+            used = mdb_used_bytes(a.data)
+            per_type[kind] = (used, before, r["points"])
+            b.log(f"disk {kind}: used {used} B (empty {before}), {r['points']} points")
+        except Exception as e:
+            b.notes.append(f"agentd disk {kind}: {e}")
+            b.stop(a)
+    for kind, (used, before, pts) in per_type.items():
+        if used is None or not pts:
+            continue
+        bpp = (used - (before or 0)) / pts
+        tgt = "<= 12 B/point (ring full)" if kind in ("counter", "gauge") else ""
+        verdict = ("met" if bpp <= 12 else "MISSED") if tgt and slots == 2160 else ""
+        b.row("agentd disk", f"{kind}: bytes per point, {n:,} series, 10 s ring {'full' if slots == 2160 else 'quarter full'} (all levels' share included)",
+              f"{bpp:.1f} B", "", "", tgt, verdict)
+        b.row("agentd disk", f"{kind}: bytes per series after 6 h (all levels)", f"{(used - (before or 0)) / n:,.0f} B")
+    b.notes.append("Bytes per series per day per level: see the store engineer's agentd-store-bench section below when it ran.")
+
+
+def bench_agentd_queries(b):
+    a = b.agentd("agentd-q")
+    try:
+        now = int(time.time() * 1000)
+        # a container with 1,000 series, recent data
+        b.mbload("push", "--ingest", a.ingest, "--series", 1000, "--sources", 1, "--rounds", 3,
+                 "--threads", 1, "--per-batch", 1000, "--prefix", "q", "--kind", "mixed")
+        # one series with 7 days of 1-minute points (the range queries)
+        rounds = 10080 if not b.quick else 2016
+        b.mbload("push", "--ingest", a.ingest, "--series", 1, "--sources", 1, "--rounds", rounds,
+                 "--threads", 1, "--per-batch", 1, "--prefix", "r", "--kind", "gauge",
+                 "--step-ms", 60000, "--start-ms", now - rounds * 60000, timeout=900)
+        n = 100 if b.quick else 300
+        app = [b.mbload("query", "--query", a.query, "--op", "app", "--source", "q-src0", "--n", n)
+               for _ in range(b.reps)]
+        b.log(f"app query: {app}")
+        f99 = Fig([x["p99_ms"] for x in app], "ms", "{:.3f}")
+        b.row("agentd queries", f"app, container with 1,000 series ({app[0]['items']} points), p50 / p99",
+              f"{Fig([x['p50_ms'] for x in app], 'ms', '{:.3f}')} / {f99}", "", "", "< 2 ms p99",
+              "met" if f99.value < 2 else "MISSED")
+        for span, step in (("1h", "0"), ("1d", "0"), ("7d", "0"), ("7d", "1m")):
+            rs = [b.mbload("query", "--query", a.query, "--op", "range", "--source", "r-src0",
+                           "--name", "r.0", "--span", span, "--step", step, "--n", n) for _ in range(b.reps)]
+            f99 = Fig([x["p99_ms"] for x in rs], "ms", "{:.3f}")
+            tgt, verdict = "", ""
+            if span == "7d" and step == "1m":
+                tgt = "< 10 ms"
+                verdict = "met" if f99.value < 10 else "MISSED"
+            b.row("agentd queries", f"range over {span}, step {'auto' if step == '0' else step} ({rs[0]['items']} points), p50 / p99",
+                  f"{Fig([x['p50_ms'] for x in rs], 'ms', '{:.3f}')} / {f99}", "", "", tgt, verdict)
+        b.agent_q = a  # kept for the api bench
+        b.rss_agentd = rss_kib(a.pid)
+        b.row("agentd", "resident memory, 1,001 series after the queries", f"{rss_kib(a.pid) / 1024:.1f} MiB")
+    except Exception as e:
+        b.notes.append(f"agentd queries: {e}")
+        b.log(str(e))
+        b.stop(a)
+
+
+def wrk(b, url, seconds, conns=8, threads=2):
+    lua = os.path.join(b.dir, "latency.lua")
+    with open(lua, "w") as f:
+        f.write('done = function(summary, latency, requests)\n'
+                '  io.write(string.format("JSON {\\"rps\\":%f,\\"p50\\":%f,\\"p99\\":%f,\\"errors\\":%d,\\"non2xx\\":%d}\\n",'
+                ' summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000,'
+                ' latency:percentile(99) / 1000, summary.errors.connect + summary.errors.read +'
+                ' summary.errors.write + summary.errors.timeout, summary.errors.status))\nend\n')
+    r = subprocess.run(["wrk", "-t", str(threads), "-c", str(conns), "-d", f"{seconds}s", "--timeout", "10s",
+                        "-s", lua, url], capture_output=True, text=True, timeout=seconds + 60)
+    m = re.search(r"^JSON (.*)$", r.stdout, re.M)
+    if not m:
+        raise RuntimeError("wrk: " + r.stdout[-300:] + r.stderr[-300:])
+    return json.loads(m.group(1))
+
+
+def bench_api(b):
+    if not (b.have("metricsbus-api", "metricsbus-agentd") and os.path.exists(os.path.join(b.tools, "mbload"))):
+        b.notes.append("api: programs not built")
+        return
+    a = getattr(b, "agent_q", None)
+    if a is None or a.poll() is not None:
+        a = b.agentd("agentd-api")
+        b.mbload("push", "--ingest", a.ingest, "--series", 1000, "--sources", 1, "--rounds", 3,
+                 "--threads", 1, "--per-batch", 1000, "--prefix", "q", "--kind", "mixed")
+    # /metrics over 100,000 series: 10 containers of 10,000
+    b.mbload("push", "--ingest", a.ingest, "--series", 99000, "--sources", 9, "--rounds", 2,
+             "--threads", 3, "--per-batch", 11000, "--prefix", "exp", "--kind", "mixed")
+    port = free_port(socket.SOCK_STREAM)
+    api = b.spawn([os.path.join(b.bin, "metricsbus-api"), "--listen", f"127.0.0.1:{port}",
+                   "--query", a.query, "--log-level", "warn"], "api")
+    try:
+        poll(lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).status == 200,
+             timeout=20, what="api up")
+        secs = 2 if b.quick else 5
+        base = f"http://127.0.0.1:{port}"
+        app = [wrk(b, base + "/system/v1/metrics/v0/containers/q-src0/app", secs) for _ in range(b.reps)]
+        app1 = [wrk(b, base + "/system/v1/metrics/v0/containers/q-src0/app", secs, conns=1, threads=1)
+                for _ in range(b.reps)]
+        direct = [b.mbload("query", "--query", a.query, "--op", "app", "--source", "q-src0", "--n", 300)
+                  for _ in range(b.reps)]
+        b.log(f"wrk app: {app} single: {app1} direct: {direct}")
+        b.row("api", "/containers/{id}/app, 1,000 series, wrk 8 connections: req/s",
+              Fig([x["rps"] for x in app], "req/s", "{:,.0f}"), "", "", "reported")
+        b.row("api", "/containers/{id}/app, 8 connections: p50 / p99",
+              f"{Fig([x['p50'] for x in app], 'ms', '{:.2f}')} / {Fig([x['p99'] for x in app], 'ms', '{:.2f}')}")
+        over = Fig([x["p99"] - d["p99_ms"] for x, d in zip(app1, direct)], "ms", "{:.3f}")
+        b.row("api", "bridge overhead at p99: wrk 1 connection minus agentd req/rep, /app",
+              over, "", "", "< 1 ms", "met" if over.value is not None and over.value < 1 else "MISSED")
+        mets = [wrk(b, base + "/metrics", secs * 2, conns=2, threads=2) for _ in range(b.reps)]
+        b.log(f"wrk metrics: {mets}")
+        try:
+            body = urllib.request.urlopen(base + "/metrics", timeout=60).read()
+            b.row("api", "/metrics size, 100,000 series", f"{len(body) / 1e6:.1f} MB")
+        except Exception as e:
+            b.notes.append(f"/metrics fetch: {e}")
+        b.row("api", "/metrics, 100,000 series, wrk 2 connections: req/s",
+              Fig([x["rps"] for x in mets], "req/s", "{:.3g}"), "", "", "reported")
+        b.row("api", "/metrics, 100,000 series: p50 / p99",
+              f"{Fig([x['p50'] for x in mets], 'ms', '{:.0f}')} / {Fig([x['p99'] for x in mets], 'ms', '{:.0f}')}")
+        b.row("api", "bridge resident memory / threads after the runs",
+              f"{rss_kib(api.pid) / 1024:.1f} MiB / {threads(api.pid)}")
+    except Exception as e:
+        b.notes.append(f"api: {e}")
+        b.log(str(e))
+    finally:
+        b.stop(api)
+        b.stop(a)
+
+
+def bench_e2e(b):
+    """Datagram leaves the sender -> its value visible through the HTTP bridge, 1 s flush."""
+    if not b.have("metricsbus-api", "metricsbus-agentd", "metricsbus-shim"):
+        b.notes.append("e2e: programs not built")
+        return
+    a = b.agentd("agentd-e2e")
+    port = free_port(socket.SOCK_STREAM)
+    uport = free_port()
+    api = b.spawn([os.path.join(b.bin, "metricsbus-api"), "--listen", f"127.0.0.1:{port}",
+                   "--query", a.query, "--log-level", "warn"], "api-e2e")
+    shim = b.spawn([os.path.join(b.bin, "metricsbus-shim"), "--agent", a.ingest, "--listen",
+                    f"127.0.0.1:{uport}", "--container-id", "e2e", "--flush-interval", "1s",
+                    "--log-level", "warn"], "shim-e2e")
+    import http.client
+    lats = []
+    try:
+        poll(lambda: udp_bound(uport), timeout=10, what="shim up")
+        poll(lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).status == 200,
+             timeout=20, what="api up")
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        n = 8 if b.quick else 25
+        for i in range(n + 1):
+            v = 1000 + i
+            t0 = time.monotonic()
+            s.sendto(f"e2e.gauge:{v}|g".encode(), ("127.0.0.1", uport))
+
+            def seen():
+                c.request("GET", "/system/v1/metrics/v0/containers/e2e/app/e2e.gauge")
+                r = c.getresponse()
+                body = r.read()
+                if r.status != 200:
+                    return False
+                return any(dp.get("value") == v for dp in json.loads(body).get("datapoints", []))
+            poll(seen, timeout=10, interval=0.002, what="value visible")
+            if i > 0:  # the first one also creates the container
+                lats.append((time.monotonic() - t0) * 1000)
+            # start the next at a random phase of the flush cycle
+            time.sleep(0.1 + (i * 0.37) % 1.0)
+        lats.sort()
+        p50 = lats[len(lats) // 2]
+        p99 = lats[min(len(lats) - 1, int(0.99 * len(lats)))]
+        b.row("end to end", f"datagram sent -> value in /app over HTTP, 1 s flush, p50 / p99 ({len(lats)} samples)",
+              f"{p50:.0f} ms / {p99:.0f} ms", "", "", "reported (bounded by the flush interval)")
+    except Exception as e:
+        b.notes.append(f"e2e: {e}")
+        b.log(str(e))
+    finally:
+        b.stop(shim)
+        b.stop(api)
+        b.stop(a)
+
+
+# ---------------------------------------------------------------------- the table and the doc
+
+
+def machine():
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        with open("/proc/meminfo") as f:
+            mem = "%.0f GiB" % (int(f.readline().split()[1]) / 1024 / 1024)
+    except OSError:
+        pass
+
+    def ver(argv, pat=r"(\d+\.\d+[\.\d]*)"):
+        try:
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+            m = re.search(pat, r.stdout + r.stderr)
+            return m.group(1) if m else "?"
+        except Exception:
+            return "?"
+
+    def dpkg(p):
+        return ver(["dpkg-query", "-W", "-f=${Version}", p], r"(\S+)")
+    etsy = "?"
+    try:
+        with open(os.path.join(NPM, "node_modules", "statsd", "package.json")) as f:
+            etsy = json.load(f)["version"]
+    except Exception:
+        pass
+    return [("CPU", f"{os.cpu_count()} × {cpu}"), ("memory", mem),
+            ("kernel", platform.release()), ("gcc", ver(["gcc", "--version"])),
+            ("nng", dpkg("libnng-dev")), ("LMDB", dpkg("liblmdb-dev")), ("msgpack-c", dpkg("libmsgpack-dev")),
+            ("collectd", dpkg("collectd-core")), ("Etsy statsd", etsy), ("node", ver(["node", "--version"])),
+            ("wrk", dpkg("wrk")), ("rmem_max", open("/proc/sys/net/core/rmem_max").read().strip())]
+
+
+def table(b):
+    out = ["| section | figure | metricsbus | collectd 5.12 statsd | Etsy statsd | target | verdict |",
+           "| --- | --- | --- | --- | --- | --- | --- |"]
+    for r in b.rows:
+        out.append("| " + " | ".join(x.replace("|", "\\|") for x in r) + " |")
+    return "\n".join(out)
+
+
+BEGIN, END = "<!-- bench:begin (written by make bench) -->", "<!-- bench:end -->"
+HBEGIN, HEND = "<!-- history:begin -->", "<!-- history:end -->"
+
+
+def write_doc(b, tbl, elapsed):
+    path = os.path.join(ROOT, "docs", "benchmarks.md")
+    try:
+        with open(path) as f:
+            doc = f.read()
+    except OSError:
+        doc = ""
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    gen = [BEGIN, "", f"Last run: {when}, {'QUICK=1, 1 run per figure' if b.quick else f'{b.reps} runs per figure: median (min–max)'}, "
+           f"{elapsed:.0f} s in all.", "", "| machine | |", "| --- | --- |"]
+    gen += [f"| {k} | {v} |" for k, v in machine()]
+    gen += ["", tbl, ""]
+    if b.notes:
+        gen += ["Notes from this run:", ""] + [f"- {n}" for n in b.notes] + [""]
+    gen += [END]
+    gen = "\n".join(gen)
+    if BEGIN in doc and END in doc:
+        doc = doc[:doc.index(BEGIN)] + gen + doc[doc.index(END) + len(END):]
+    else:
+        doc = "# metricsbus benchmarks\n\n`make bench` (or `make bench QUICK=1`) writes the section between the markers.\n\n" + gen + "\n"
+    # one line of history per full run: the headline figures
+    if not b.quick:
+        heads = []
+        for r in b.rows:
+            if r[5] and r[2] != "n/a":
+                heads.append(f"{r[1]}: {r[2].split(' (')[0]}" + (f" [{r[6]}]" if r[6] else ""))
+        line = f"- {when}: " + "; ".join(heads)
+        if HBEGIN in doc and HEND in doc:
+            i = doc.index(HEND)
+            doc = doc[:i] + line + "\n" + doc[i:]
+        else:
+            doc += f"\n## History\n\nOne line per full run (targets only).\n\n{HBEGIN}\n{line}\n{HEND}\n"
+    with open(path, "w") as f:
+        f.write(doc)
+    return path
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("build")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--only", default="ingest,shimmem,agentd,api,e2e")
+    ap.add_argument("--no-doc", action="store_true")
+    a = ap.parse_args()
+    b = Bench(a.build, a.quick)
+    t0 = time.monotonic()
+    only = a.only.split(",")
+    try:
+        for name, fn in (("ingest", bench_ingest), ("shimmem", bench_shim_memory), ("agentd", bench_agentd),
+                         ("api", bench_api), ("e2e", bench_e2e)):
+            if name in only:
+                b.log(f"== {name} ({time.monotonic() - t0:.0f} s)")
+                try:
+                    fn(b)
+                except Exception as e:
+                    b.notes.append(f"{name}: {e}")
+                    b.log(f"{name}: {e}")
+    finally:
+        b.close()
+    elapsed = time.monotonic() - t0
+    tbl = table(b)
+    print(tbl)
+    for n in b.notes:
+        print("note:", n)
+    print(f"({elapsed:.0f} s)")
+    if not a.no_doc:
+        print("wrote", write_doc(b, tbl, elapsed))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
