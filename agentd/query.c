@@ -1,0 +1,524 @@
+/* query.c: agent_store_query: ping, node, containers, container, app, series and export,
+ * read in LMDB read transactions; range is in range.c, backup in backup.c. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_int.h"
+
+static const char *adup(struct mb_reply *r, const char *s)
+{
+	return mb_arena_strndup(&r->arena, s, strlen(s));
+}
+
+int agent_read_slot(struct agent_store *s, MDB_txn *t, const struct agent_series *se,
+                    int level, int64_t abs_slot, double *out)
+{
+	const struct agent_geom *g = &s->geom[level];
+	int lay = agent_layout(se->kind, level);
+	int w = agent_layout_width(lay);
+	uint32_t cps = g->cps[lay];
+	uint64_t ac = (uint64_t)abs_slot / cps;
+	uint8_t key[AGENT_KEY_LEN];
+	agent_key(key, level, (uint32_t)(ac % g->nchunks[lay]), se->id);
+	MDB_val k = {sizeof key, key}, v;
+	int rv = mdb_get(t, s->db_chunks, &k, &v);
+	if (rv != 0)
+		return rv;
+	if (v.mv_size != AGENT_CHUNK_HDR + (size_t)cps * w * sizeof(double) ||
+	    agent_be64(v.mv_data) != ac)
+		return MDB_NOTFOUND;
+	memcpy(out, (const uint8_t *)v.mv_data + AGENT_CHUNK_HDR + (abs_slot % cps) * w * 8,
+	       (size_t)w * 8);
+	return agent_slot_empty(out) ? MDB_NOTFOUND : 0;
+}
+
+int agent_read_sketch(struct agent_store *s, MDB_txn *t, uint64_t id, int level,
+                      int64_t abs_slot, struct mb_sketch *sk, struct mb_hll *hll)
+{
+	const struct agent_geom *g = &s->geom[level];
+	int lay = sk ? LAY_TIMER5 : LAY_ONE;
+	uint64_t ring = (uint64_t)g->nchunks[lay] * g->cps[lay];
+	uint8_t key[AGENT_KEY_LEN];
+	agent_key(key, level, (uint32_t)((uint64_t)abs_slot % ring), id);
+	MDB_val k = {sizeof key, key}, v;
+	int rv = mdb_get(t, s->db_sketch, &k, &v);
+	if (rv != 0)
+		return rv;
+	if (v.mv_size < 8 || agent_be64(v.mv_data) != (uint64_t)abs_slot)
+		return MDB_NOTFOUND;
+	const uint8_t *p = (const uint8_t *)v.mv_data + 8;
+	if (sk)
+		return agent_sketch_dec(p, v.mv_size - 8, sk) == 0 ? 0 : MDB_NOTFOUND;
+	return mb_hll_decode(p, v.mv_size - 8, hll) == 0 ? 0 : MDB_NOTFOUND;
+}
+
+/* A growing array of points in the reply arena. */
+struct pts {
+	struct mb_point *p;
+	uint32_t n, cap;
+};
+
+static int pts_add(struct mb_reply *r, struct pts *v, const char *name, const char *suffix,
+                   double val, const char *unit, int64_t tm, const struct agent_series *se)
+{
+	if (!isfinite(val))
+		return 0;
+	if (v->n == v->cap) {
+		uint32_t nc = v->cap ? v->cap * 2 : 64;
+		struct mb_point *np = mb_arena_alloc(&r->arena, nc * sizeof *np);
+		if (!np)
+			return MB_ENOMEM;
+		if (v->n)
+			memcpy(np, v->p, v->n * sizeof *np);
+		v->p = np;
+		v->cap = nc;
+	}
+	struct mb_point *p = &v->p[v->n];
+	char nb[MB_MAX_NAME + 16];
+	snprintf(nb, sizeof nb, "%s%s", name, suffix);
+	p->name = adup(r, nb);
+	p->value = val;
+	p->unit = adup(r, unit ? unit : "");
+	p->time_ms = tm;
+	p->ntags = se->ntags;
+	p->tags = NULL;
+	if (se->ntags) {
+		p->tags = mb_arena_alloc(&r->arena, se->ntags * sizeof *p->tags);
+		if (!p->tags)
+			return MB_ENOMEM;
+		for (int i = 0; i < se->ntags; i++) {
+			p->tags[i].key = adup(r, se->tags[i].key);
+			p->tags[i].val = adup(r, se->tags[i].val);
+		}
+	}
+	if (!p->name || !p->unit)
+		return MB_ENOMEM;
+	v->n++;
+	return 0;
+}
+
+/* dims = the source's dims, then node dims (hostname, mesos_id, cluster_id) where the
+ * source has none of its own, plus container_id for containers. */
+static int set_dims(struct agent_store *s, struct mb_reply *r, const struct agent_source *c,
+                    bool container)
+{
+	struct mb_kv *d = mb_arena_alloc(&r->arena, (MB_MAX_DIMS + 4) * sizeof *d);
+	int n = 0;
+	if (!d)
+		return MB_ENOMEM;
+	const char *node[][2] = {{"mesos_id", s->o.node_id ? s->o.node_id : ""},
+	                         {"hostname", s->o.hostname ? s->o.hostname : ""},
+	                         {"cluster_id", s->o.cluster_id},
+	                         {"container_id", container && c ? c->name : NULL}};
+	for (int i = 0; i < 4; i++) {
+		if (!node[i][1])
+			continue;
+		bool own = false;
+		for (int j = 0; c && j < c->ndims; j++)
+			own |= strcmp(c->dims[j].key, node[i][0]) == 0;
+		if (own && i != 3)
+			continue;
+		d[n].key = node[i][0];
+		d[n].val = adup(r, node[i][1]);
+		n++;
+	}
+	for (int j = 0; c && j < c->ndims && n < MB_MAX_DIMS; j++) {
+		if (container && strcmp(c->dims[j].key, "container_id") == 0)
+			continue;
+		d[n].key = adup(r, c->dims[j].key);
+		d[n].val = adup(r, c->dims[j].val);
+		n++;
+	}
+	/* Sorted by key: the wire form's maps are canonical. */
+	for (int i = 1; i < n; i++)
+		for (int j = i; j > 0 && strcmp(d[j - 1].key, d[j].key) > 0; j--) {
+			struct mb_kv x = d[j];
+			d[j] = d[j - 1];
+			d[j - 1] = x;
+		}
+	r->dims = d;
+	r->ndims = (uint16_t)n;
+	return 0;
+}
+
+/* The latest finest-level slot of a series: its values and end time. */
+static int latest(struct agent_store *s, MDB_txn *t, const struct agent_series *se,
+                  double *slot, int64_t *end)
+{
+	int64_t res = s->geom[0].res_ms;
+	int64_t abs = (se->last_ms - 1) / res;
+	int rv = agent_read_slot(s, t, se, 0, abs, slot);
+	*end = (abs + 1) * res;
+	return rv;
+}
+
+static const char *const timer_sfx[] = {"", ".count", ".sum", ".min", ".max", ".stddev",
+                                        ".p50", ".p90", ".p95", ".p99"};
+static const double timer_q[] = {0.5, 0.9, 0.95, 0.99};
+
+/* Expands one series' latest slot into datapoints (CONTRACT's table). only: a derived or
+ * base name to keep, NULL for all. */
+static int expand(struct agent_store *s, MDB_txn *t, struct mb_reply *r, struct pts *v,
+                  const struct agent_series *se, const char *source, const char *only)
+{
+	double sl[5];
+	int64_t end;
+	if (latest(s, t, se, sl, &end) != 0)
+		return 0;
+	const char *unit = se->kind == MB_RESOURCE || !strcmp(source, "node") ||
+	                                   !strcmp(source, "agentd")
+	                           ? agent_unit(source, se->kind, se->name)
+	                           : "";
+	int rv = 0;
+#define KEEP(sfx) (!only || (strncmp(only, se->name, strlen(se->name)) == 0 && \
+                             strcmp(only + strlen(se->name), (sfx)) == 0))
+	switch (se->kind) {
+	case MB_COUNTER: {
+		double secs = (double)(se->iv_ms > s->geom[0].res_ms ? se->iv_ms : s->geom[0].res_ms) /
+		              1000.0;
+		if (KEEP(""))
+			rv = pts_add(r, v, se->name, "", sl[0], unit, end, se);
+		if (!rv && KEEP(".rate"))
+			rv = pts_add(r, v, se->name, ".rate", sl[0] / secs, unit, end, se);
+		break;
+	}
+	case MB_TIMER:
+	case MB_HISTOGRAM:
+	case MB_DISTRIBUTION: {
+		double cnt = sl[T_COUNT], sum = sl[T_SUM];
+		double mean = cnt > 0 ? sum / cnt : 0;
+		double var = cnt > 0 ? sl[T_SUMSQ] / cnt - mean * mean : 0;
+		double vals[10] = {mean, cnt, sum, sl[T_MIN], sl[T_MAX], sqrt(var > 0 ? var : 0),
+		                   NAN, NAN, NAN, NAN};
+		bool wantq = false;
+		for (int i = 6; i < 10; i++)
+			wantq |= KEEP(timer_sfx[i]);
+		if (wantq && cnt > 0) {
+			struct mb_sketch sk;
+			int64_t abs = (se->last_ms - 1) / s->geom[0].res_ms;
+			if (agent_read_sketch(s, t, se->id, 0, abs, &sk, NULL) == 0) {
+				for (int i = 0; i < 4; i++)
+					if (mb_sketch_quantile(&sk, timer_q[i], &vals[6 + i]) != 0)
+						vals[6 + i] = NAN;
+				mb_sketch_free(&sk);
+			}
+		}
+		for (int i = 0; i < 10 && !rv; i++)
+			if (KEEP(timer_sfx[i]))
+				rv = pts_add(r, v, se->name, timer_sfx[i], vals[i], unit, end, se);
+		break;
+	}
+	default: /* gauge, set, resource: one value */
+		if (KEEP(""))
+			rv = pts_add(r, v, se->name, "", sl[0], unit, end, se);
+		break;
+	}
+#undef KEEP
+	return rv;
+}
+
+/* Is `name` one of the names series se answers to in /app? */
+static bool answers_to(const struct agent_series *se, const char *name)
+{
+	size_t l = strlen(se->name);
+	if (strncmp(name, se->name, l) != 0)
+		return false;
+	const char *sfx = name + l;
+	if (!*sfx)
+		return true;
+	if (se->kind == MB_COUNTER)
+		return strcmp(sfx, ".rate") == 0;
+	if (mb_kind_is_timer(se->kind))
+		for (int i = 1; i < 10; i++)
+			if (strcmp(sfx, timer_sfx[i]) == 0)
+				return true;
+	return false;
+}
+
+static bool rolled_out(struct agent_store *s, const struct agent_source *c, int64_t now)
+{
+	int64_t last = 0;
+	for (uint32_t i = 0; i < c->nser; i++) {
+		const struct agent_series *se = s->ser[c->ser[i]];
+		if (se->committed && se->last_ms > last)
+			last = se->last_ms;
+	}
+	if (last == 0)
+		return !c->committed;
+	return now - last > s->geom[s->nlevels - 1].span_ms;
+}
+
+/* node, container, app: the latest points of a source's series. */
+static void q_points(struct agent_store *s, MDB_txn *t, const struct mb_query *q,
+                     struct mb_reply *r)
+{
+	int64_t now = agent_store_now();
+	const char *src = q->op == MB_OP_NODE ? "node" : q->source;
+	if (!src || !src[0]) {
+		agent_reply_err(r, 400, "%s: missing source", mb_op_name(q->op));
+		return;
+	}
+	int ci = agent_source_find(s, src);
+	const struct agent_source *c = ci >= 0 ? s->src[ci] : NULL;
+	if (q->op != MB_OP_NODE && (!c || rolled_out(s, c, now))) {
+		agent_reply_err(r, 404, "unknown container %s", src);
+		return;
+	}
+	bool container = q->op != MB_OP_NODE && strcmp(src, "node") && strcmp(src, "agentd");
+	if (set_dims(s, r, c, container) != 0)
+		goto nomem;
+	struct pts v = {0};
+	bool named = false;
+	for (uint32_t i = 0; c && i < c->nser; i++) {
+		const struct agent_series *se = s->ser[c->ser[i]];
+		if (!se->committed)
+			continue;
+		if (q->op == MB_OP_CONTAINER ? se->kind != MB_RESOURCE
+		                             : (q->op == MB_OP_APP && se->kind == MB_RESOURCE))
+			continue;
+		if (q->op == MB_OP_APP && q->name) {
+			if (!answers_to(se, q->name))
+				continue;
+			named = true;
+		}
+		if (q->op != MB_OP_NODE && c->stopped)
+			continue;
+		if (!agent_series_live(s, se, now))
+			continue;
+		if (expand(s, t, r, &v, se, src, q->op == MB_OP_APP ? q->name : NULL) != 0)
+			goto nomem;
+	}
+	if (q->op == MB_OP_APP && q->name && !named) {
+		agent_reply_err(r, 404, "container %s never sent metric %s", src, q->name);
+		return;
+	}
+	r->points = v.p;
+	r->npoints = v.n;
+	r->status = (v.n == 0 && q->op != MB_OP_NODE) ? 204 : 200;
+	return;
+nomem:
+	agent_reply_err(r, 500, "out of memory");
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void q_containers(struct agent_store *s, struct mb_reply *r)
+{
+	int64_t now = agent_store_now();
+	const char **ids = mb_arena_alloc(&r->arena, (s->nsrc + 1) * sizeof *ids);
+	uint32_t n = 0;
+	if (!ids) {
+		agent_reply_err(r, 500, "out of memory");
+		return;
+	}
+	for (uint32_t i = 0; i < s->nsrc; i++) {
+		const struct agent_source *c = s->src[i];
+		if (!strcmp(c->name, "node") || !strcmp(c->name, "agentd"))
+			continue;
+		if (agent_source_live(s, c, now) && (ids[n] = adup(r, c->name)) != NULL)
+			n++;
+	}
+	qsort(ids, n, sizeof *ids, cmp_str);
+	r->ids = ids;
+	r->nids = n;
+	r->status = 200;
+}
+
+static void q_series(struct agent_store *s, const struct mb_query *q, struct mb_reply *r)
+{
+	int ci = q->source ? agent_source_find(s, q->source) : -1;
+	if (ci < 0) {
+		agent_reply_err(r, 404, "unknown source %s", q->source ? q->source : "");
+		return;
+	}
+	const struct agent_source *c = s->src[ci];
+	struct mb_series_info *si = mb_arena_alloc(&r->arena, (c->nser + 1) * sizeof *si);
+	if (!si)
+		goto nomem;
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < c->nser; i++) {
+		const struct agent_series *se = s->ser[c->ser[i]];
+		if (!se->committed)
+			continue;
+		struct mb_series_info *x = &si[n++];
+		x->name = adup(r, se->name);
+		x->kind = se->kind;
+		x->last_ms = se->last_ms;
+		x->ntags = se->ntags;
+		x->tags = se->ntags ? mb_arena_alloc(&r->arena, se->ntags * sizeof *x->tags) : NULL;
+		if (!x->name || (se->ntags && !x->tags))
+			goto nomem;
+		for (int j = 0; j < se->ntags; j++) {
+			x->tags[j].key = adup(r, se->tags[j].key);
+			x->tags[j].val = adup(r, se->tags[j].val);
+		}
+	}
+	r->series = si;
+	r->nseries = n;
+	r->status = 200;
+	return;
+nomem:
+	agent_reply_err(r, 500, "out of memory");
+}
+
+static void q_export(struct agent_store *s, MDB_txn *t, const struct mb_query *q,
+                     struct mb_reply *r)
+{
+	int64_t now = agent_store_now();
+	struct mb_source_dims *srcs = mb_arena_alloc(&r->arena, (s->nsrc + 1) * sizeof *srcs);
+	struct mb_export_item *it = mb_arena_alloc(&r->arena, (s->nser + 1) * sizeof *it);
+	uint32_t ns = 0, ni = 0;
+	if (!srcs || !it)
+		goto nomem;
+	for (uint32_t ci = 0; ci < s->nsrc; ci++) {
+		const struct agent_source *c = s->src[ci];
+		bool any = false;
+		for (uint32_t i = 0; i < c->nser; i++) {
+			const struct agent_series *se = s->ser[c->ser[i]];
+			if (!agent_series_live(s, se, now))
+				continue;
+			double sl[5];
+			int64_t end;
+			if (latest(s, t, se, sl, &end) != 0)
+				continue;
+			if (!any) {
+				struct mb_reply tmp = {.arena = r->arena};
+				bool container = strcmp(c->name, "node") && strcmp(c->name, "agentd");
+				if (set_dims(s, &tmp, c, container) != 0)
+					goto nomem;
+				r->arena = tmp.arena;
+				srcs[ns].source = adup(r, c->name);
+				srcs[ns].dims = tmp.dims;
+				srcs[ns].ndims = tmp.ndims;
+				ns++;
+				any = true;
+			}
+			struct mb_export_item *x = &it[ni];
+			memset(x, 0, sizeof *x);
+			x->src = ns - 1;
+			x->name = adup(r, se->name);
+			x->kind = se->kind;
+			x->unit = adup(r, se->kind == MB_RESOURCE || !strcmp(c->name, "node") ||
+			                          !strcmp(c->name, "agentd")
+			                      ? agent_unit(c->name, se->kind, se->name)
+			                      : "");
+			x->ntags = se->ntags;
+			if (se->ntags) {
+				x->tags = mb_arena_alloc(&r->arena, se->ntags * sizeof *x->tags);
+				if (!x->tags)
+					goto nomem;
+				for (int j = 0; j < se->ntags; j++) {
+					x->tags[j].key = adup(r, se->tags[j].key);
+					x->tags[j].val = adup(r, se->tags[j].val);
+				}
+			}
+			x->time_ms = end;
+			x->value = sl[0];
+			uint8_t k8[8];
+			agent_put_be64(k8, se->id);
+			MDB_val k = {8, k8}, v;
+			if (se->kind == MB_COUNTER) {
+				if (mdb_get(t, s->db_totals, &k, &v) == 0 && v.mv_size == 8)
+					memcpy(&x->total, v.mv_data, 8);
+			} else if (mb_kind_is_timer(se->kind)) {
+				x->value = sl[T_COUNT] > 0 ? sl[T_SUM] / sl[T_COUNT] : 0;
+				if (mdb_get(t, s->db_totals, &k, &v) == 0 && v.mv_size >= 16) {
+					double cs[2];
+					memcpy(cs, v.mv_data, 16);
+					x->count = cs[0];
+					x->sum = cs[1];
+					if (q->hist) {
+						struct mb_sketch *rs =
+							mb_arena_alloc(&r->arena, sizeof *rs);
+						if (rs && agent_sketch_dec((const uint8_t *)v.mv_data + 16,
+						                           v.mv_size - 16, rs) == 0)
+							x->running = rs; /* freed by the caller's reply free */
+					}
+				}
+				struct mb_sketch sk;
+				int64_t abs = (se->last_ms - 1) / s->geom[0].res_ms;
+				if (agent_read_sketch(s, t, se->id, 0, abs, &sk, NULL) == 0) {
+					static const double qs[MB_EXPORT_NQ] = {0.5, 0.9, 0.95, 0.99, 0.999};
+					x->has_q = true;
+					for (int j = 0; j < MB_EXPORT_NQ; j++)
+						if (mb_sketch_quantile(&sk, qs[j], &x->q[j]) != 0)
+							x->has_q = false;
+					mb_sketch_free(&sk);
+				}
+			}
+			if (!x->name || !x->unit)
+				goto nomem;
+			ni++;
+		}
+	}
+	r->srcs = srcs;
+	r->nsrcs = ns;
+	r->items = it;
+	r->nitems = ni;
+	r->status = 200;
+	return;
+nomem:
+	r->items = it; /* so mb_reply_free frees the running sketches */
+	r->nitems = ni;
+	agent_reply_err(r, 500, "out of memory");
+}
+
+void agent_store_query(struct agent_store *s, const struct mb_query *q, struct mb_reply *r)
+{
+	MDB_txn *t = NULL;
+	r->version = MB_SCHEMA_VERSION;
+	r->op = q->op;
+	r->status = 200;
+	r->error = NULL;
+	switch (q->op) {
+	case MB_OP_PING:
+		r->time_ms = agent_store_now();
+		r->node = adup(r, s->o.node_id ? s->o.node_id : "");
+		return;
+	case MB_OP_BACKUP:
+		agent_q_backup(s, q, r);
+		return;
+	case MB_OP_NODE:
+	case MB_OP_CONTAINERS:
+	case MB_OP_CONTAINER:
+	case MB_OP_APP:
+	case MB_OP_RANGE:
+	case MB_OP_SERIES:
+	case MB_OP_EXPORT:
+		break;
+	default:
+		agent_reply_err(r, 400, "unknown op %d", q->op);
+		return;
+	}
+	if (agent_read_begin(s, &t) != 0) {
+		agent_reply_err(r, 503, "store unavailable");
+		return;
+	}
+	pthread_rwlock_rdlock(&s->reg_lock);
+	switch (q->op) {
+	case MB_OP_NODE:
+	case MB_OP_CONTAINER:
+	case MB_OP_APP:
+		q_points(s, t, q, r);
+		break;
+	case MB_OP_CONTAINERS:
+		q_containers(s, r);
+		break;
+	case MB_OP_RANGE:
+		agent_q_range(s, t, q, r);
+		break;
+	case MB_OP_SERIES:
+		q_series(s, q, r);
+		break;
+	case MB_OP_EXPORT:
+		q_export(s, t, q, r);
+		break;
+	}
+	pthread_rwlock_unlock(&s->reg_lock);
+	agent_read_end(s, t);
+}

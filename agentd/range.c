@@ -1,0 +1,293 @@
+/* range.c: range queries: the window level chosen for the span, step buckets merged over
+ * slots and over every matching tag set, and each stat's definition per kind. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_int.h"
+
+/* Stats, per bucket (a bucket with no slot holding data is NaN, nil on the wire):
+ *   counter: sum and count = the total counted; mean = per-second rate over the step;
+ *            min/max/last and pNN over the per-slot counts at the window's resolution.
+ *   gauge/resource: mean = mean of the samples, min/max, sum, count = number of samples,
+ *            last = latest value; pNN over samples (coarse slots weigh their mean by n).
+ *   timers: count, sum, mean = sum/count, min/max of observations, last = the latest slot's
+ *            mean, pNN from the merged sketches (1% relative).
+ *   set:     count = distinct members over the step (merged HyperLogLog; exact for one slot
+ *            at the finest level), sum/mean/min/max/last/pNN over the per-slot counts.
+ *   Several tag sets merge: counts and sums add, min of mins, max of maxes, sketches merge,
+ *   last adds the latest values of every tag set. */
+
+struct acc {
+	double cnt, sum, min, max, last;
+	int64_t last_t;
+	uint32_t nslots;
+	bool has_mm;
+};
+
+static const char *const derived[] = {".p50", ".p90", ".p95", ".p99", ".p999", ".count",
+                                      ".sum",  ".min", ".max", ".mean", ".last"};
+static const int derived_stat[] = {MB_STAT_P50, MB_STAT_P90, MB_STAT_P95, MB_STAT_P99,
+                                   MB_STAT_P999, MB_STAT_COUNT, MB_STAT_SUM, MB_STAT_MIN,
+                                   MB_STAT_MAX, MB_STAT_MEAN, MB_STAT_LAST};
+
+static bool tags_match(const struct agent_series *se, const struct mb_query *q)
+{
+	for (int i = 0; i < q->ntags; i++) {
+		bool found = false;
+		for (int j = 0; j < se->ntags && !found; j++)
+			found = !strcmp(se->tags[j].key, q->tags[i].key) &&
+			        !strcmp(se->tags[j].val, q->tags[i].val);
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
+static double stat_q(int stat)
+{
+	switch (stat) {
+	case MB_STAT_P50: return 0.5;
+	case MB_STAT_P90: return 0.9;
+	case MB_STAT_P95: return 0.95;
+	case MB_STAT_P99: return 0.99;
+	case MB_STAT_P999: return 0.999;
+	default: return -1;
+	}
+}
+
+void agent_q_range(struct agent_store *s, MDB_txn *t, const struct mb_query *q,
+                   struct mb_reply *r)
+{
+	int64_t now = agent_store_now();
+	if (!q->source || !q->name) {
+		agent_reply_err(r, 400, "range needs src and name");
+		return;
+	}
+	if (q->stat < 0 || q->stat >= MB_NSTATS) {
+		agent_reply_err(r, 400, "unknown stat");
+		return;
+	}
+	if (q->to_ms < q->from_ms) {
+		agent_reply_err(r, 400, "from is after to");
+		return;
+	}
+	int ci = agent_source_find(s, q->source);
+	if (ci < 0) {
+		agent_reply_err(r, 404, "unknown source %s", q->source);
+		return;
+	}
+	const struct agent_source *c = s->src[ci];
+	int stat = q->stat;
+	char base[MB_MAX_NAME + 1];
+	snprintf(base, sizeof base, "%s", q->name);
+	/* Series of the name (any tag set matching the filter), else a timer's derived name. */
+	int kind = -1;
+	uint32_t nmatch = 0;
+	for (int pass = 0; pass < 2 && nmatch == 0; pass++) {
+		if (pass == 1) {
+			size_t bl = strlen(base);
+			bool got = false;
+			for (size_t d = 0; d < sizeof derived / sizeof derived[0] && !got; d++) {
+				size_t dl = strlen(derived[d]);
+				if (bl > dl && !strcmp(base + bl - dl, derived[d])) {
+					base[bl - dl] = 0;
+					stat = derived_stat[d];
+					got = true;
+				}
+			}
+			if (!got)
+				break;
+		}
+		for (uint32_t i = 0; i < c->nser; i++) {
+			const struct agent_series *se = s->ser[c->ser[i]];
+			if (!se->committed || strcmp(se->name, base) || !tags_match(se, q))
+				continue;
+			if (pass == 1 && !mb_kind_is_timer(se->kind))
+				continue;
+			if (kind < 0)
+				kind = se->kind;
+			if (se->kind == kind)
+				nmatch++;
+		}
+	}
+	if (nmatch == 0) {
+		agent_reply_err(r, 404, "source %s has no series %s%s", q->source, q->name,
+		                q->ntags ? " with those tags" : "");
+		return;
+	}
+	/* The window: the finest whose span reaches back to from (and whose resolution is at
+	 * most the step asked for); else the coarsest. */
+	int lvl = -1;
+	for (int pass = 0; pass < 2 && lvl < 0; pass++)
+		for (int l = 0; l < s->nlevels && lvl < 0; l++)
+			if (q->from_ms >= now - s->geom[l].span_ms &&
+			    (pass == 1 || q->step_ms == 0 || s->geom[l].res_ms <= q->step_ms))
+				lvl = l;
+	if (lvl < 0)
+		lvl = s->nlevels - 1;
+	int64_t res = s->geom[lvl].res_ms;
+	int64_t span = q->to_ms - q->from_ms;
+	int64_t step;
+	if (q->step_ms == 0) {
+		int64_t per = span / 500 + 1;
+		step = ((per + res - 1) / res) * res;
+	} else {
+		step = ((q->step_ms + res - 1) / res) * res;
+	}
+	if (step <= 0)
+		step = res;
+	int64_t b0 = q->from_ms - ((q->from_ms % step) + step) % step;
+	int64_t nb = (q->to_ms - b0) / step + 1;
+	if (q->to_ms > b0 && (q->to_ms - b0) % step == 0)
+		nb--; /* `to` on a boundary: the bucket starting there is not asked for */
+	if (nb > MB_MAX_RANGE_POINTS) {
+		char sb[32];
+		mb_format_duration(step, sb, sizeof sb);
+		agent_reply_err(r, 400, "step %s gives %lld points, more than %d: use a larger step",
+		                sb, (long long)nb, MB_MAX_RANGE_POINTS);
+		return;
+	}
+	double qv = stat_q(stat);
+	bool want_hll = kind == MB_SET && stat == MB_STAT_COUNT;
+	struct acc *a = calloc((size_t)nb, sizeof *a);
+	struct mb_sketch *sk = qv >= 0 ? calloc((size_t)nb, sizeof *sk) : NULL;
+	struct mb_hll *hl = want_hll ? calloc((size_t)nb, sizeof *hl) : NULL;
+	int64_t *rt = mb_arena_alloc(&r->arena, (size_t)nb * sizeof *rt);
+	double *rv = mb_arena_alloc(&r->arena, (size_t)nb * sizeof *rv);
+	if (!a || (qv >= 0 && !sk) || (want_hll && !hl) || !rt || !rv) {
+		agent_reply_err(r, 500, "out of memory");
+		goto out;
+	}
+	int lay = agent_layout(kind, lvl);
+	int w = agent_layout_width(lay);
+	uint32_t cps = s->geom[lvl].cps[lay];
+	size_t csize = AGENT_CHUNK_HDR + (size_t)cps * w * sizeof(double);
+	int64_t a0 = b0 / res, a1 = (b0 + nb * step) / res; /* abs slots [a0, a1) */
+	if (a0 < 0)
+		a0 = 0;
+	for (uint32_t i = 0; i < c->nser; i++) {
+		const struct agent_series *se = s->ser[c->ser[i]];
+		if (!se->committed || se->kind != kind || strcmp(se->name, base) || !tags_match(se, q))
+			continue;
+		for (int64_t ac = a0 / cps; ac <= (a1 - 1) / (int64_t)cps; ac++) {
+			uint8_t key[AGENT_KEY_LEN];
+			agent_key(key, lvl, (uint32_t)(ac % s->geom[lvl].nchunks[lay]), se->id);
+			MDB_val k = {sizeof key, key}, v;
+			if (mdb_get(t, s->db_chunks, &k, &v) != 0 || v.mv_size != csize ||
+			    agent_be64(v.mv_data) != (uint64_t)ac)
+				continue;
+			const uint8_t *base_p = (const uint8_t *)v.mv_data + AGENT_CHUNK_HDR;
+			for (uint32_t si = 0; si < cps; si++) {
+				int64_t abs = ac * cps + si;
+				if (abs < a0 || abs >= a1)
+					continue;
+				double sl[5];
+				memcpy(sl, base_p + (size_t)si * w * 8, (size_t)w * 8);
+				if (agent_slot_empty(sl))
+					continue;
+				int64_t bi = (abs * res - b0) / step;
+				if (bi < 0 || bi >= nb)
+					continue;
+				struct acc *x = &a[bi];
+				double cnt, sum, mn, mx, last, qval = NAN, qn = 1;
+				if (lay == LAY_TIMER5) {
+					cnt = sl[T_COUNT];
+					sum = sl[T_SUM];
+					mn = sl[T_MIN];
+					mx = sl[T_MAX];
+					last = cnt > 0 ? sum / cnt : 0;
+				} else if (lay == LAY_GAUGE5) {
+					cnt = sl[G_N];
+					sum = sl[G_SUM];
+					mn = sl[G_MIN];
+					mx = sl[G_MAX];
+					last = sl[G_LAST];
+					qval = cnt > 0 ? sum / cnt : last;
+					qn = cnt > 0 ? cnt : 1;
+				} else {
+					cnt = kind == MB_GAUGE || kind == MB_RESOURCE ? 1 : sl[0];
+					sum = mn = mx = last = qval = sl[0];
+				}
+				if (lay != LAY_TIMER5 || cnt > 0) {
+					x->min = x->has_mm ? fmin(x->min, mn) : mn;
+					x->max = x->has_mm ? fmax(x->max, mx) : mx;
+					x->has_mm = true;
+				}
+				x->cnt += cnt;
+				x->sum += sum;
+				int64_t st = abs * res;
+				if (st > x->last_t || x->nslots == 0) {
+					x->last = last;
+					x->last_t = st;
+				} else if (st == x->last_t) {
+					x->last += last;
+				}
+				x->nslots++;
+				if (sk && lay == LAY_TIMER5) {
+					struct mb_sketch one;
+					if (agent_read_sketch(s, t, se->id, lvl, abs, &one, NULL) == 0) {
+						mb_sketch_merge(&sk[bi], &one);
+						mb_sketch_free(&one);
+					}
+				} else if (sk && isfinite(qval)) {
+					mb_sketch_add(&sk[bi], qval, (uint64_t)qn);
+				}
+				if (hl) {
+					struct mb_hll one;
+					if (agent_read_sketch(s, t, se->id, lvl, abs, NULL, &one) == 0)
+						mb_hll_merge(&hl[bi], &one);
+				}
+			}
+		}
+	}
+	for (int64_t i = 0; i < nb; i++) {
+		struct acc *x = &a[i];
+		double v = NAN;
+		rt[i] = b0 + i * step;
+		if (x->nslots) {
+			switch (stat) {
+			case MB_STAT_MEAN:
+				if (kind == MB_COUNTER)
+					v = x->sum / ((double)step / 1000.0);
+				else if (kind == MB_SET)
+					v = x->sum / x->nslots;
+				else
+					v = x->cnt > 0 ? x->sum / x->cnt : NAN;
+				break;
+			case MB_STAT_MIN: v = x->min; break;
+			case MB_STAT_MAX: v = x->max; break;
+			case MB_STAT_SUM: v = x->sum; break;
+			case MB_STAT_COUNT:
+				v = hl ? round(mb_hll_estimate(&hl[i])) : x->cnt;
+				if (hl && x->nslots == 1 && lvl == 0)
+					v = x->sum; /* one finest slot: its exact count */
+				break;
+			case MB_STAT_LAST: v = x->last; break;
+			default:
+				if (!sk || mb_sketch_quantile(&sk[i], qv, &v) != 0)
+					v = NAN;
+				break;
+			}
+			if (!x->has_mm && (stat == MB_STAT_MIN || stat == MB_STAT_MAX))
+				v = NAN;
+		}
+		rv[i] = isfinite(v) ? v : NAN;
+	}
+	r->name = mb_arena_strndup(&r->arena, q->name, strlen(q->name));
+	r->source = mb_arena_strndup(&r->arena, q->source, strlen(q->source));
+	r->step_ms = step;
+	r->stat = stat;
+	r->nrange = (uint32_t)nb;
+	r->range_t = rt;
+	r->range_v = rv;
+	r->status = 200;
+out:
+	if (sk)
+		for (int64_t i = 0; i < nb; i++)
+			mb_sketch_free(&sk[i]);
+	free(sk);
+	free(hl);
+	free(a);
+}

@@ -1,0 +1,571 @@
+/* registry.c: the series registry (source + kind + name + tags -> 64-bit id), the sources
+ * with their dimensions, and the per-shim sequence table: in memory, loaded from LMDB at open. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_int.h"
+
+uint64_t agent_be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+void agent_put_be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--) {
+		p[i] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+void agent_put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+int agent_canon_key(struct mb_buf *b, const char *src, int kind, const char *name, int ntags,
+                    const struct mb_kv *tags)
+{
+	int rv;
+	uint8_t k = (uint8_t)('0' + kind);
+	mb_buf_reset(b);
+	if ((rv = mb_buf_append(b, src, strlen(src) + 1)) != 0 || (rv = mb_buf_append(b, &k, 1)) ||
+	    (rv = mb_buf_append(b, name, strlen(name) + 1)) != 0)
+		return rv;
+	for (int i = 0; i < ntags; i++)
+		if ((rv = mb_buf_append(b, tags[i].key, strlen(tags[i].key) + 1)) != 0 ||
+		    (rv = mb_buf_append(b, tags[i].val, strlen(tags[i].val) + 1)) != 0)
+			return rv;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ series */
+
+static int sbuckets_rebuild(struct agent_store *s, uint32_t n)
+{
+	int32_t *b = calloc(n, sizeof *b);
+	if (!b)
+		return MB_ENOMEM;
+	free(s->sbuckets);
+	s->sbuckets = b;
+	s->nsbuckets = n;
+	/* Ascending ids: the newest ends at the head of its chain, so pops are O(1). */
+	for (uint32_t i = 0; i < s->nser; i++) {
+		struct agent_series *se = s->ser[i];
+		uint32_t h = (uint32_t)(se->hash & (n - 1));
+		se->next = b[h];
+		b[h] = (int32_t)i + 1;
+	}
+	return 0;
+}
+
+struct agent_series *agent_series_find(struct agent_store *s, const char *key, size_t keylen,
+                                       uint64_t hash)
+{
+	if (!s->nsbuckets)
+		return NULL;
+	for (int32_t i = s->sbuckets[hash & (s->nsbuckets - 1)]; i; i = s->ser[i - 1]->next) {
+		struct agent_series *se = s->ser[i - 1];
+		if (se->hash == hash && se->keylen == keylen && memcmp(se->key, key, keylen) == 0)
+			return se;
+	}
+	return NULL;
+}
+
+/* Parses a canonical key into name and tags pointing into it. */
+static int canon_parse(struct agent_series *se)
+{
+	const char *p = se->key, *end = se->key + se->keylen;
+	const char *z = memchr(p, 0, (size_t)(end - p));
+	if (!z || z + 2 >= end)
+		return MB_EINVAL;
+	se->kind = (uint8_t)(z[1] - '0');
+	if (se->kind >= MB_NKINDS)
+		return MB_EINVAL;
+	p = z + 2;
+	se->name = p;
+	if (!(z = memchr(p, 0, (size_t)(end - p))))
+		return MB_EINVAL;
+	p = z + 1;
+	int n = 0;
+	for (const char *q = p; q < end; q++)
+		n += *q == 0;
+	if (n % 2 || n / 2 > MB_MAX_TAGS || (end > p && end[-1] != 0))
+		return MB_EINVAL;
+	se->ntags = (uint16_t)(n / 2);
+	for (int i = 0; i < se->ntags; i++) {
+		se->tags[i].key = p;
+		p += strlen(p) + 1;
+		se->tags[i].val = p;
+		p += strlen(p) + 1;
+	}
+	return 0;
+}
+
+int agent_series_add(struct agent_store *s, const char *key, size_t keylen, uint64_t hash,
+                     uint64_t id, uint32_t src, struct agent_series **out)
+{
+	int rv = MB_ENOMEM;
+	if (id != (uint64_t)s->nser + 1)
+		return MB_EINVAL; /* ids are dense: the id is the index + 1 */
+	if (s->nser == s->capser) {
+		uint32_t nc = s->capser ? s->capser * 2 : 1024;
+		struct agent_series **n = realloc(s->ser, nc * sizeof *n);
+		if (!n)
+			return MB_ENOMEM;
+		s->ser = n;
+		s->capser = nc;
+	}
+	struct agent_series *se =
+		calloc(1, sizeof *se + MB_MAX_TAGS * sizeof(struct mb_kv) + keylen);
+	if (!se)
+		return MB_ENOMEM;
+	se->tags = (struct mb_kv *)(se + 1);
+	se->key = (char *)(se->tags + MB_MAX_TAGS);
+	memcpy(se->key, key, keylen);
+	se->keylen = keylen;
+	se->hash = hash;
+	se->id = id;
+	se->src = src;
+	if ((rv = canon_parse(se)) != 0) {
+		free(se);
+		return rv;
+	}
+	struct agent_source *c = s->src[src];
+	if (c->nser == c->capser) {
+		uint32_t nc = c->capser ? c->capser * 2 : 16;
+		uint32_t *n = realloc(c->ser, nc * sizeof *n);
+		if (!n) {
+			free(se);
+			return MB_ENOMEM;
+		}
+		c->ser = n;
+		c->capser = nc;
+	}
+	c->ser[c->nser++] = s->nser;
+	s->ser[s->nser++] = se;
+	if (s->nser > s->nsbuckets) {
+		if ((rv = sbuckets_rebuild(s, s->nsbuckets ? s->nsbuckets * 2 : 1024)) != 0) {
+			agent_series_pop(s);
+			return rv;
+		}
+	} else {
+		uint32_t h = (uint32_t)(hash & (s->nsbuckets - 1));
+		se->next = s->sbuckets[h];
+		s->sbuckets[h] = (int32_t)s->nser;
+	}
+	*out = se;
+	return 0;
+}
+
+void agent_series_pop(struct agent_store *s)
+{
+	if (!s->nser)
+		return;
+	uint32_t idx = s->nser - 1;
+	struct agent_series *se = s->ser[idx];
+	if (s->nsbuckets) {
+		int32_t *pp = &s->sbuckets[se->hash & (s->nsbuckets - 1)];
+		while (*pp && *pp != (int32_t)idx + 1)
+			pp = &s->ser[*pp - 1]->next;
+		if (*pp)
+			*pp = se->next;
+	}
+	struct agent_source *c = s->src[se->src];
+	if (c->nser && c->ser[c->nser - 1] == idx)
+		c->nser--;
+	s->nser--;
+	free(se);
+}
+
+/* ------------------------------------------------------------------ sources */
+
+static uint64_t name_hash(const char *n)
+{
+	return mb_hash64(n, strlen(n));
+}
+
+int agent_source_find(struct agent_store *s, const char *name)
+{
+	if (!s->ncbuckets)
+		return -1;
+	for (int32_t i = s->cbuckets[name_hash(name) & (s->ncbuckets - 1)]; i;
+	     i = s->src[i - 1]->next)
+		if (strcmp(s->src[i - 1]->name, name) == 0)
+			return i - 1;
+	return -1;
+}
+
+static int cbuckets_rebuild(struct agent_store *s, uint32_t n)
+{
+	int32_t *b = calloc(n, sizeof *b);
+	if (!b)
+		return MB_ENOMEM;
+	free(s->cbuckets);
+	s->cbuckets = b;
+	s->ncbuckets = n;
+	for (uint32_t i = 0; i < s->nsrc; i++) {
+		uint32_t h = (uint32_t)(name_hash(s->src[i]->name) & (n - 1));
+		s->src[i]->next = b[h];
+		b[h] = (int32_t)i + 1;
+	}
+	return 0;
+}
+
+int agent_source_add(struct agent_store *s, const char *name, uint32_t *out)
+{
+	int rv;
+	if (s->nsrc == s->capsrc) {
+		uint32_t nc = s->capsrc ? s->capsrc * 2 : 64;
+		struct agent_source **n = realloc(s->src, nc * sizeof *n);
+		if (!n)
+			return MB_ENOMEM;
+		s->src = n;
+		s->capsrc = nc;
+	}
+	struct agent_source *c = calloc(1, sizeof *c);
+	if (!c || !(c->name = strdup(name))) {
+		free(c);
+		return MB_ENOMEM;
+	}
+	s->src[s->nsrc++] = c;
+	if (s->nsrc > s->ncbuckets / 2) {
+		if ((rv = cbuckets_rebuild(s, s->ncbuckets ? s->ncbuckets * 2 : 64)) != 0) {
+			agent_source_pop(s);
+			return rv;
+		}
+	} else {
+		uint32_t h = (uint32_t)(name_hash(name) & (s->ncbuckets - 1));
+		c->next = s->cbuckets[h];
+		s->cbuckets[h] = (int32_t)s->nsrc;
+	}
+	*out = s->nsrc - 1;
+	return 0;
+}
+
+void agent_source_pop(struct agent_store *s)
+{
+	if (!s->nsrc)
+		return;
+	uint32_t idx = s->nsrc - 1;
+	struct agent_source *c = s->src[idx];
+	if (s->ncbuckets) {
+		int32_t *pp = &s->cbuckets[name_hash(c->name) & (s->ncbuckets - 1)];
+		while (*pp && *pp != (int32_t)idx + 1)
+			pp = &s->src[*pp - 1]->next;
+		if (*pp)
+			*pp = c->next;
+	}
+	s->nsrc--;
+	free(c->ser);
+	free(c->dims);
+	free(c->name);
+	free(c);
+}
+
+int agent_dims_copy(uint16_t n, const struct mb_kv *in, struct mb_kv **out)
+{
+	size_t sz = n * sizeof(struct mb_kv);
+	for (int i = 0; i < n; i++)
+		sz += strlen(in[i].key) + strlen(in[i].val) + 2;
+	struct mb_kv *d = malloc(sz ? sz : 1);
+	if (!d)
+		return MB_ENOMEM;
+	char *p = (char *)(d + n);
+	for (int i = 0; i < n; i++) {
+		size_t kl = strlen(in[i].key) + 1, vl = strlen(in[i].val) + 1;
+		memcpy(p, in[i].key, kl);
+		d[i].key = p;
+		p += kl;
+		memcpy(p, in[i].val, vl);
+		d[i].val = p;
+		p += vl;
+	}
+	*out = d;
+	return 0;
+}
+
+bool agent_dims_equal(uint16_t na, const struct mb_kv *a, uint16_t nb, const struct mb_kv *b)
+{
+	if (na != nb)
+		return false;
+	for (int i = 0; i < na; i++)
+		if (strcmp(a[i].key, b[i].key) || strcmp(a[i].val, b[i].val))
+			return false;
+	return true;
+}
+
+/* Source record: stopped u8, first_ms i64 BE, ndims u16 BE, then (klen u16, k, vlen u16, v). */
+int agent_source_encode(const struct agent_source *c, struct mb_buf *b)
+{
+	int rv;
+	uint8_t h[11];
+	h[0] = c->stopped;
+	agent_put_be64(h + 1, (uint64_t)c->first_ms);
+	h[9] = (uint8_t)(c->ndims >> 8);
+	h[10] = (uint8_t)c->ndims;
+	mb_buf_reset(b);
+	if ((rv = mb_buf_append(b, h, sizeof h)) != 0)
+		return rv;
+	for (int i = 0; i < c->ndims; i++) {
+		const char *kv[2] = {c->dims[i].key, c->dims[i].val};
+		for (int j = 0; j < 2; j++) {
+			size_t l = strlen(kv[j]);
+			uint8_t lb[2] = {(uint8_t)(l >> 8), (uint8_t)l};
+			if ((rv = mb_buf_append(b, lb, 2)) != 0 || (rv = mb_buf_append(b, kv[j], l)))
+				return rv;
+		}
+	}
+	return 0;
+}
+
+static int source_decode(struct agent_source *c, const uint8_t *p, size_t n)
+{
+	const uint8_t *end = p + n;
+	if (n < 11)
+		return MB_EINVAL;
+	c->stopped = p[0] != 0;
+	c->first_ms = (int64_t)agent_be64(p + 1);
+	uint16_t nd = (uint16_t)(p[9] << 8 | p[10]);
+	p += 11;
+	if (nd > MB_MAX_DIMS)
+		return MB_EINVAL;
+	struct mb_kv kv[MB_MAX_DIMS];
+	char *strs = malloc(n * 2 + 2);
+	char *w = strs;
+	if (!strs)
+		return MB_ENOMEM;
+	for (int i = 0; i < nd; i++) {
+		for (int j = 0; j < 2; j++) {
+			if (end - p < 2)
+				goto bad;
+			size_t l = (size_t)(p[0] << 8 | p[1]);
+			p += 2;
+			if ((size_t)(end - p) < l)
+				goto bad;
+			memcpy(w, p, l);
+			w[l] = 0;
+			if (j == 0)
+				kv[i].key = w;
+			else
+				kv[i].val = w;
+			w += l + 1;
+			p += l;
+		}
+	}
+	int rv = agent_dims_copy(nd, kv, &c->dims);
+	free(strs);
+	if (rv == 0)
+		c->ndims = nd;
+	return rv;
+bad:
+	free(strs);
+	return MB_EINVAL;
+}
+
+/* Series record: kind u8, last_ms i64 BE (persisted now and then), then the canonical key. */
+int agent_series_encode(const struct agent_series *se, struct mb_buf *b)
+{
+	int rv;
+	uint8_t h[9];
+	h[0] = se->kind;
+	agent_put_be64(h + 1, (uint64_t)se->last_ms);
+	mb_buf_reset(b);
+	if ((rv = mb_buf_append(b, h, sizeof h)) != 0 || (rv = mb_buf_append(b, se->key, se->keylen)))
+		return rv;
+	return 0;
+}
+
+struct agent_seqent *agent_seq_find(struct agent_store *s, uint64_t inst, bool create)
+{
+	if (s->capseqs == 0 || (create && (s->nseqs + 1) * 2 > s->capseqs)) {
+		if (!create)
+			return NULL;
+		uint32_t nc = s->capseqs ? s->capseqs * 2 : 256;
+		struct agent_seqent *n = calloc(nc, sizeof *n);
+		if (!n)
+			return NULL;
+		for (uint32_t i = 0; i < s->capseqs; i++) {
+			if (!s->seqs[i].inst)
+				continue;
+			uint32_t h = (uint32_t)mb_hash64(&s->seqs[i].inst, 8) & (nc - 1);
+			while (n[h].inst)
+				h = (h + 1) & (nc - 1);
+			n[h] = s->seqs[i];
+		}
+		free(s->seqs);
+		s->seqs = n;
+		s->capseqs = nc;
+	}
+	uint32_t h = (uint32_t)mb_hash64(&inst, 8) & (s->capseqs - 1);
+	while (s->seqs[h].inst) {
+		if (s->seqs[h].inst == inst)
+			return &s->seqs[h];
+		h = (h + 1) & (s->capseqs - 1);
+	}
+	if (!create)
+		return NULL;
+	s->seqs[h].inst = inst;
+	s->seqs[h].seq = 0;
+	s->seqs[h].pend = 0;
+	s->nseqs++;
+	return &s->seqs[h];
+}
+
+bool agent_series_live(const struct agent_store *s, const struct agent_series *se, int64_t now)
+{
+	return se->committed && se->last_ms > 0 && now - se->last_ms <= s->o.live_ms;
+}
+
+bool agent_source_live(const struct agent_store *s, const struct agent_source *c, int64_t now)
+{
+	if (c->stopped)
+		return false;
+	for (uint32_t i = 0; i < c->nser; i++)
+		if (agent_series_live(s, s->ser[c->ser[i]], now))
+			return true;
+	return false;
+}
+
+/* Finds a series' newest point at the finest level near now (its persisted last_ms may lag
+ * by up to the persist interval). */
+static void refine_last(struct agent_store *s, MDB_txn *t, struct agent_series *se, int64_t now)
+{
+	const struct agent_geom *g = &s->geom[0];
+	int lay = agent_layout(se->kind, 0);
+	int w = agent_layout_width(lay);
+	uint32_t cps = g->cps[lay];
+	int64_t from = se->last_ms;
+	if (from < now - s->o.live_ms - 3600000)
+		from = now - s->o.live_ms - 3600000;
+	int64_t lo = (from - 1) / g->res_ms / cps, hi = (now + 3600000) / g->res_ms / cps;
+	if (lo < 0)
+		lo = 0;
+	for (int64_t ac = hi; ac >= lo; ac--) {
+		uint8_t k[AGENT_KEY_LEN];
+		agent_key(k, 0, (uint32_t)(ac % g->nchunks[lay]), se->id);
+		MDB_val kv = {sizeof k, k}, v;
+		if (mdb_get(t, s->db_chunks, &kv, &v) != 0 ||
+		    v.mv_size != AGENT_CHUNK_HDR + cps * w * sizeof(double) ||
+		    agent_be64(v.mv_data) != (uint64_t)ac)
+			continue;
+		for (int i = (int)cps - 1; i >= 0; i--) {
+			double d;
+			memcpy(&d, (const uint8_t *)v.mv_data + AGENT_CHUNK_HDR + (size_t)i * w * 8, 8);
+			if (!isnan(d)) {
+				int64_t end = ((ac * cps + i) + 1) * g->res_ms;
+				if (end > se->last_ms)
+					se->last_ms = end;
+				return;
+			}
+		}
+	}
+}
+
+int agent_registry_load(struct agent_store *s, MDB_txn *t)
+{
+	int rv = 0, mrv;
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	if (mdb_cursor_open(t, s->db_sources, &cur) != 0)
+		return MB_ESYS;
+	for (mrv = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrv == 0;
+	     mrv = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		char name[MB_MAX_NAME + 1];
+		uint32_t idx;
+		if (k.mv_size == 0 || k.mv_size > MB_MAX_NAME)
+			continue;
+		memcpy(name, k.mv_data, k.mv_size);
+		name[k.mv_size] = 0;
+		if ((rv = agent_source_add(s, name, &idx)) != 0)
+			goto out;
+		if (source_decode(s->src[idx], v.mv_data, v.mv_size) != 0)
+			mb_log_warnx("store: source %s: unreadable record, dimensions dropped", name);
+		s->src[idx]->committed = true;
+	}
+	mdb_cursor_close(cur);
+	if ((rv = mdb_cursor_open(t, s->db_series, &cur)) != 0)
+		return MB_ESYS;
+	int64_t now = agent_store_now();
+	for (mrv = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrv == 0;
+	     mrv = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != 8 || v.mv_size < 12)
+			continue;
+		uint64_t id = agent_be64(k.mv_data);
+		const uint8_t *p = v.mv_data;
+		const char *key = (const char *)p + 9;
+		size_t keylen = v.mv_size - 9;
+		const char *z = memchr(key, 0, keylen);
+		if (!z)
+			continue;
+		int si = agent_source_find(s, key);
+		if (si < 0) {
+			uint32_t idx;
+			if ((rv = agent_source_add(s, key, &idx)) != 0)
+				goto out;
+			s->src[idx]->committed = true;
+			si = (int)idx;
+		}
+		/* Ids are dense; a hole (never expected) is filled so index = id - 1 holds. */
+		while (s->nser + 1 < id) {
+			mb_log_warnx("store: series id %u missing", s->nser + 1);
+			struct agent_series *hole;
+			char hk[32];
+			int hl = snprintf(hk, sizeof hk, "%c%c.hole%u", 0, '1', s->nser + 1) + 1;
+			if ((rv = agent_series_add(s, hk, (size_t)hl, mb_hash64(hk, (size_t)hl),
+			                           s->nser + 1, (uint32_t)si, &hole)) != 0)
+				goto out;
+		}
+		struct agent_series *se;
+		if ((rv = agent_series_add(s, key, keylen, mb_hash64(key, keylen), id, (uint32_t)si,
+		                           &se)) != 0) {
+			mb_log_warnx("store: series %llu: unreadable record", (unsigned long long)id);
+			rv = 0;
+			continue;
+		}
+		se->committed = true;
+		se->last_ms = se->persisted_ms = (int64_t)agent_be64(p + 1);
+		refine_last(s, t, se, now);
+		s->src[si]->nseries_committed++;
+	}
+	mdb_cursor_close(cur);
+	if ((rv = mdb_cursor_open(t, s->db_seq, &cur)) != 0)
+		return MB_ESYS;
+	for (mrv = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrv == 0;
+	     mrv = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != 8 || v.mv_size != 8)
+			continue;
+		struct agent_seqent *e = agent_seq_find(s, agent_be64(k.mv_data), true);
+		if (!e) {
+			rv = MB_ENOMEM;
+			goto out;
+		}
+		e->seq = agent_be64(v.mv_data);
+	}
+out:
+	mdb_cursor_close(cur);
+	return rv;
+}
+
+void agent_registry_free(struct agent_store *s)
+{
+	while (s->nser)
+		agent_series_pop(s);
+	while (s->nsrc)
+		agent_source_pop(s);
+	free(s->ser);
+	free(s->sbuckets);
+	free(s->src);
+	free(s->cbuckets);
+	free(s->seqs);
+	(void)errno;
+}

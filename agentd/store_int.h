@@ -1,0 +1,168 @@
+/* store_int.h: the store's private structures shared by store.c, registry.c, window.c,
+ * commit.c, query.c, range.c and backup.c; nothing outside agentd/store*.c includes it. */
+#ifndef AGENT_STORE_INT_H
+#define AGENT_STORE_INT_H
+
+#include <lmdb.h>
+#include <pthread.h>
+
+#include "mb.h"
+#include "store.h"
+
+/* Disk per series, per level (the bound the ring gives; see window.c):
+ *   ring_len  = ceil(span/res / cps) * cps slots, cps = 64 for 8-byte slots, 32 for 40-byte
+ *   chunks    = ring_len / cps, each a value of 8 + cps * slot_bytes plus LMDB's ~21 B of
+ *               key and node header, inside B-tree leaf pages filled to 50..100%.
+ *   counter, every level; gauge/resource/set at the finest: 8 B slots -> ~8.5 B/point + page
+ *   slack; gauge/resource coarser, timers: 40 B slots; timers and sets add a sketch or HLL
+ *   value per written slot in `sketch` (~100..1100 B). */
+
+#define AGENT_CHUNK_HDR 8 /* absolute chunk number, u64 */
+#define AGENT_KEY_LEN 13  /* level u8, ring chunk/slot u32 BE, series id u64 BE */
+
+/* Slot layouts. */
+enum { LAY_ONE = 0, LAY_GAUGE5 = 1, LAY_TIMER5 = 2, NLAYOUTS = 3 };
+/* Field order of the 5-wide layouts. */
+enum { G_LAST = 0, G_MIN, G_MAX, G_SUM, G_N };
+enum { T_COUNT = 0, T_SUM, T_SUMSQ, T_MIN, T_MAX };
+
+struct agent_geom {
+	int64_t res_ms, span_ms;
+	uint32_t cps[NLAYOUTS];    /* slots per chunk by layout */
+	uint32_t nchunks[NLAYOUTS]; /* ring length / cps */
+	uint64_t ring_slots;       /* span/res rounded up to 64 (used for the sketch ring) */
+};
+
+struct agent_series {
+	uint64_t id;
+	uint32_t src;
+	uint8_t kind;
+	bool committed;
+	const char *name; /* into key */
+	uint16_t ntags;
+	struct mb_kv *tags; /* into the same allocation */
+	char *key;          /* canonical: src \0 kind-byte name \0 (k \0 v \0)* */
+	size_t keylen;
+	uint64_t hash;
+	int64_t last_ms, persisted_ms;
+	uint32_t iv_ms;
+	int32_t next; /* hash chain: index+1, 0 = end */
+};
+
+struct agent_source {
+	char *name;
+	uint16_t ndims;
+	struct mb_kv *dims; /* one allocation with its strings */
+	bool stopped, committed;
+	int64_t first_ms;
+	uint32_t *ser; /* series indexes (id - 1), in registration order */
+	uint32_t nser, capser;
+	uint64_t nseries_committed;
+	int32_t pend; /* commit.c, during one commit: index+1 of its pending change */
+	int32_t next; /* hash chain: index+1 */
+};
+
+struct agent_seqent {
+	uint64_t inst, seq;
+	uint64_t pend; /* commit.c: the seq of this commit not yet committed, 0 none */
+};
+
+struct agent_store {
+	struct agent_store_opts o;
+	char dir[4096];
+	MDB_env *env;
+	MDB_dbi db_meta, db_series, db_sources, db_chunks, db_sketch, db_seq, db_totals;
+	uint64_t map_size;
+	struct agent_geom geom[MB_MAX_LEVELS];
+	int nlevels;
+	/* Readers shared, map resize exclusive (LIBRARY-NOTES LMDB 6). */
+	pthread_rwlock_t txn_lock;
+	/* The in-memory registry: the writer mutates under the write lock, queries read it. */
+	pthread_rwlock_t reg_lock;
+	struct agent_series **ser; /* by id - 1 */
+	uint32_t nser, capser;
+	int32_t *sbuckets;
+	uint32_t nsbuckets;
+	struct agent_source **src;
+	uint32_t nsrc, capsrc;
+	int32_t *cbuckets;
+	uint32_t ncbuckets;
+	/* Writer only. */
+	struct agent_seqent *seqs;
+	uint32_t nseqs, capseqs;
+	bool map_at_max;
+	bool fault_episode;
+	struct agent_wbuf *wb; /* commit.c's reusable work buffers */
+	/* Stats, under stats_lock. */
+	pthread_mutex_t stats_lock;
+	struct agent_store_stats st;
+	/* Dimension strings that are node-wide. */
+	char hostname[256];
+};
+
+/* The clock the store calls "now" (tests move it). */
+extern int64_t agent_store_test_now_ms;
+int64_t agent_store_now(void);
+/* Map size the store starts with when it creates a new file (tests make it small). */
+extern uint64_t agent_store_initial_map;
+
+/* window.c */
+int agent_geom_init(struct agent_store *s);
+int agent_layout(int kind, int level);
+int agent_layout_width(int lay);
+void agent_key(uint8_t *k, int level, uint32_t ring, uint64_t id);
+bool agent_slot_empty(const double *slot);
+/* Encodes a sketch into b (appends). */
+int agent_sketch_enc(const struct mb_sketch *sk, struct mb_buf *b);
+int agent_sketch_dec(const uint8_t *p, size_t n, struct mb_sketch *sk);
+double agent_nan(void);
+
+/* registry.c */
+uint64_t agent_be64(const uint8_t *p);
+void agent_put_be64(uint8_t *p, uint64_t v);
+void agent_put_be32(uint8_t *p, uint32_t v);
+int agent_canon_key(struct mb_buf *b, const char *src, int kind, const char *name, int ntags,
+                    const struct mb_kv *tags);
+struct agent_series *agent_series_find(struct agent_store *s, const char *key, size_t keylen,
+                                       uint64_t hash);
+int agent_series_add(struct agent_store *s, const char *key, size_t keylen, uint64_t hash,
+                     uint64_t id, uint32_t src, struct agent_series **out);
+void agent_series_pop(struct agent_store *s); /* removes the newest series */
+int agent_source_find(struct agent_store *s, const char *name);
+int agent_source_add(struct agent_store *s, const char *name, uint32_t *out);
+void agent_source_pop(struct agent_store *s);
+int agent_dims_copy(uint16_t n, const struct mb_kv *in, struct mb_kv **out);
+bool agent_dims_equal(uint16_t na, const struct mb_kv *a, uint16_t nb, const struct mb_kv *b);
+int agent_source_encode(const struct agent_source *c, struct mb_buf *b);
+int agent_series_encode(const struct agent_series *se, struct mb_buf *b);
+int agent_registry_load(struct agent_store *s, MDB_txn *txn);
+void agent_registry_free(struct agent_store *s);
+struct agent_seqent *agent_seq_find(struct agent_store *s, uint64_t inst, bool create);
+bool agent_series_live(const struct agent_store *s, const struct agent_series *se, int64_t now);
+bool agent_source_live(const struct agent_store *s, const struct agent_source *c, int64_t now);
+
+/* store.c: wrappers with the test fault hooks. */
+int agent_put(MDB_txn *t, MDB_dbi d, MDB_val *k, MDB_val *v, unsigned flags);
+int agent_cput(MDB_cursor *c, MDB_val *k, MDB_val *v, unsigned flags);
+int agent_txn_commit(MDB_txn *t);
+int agent_grow_map(struct agent_store *s);
+int agent_read_begin(struct agent_store *s, MDB_txn **out); /* takes txn_lock shared */
+void agent_read_end(struct agent_store *s, MDB_txn *t);
+
+/* commit.c */
+void agent_commit_free(struct agent_store *s);
+
+/* query.c / range.c / backup.c */
+void agent_q_range(struct agent_store *s, MDB_txn *t, const struct mb_query *q,
+                   struct mb_reply *r);
+void agent_q_backup(struct agent_store *s, const struct mb_query *q, struct mb_reply *r);
+void agent_reply_err(struct mb_reply *r, uint32_t st, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Reads the slot of (level, abs_slot) of a series into out (width doubles); 0 found,
+ * MDB_NOTFOUND when empty or of another lap. */
+int agent_read_slot(struct agent_store *s, MDB_txn *t, const struct agent_series *se,
+                    int level, int64_t abs_slot, double *out);
+int agent_read_sketch(struct agent_store *s, MDB_txn *t, uint64_t id, int level,
+                      int64_t abs_slot, struct mb_sketch *sk, struct mb_hll *hll);
+
+#endif
