@@ -1,0 +1,256 @@
+/* cli_main.c: the metricsbus CLI: parses a command, asks agentd over nng req/rep, prints a
+ * table (or the API's JSON with --json); exit 1 when agentd does not answer. */
+#include "api.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static struct mb_prog *prog_p;
+
+static void usage_error(const char *fmt, const char *arg)
+{
+	mb_usage_error(prog_p, fmt, arg);
+}
+
+/* Pulls "--opt VALUE" / "--opt=VALUE" of a command out of its arguments. */
+static const char *take_opt(int *n, char **v, const char *opt)
+{
+	size_t ol = strlen(opt);
+	for (int i = 0; i < *n; i++) {
+		if (strncmp(v[i], opt, ol) != 0)
+			continue;
+		const char *val;
+		int used;
+		if (v[i][ol] == '=') {
+			val = v[i] + ol + 1;
+			used = 1;
+		} else if (v[i][ol] == 0) {
+			if (i + 1 >= *n)
+				usage_error("%s needs a value", opt);
+			val = v[i + 1];
+			used = 2;
+		} else {
+			continue;
+		}
+		memmove(v + i, v + i + used, sizeof *v * (size_t)(*n - i - used));
+		*n -= used;
+		return val;
+	}
+	return NULL;
+}
+
+static bool take_flag(int *n, char **v, const char *opt)
+{
+	for (int i = 0; i < *n; i++) {
+		if (strcmp(v[i], opt) == 0) {
+			memmove(v + i, v + i + 1, sizeof *v * (size_t)(*n - i - 1));
+			(*n)--;
+			return true;
+		}
+	}
+	return false;
+}
+
+static void need_args(const char *cmd, int n, int min, int max)
+{
+	if (n < min || n > max)
+		usage_error("wrong number of arguments for %s (see --help)", cmd);
+	for (int i = 0; i < n; i++)
+		(void)i;
+}
+
+static void check_name(const char *what, const char *s)
+{
+	if (!api_valid_name(s)) {
+		char m[64];
+		snprintf(m, sizeof m, "bad %s: %%s", what);
+		usage_error(m, s);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	const char *query = NULL;
+	bool json = false;
+	int64_t timeout_ms = 5000, interval_ms = 1000, iterations = 0;
+	char defquery[512], err[512];
+	struct mb_flag flags[] = {
+		{"query", MB_FLAG_STR, &query, "URL", "agentd's query socket (nng URL)", false},
+		{"json", MB_FLAG_BOOL, &json, NULL, "print the API's JSON instead of a table", false},
+		{"timeout", MB_FLAG_DURATION, &timeout_ms, "DURATION",
+		 "how long to wait for agentd (default 5s)", false},
+		{"interval", MB_FLAG_DURATION, &interval_ms, "DURATION",
+		 "top: refresh interval (default 1s)", false},
+		{"iterations", MB_FLAG_INT, &iterations, "N", "top: stop after N frames (0: until q)",
+		 false},
+	};
+	struct mb_prog prog = {
+		.name = "metricsbus",
+		.component = "metricsbus",
+		.synopsis = "[--query URL] [--json] COMMAND [ARG...]",
+		.about = "Commands:\n"
+		         "  node                       node metrics\n"
+		         "  containers                 live container ids\n"
+		         "  container ID               a container's resource metrics\n"
+		         "  app ID [NAME]              a container's statsd metrics (or one)\n"
+		         "  range SOURCE NAME [--from T] [--to T] [--step D] [--stat S] [--tags k:v]\n"
+		         "                             a series over time (SOURCE: node or an id)\n"
+		         "  series SOURCE              the series of a source, types and tags\n"
+		         "  top                        live view of containers and busiest metrics\n"
+		         "  backup DIR                 agentd writes a compacted copy of the store\n"
+		         "  ping                       is agentd there\n"
+		         "Exit 1 when agentd does not answer or refuses the query.",
+		.flags = flags,
+		.nflags = (int)(sizeof flags / sizeof flags[0]),
+		.stop_at_positional = true,
+	};
+	int n = 0;
+	prog_p = &prog;
+	mb_flags_parse(&prog, argc, argv, &n);
+	if (n < 1)
+		mb_usage_error(&prog, "a command is needed (see --help)");
+	const char *cmd = argv[0];
+	char **v = argv + 1;
+	int nv = n - 1;
+	if (take_flag(&nv, v, "--json"))
+		json = true;
+	if (timeout_ms <= 0)
+		mb_usage_error(&prog, "--timeout must be positive");
+	if (!query) {
+		if (mb_default_query_url(defquery, sizeof defquery) != 0)
+			mb_fatalx("the default query socket path is too long; use --query");
+		query = defquery;
+	}
+
+	struct mb_query q;
+	struct api_range_params rp = {0};
+	char dirbuf[PATH_MAX + 2];
+	memset(&q, 0, sizeof q);
+	q.version = MB_SCHEMA_VERSION;
+	if (strcmp(cmd, "node") == 0) {
+		need_args(cmd, nv, 0, 0);
+		q.op = MB_OP_NODE;
+	} else if (strcmp(cmd, "ping") == 0) {
+		need_args(cmd, nv, 0, 0);
+		q.op = MB_OP_PING;
+	} else if (strcmp(cmd, "containers") == 0) {
+		need_args(cmd, nv, 0, 0);
+		q.op = MB_OP_CONTAINERS;
+	} else if (strcmp(cmd, "container") == 0) {
+		need_args(cmd, nv, 1, 1);
+		check_name("container id", v[0]);
+		q.op = MB_OP_CONTAINER;
+		q.source = v[0];
+	} else if (strcmp(cmd, "app") == 0) {
+		need_args(cmd, nv, 1, 2);
+		check_name("container id", v[0]);
+		if (nv > 1)
+			check_name("metric name", v[1]);
+		q.op = MB_OP_APP;
+		q.source = v[0];
+		q.name = nv > 1 ? v[1] : NULL;
+	} else if (strcmp(cmd, "range") == 0) {
+		rp.from = take_opt(&nv, v, "--from");
+		rp.to = take_opt(&nv, v, "--to");
+		rp.step = take_opt(&nv, v, "--step");
+		rp.stat = take_opt(&nv, v, "--stat");
+		rp.tags = take_opt(&nv, v, "--tags");
+		need_args(cmd, nv, 2, 2);
+		rp.source = v[0];
+		rp.name = v[1];
+		if (api_range_build(&rp, mb_now_ms(), &q, err, sizeof err) != 0)
+			usage_error("%s", err);
+	} else if (strcmp(cmd, "series") == 0) {
+		need_args(cmd, nv, 1, 1);
+		check_name("source", v[0]);
+		q.op = MB_OP_SERIES;
+		q.source = v[0];
+	} else if (strcmp(cmd, "backup") == 0) {
+		need_args(cmd, nv, 1, 1);
+		/* agentd resolves nothing relative to its own cwd: send an absolute path */
+		if (v[0][0] == '/') {
+			snprintf(dirbuf, sizeof dirbuf, "%s", v[0]);
+		} else {
+			char cwd[PATH_MAX];
+			if (!getcwd(cwd, sizeof cwd))
+				mb_fatal("getcwd");
+			if ((size_t)snprintf(dirbuf, sizeof dirbuf, "%s/%s", cwd, v[0]) >= sizeof dirbuf)
+				usage_error("backup directory path too long: %s", v[0]);
+		}
+		q.op = MB_OP_BACKUP;
+		q.dir = dirbuf;
+	} else if (strcmp(cmd, "top") == 0) {
+		need_args(cmd, nv, 0, 0);
+		q.op = -1;
+	} else {
+		usage_error("unknown command %s (see --help)", cmd);
+	}
+
+	struct mb_client *c = NULL;
+	int rv = mb_client_open(query, MB_MAX_EXPORT_MSG, &c);
+	if (rv != 0) {
+		fprintf(stderr, "metricsbus: cannot use %s: %s\n", query, mb_strerror(rv));
+		return 1;
+	}
+	/* the dial runs in the background: give it a moment to connect before calling */
+	if (mb_client_wait_connected(c, timeout_ms < 2000 ? (int)timeout_ms : 2000) != 0) {
+		fprintf(stderr, "metricsbus: agentd at %s is not answering\n", query);
+		mb_client_close(c);
+		return 1;
+	}
+	int status = 0;
+	if (q.op == -1) {
+		rv = api_top_run(c, (int)timeout_ms, (int)interval_ms, (int)iterations);
+		if (rv != 0) {
+			fprintf(stderr, "metricsbus: agentd at %s is not answering\n", query);
+			status = 1;
+		}
+		mb_client_close(c);
+		return status;
+	}
+	struct mb_reply r;
+	err[0] = 0;
+	rv = mb_client_query(c, &q, (int)timeout_ms, &r, err, sizeof err);
+	if (rv == MB_EDOWN || rv == MB_ETIMEDOUT) {
+		fprintf(stderr, "metricsbus: agentd at %s is not answering%s%s\n", query,
+		        rv == MB_ETIMEDOUT ? " (timed out)" : "", "");
+		status = 1;
+	} else if (rv != 0) {
+		fprintf(stderr, "metricsbus: bad answer from agentd at %s: %s\n", query,
+		        err[0] ? err : mb_strerror(rv));
+		status = 1;
+	} else {
+		struct mb_buf out = {0};
+		if (q.op == MB_OP_SERIES && !r.source)
+			r.source = q.source;
+		if (r.status == 200) {
+			rv = json ? api_render_json(&out, &r) : api_render_table(&out, &r);
+			if (json)
+				rv |= api_put(&out, "\n");
+			if (rv == 0)
+				fwrite(out.data, 1, out.len, stdout);
+			else
+				status = 1;
+		} else if (r.status == 204) {
+			fprintf(stderr, "metricsbus: %s has no live data\n",
+			        q.source ? q.source : "the source");
+		} else {
+			if (json) {
+				api_json_error(&out, r.error ? r.error : "");
+				api_put(&out, "\n");
+				fwrite(out.data, 1, out.len, stdout);
+			}
+			fprintf(stderr, "metricsbus: %s\n", r.error && *r.error ? r.error : "refused");
+			status = 1;
+		}
+		mb_buf_free(&out);
+		mb_reply_free(&r);
+	}
+	if (q.op == MB_OP_RANGE)
+		mb_query_free(&q);
+	mb_client_close(c);
+	return status;
+}
