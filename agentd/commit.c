@@ -633,13 +633,16 @@ static int attempt(struct agent_store *s, struct mb_batch *const *batches, int n
 		}
 	}
 	/* Sketches first: sets' slot values take the merged estimate. */
-	qsort(wb->sops, wb->n_sops, sizeof *wb->sops, cmp_sop);
+	if (wb->n_sops)
+		qsort(wb->sops, wb->n_sops, sizeof *wb->sops, cmp_sop);
 	if ((rv = apply_sops(s, t, wb)) != 0)
 		goto fail;
-	qsort(wb->cops, wb->n_cops, sizeof *wb->cops, cmp_cop);
+	if (wb->n_cops)
+		qsort(wb->cops, wb->n_cops, sizeof *wb->cops, cmp_cop);
 	if ((rv = apply_cops(s, t, wb)) != 0)
 		goto fail;
-	qsort(wb->tops, wb->n_tops, sizeof *wb->tops, cmp_top);
+	if (wb->n_tops)
+		qsort(wb->tops, wb->n_tops, sizeof *wb->tops, cmp_top);
 	if ((rv = apply_tops(s, t, wb)) != 0)
 		goto fail;
 	/* Series records: new ones, and last-seen now and then (restart rebuilds the rest). */

@@ -96,8 +96,8 @@ int agent_sketch_enc(const struct mb_sketch *sk, struct mb_buf *b)
 {
 	int rv;
 	uint32_t pn = sk->pos ? sk->pos_n : 0, nn = sk->neg ? sk->neg_n : 0;
-	uint64_t zp = (uint64_t)(((int64_t)sk->pos_lo << 1) ^ ((int64_t)sk->pos_lo >> 63));
-	uint64_t zn = (uint64_t)(((int64_t)sk->neg_lo << 1) ^ ((int64_t)sk->neg_lo >> 63));
+	uint64_t zp = ((uint64_t)(int64_t)sk->pos_lo << 1) ^ (uint64_t)((int64_t)sk->pos_lo >> 63);
+	uint64_t zn = ((uint64_t)(int64_t)sk->neg_lo << 1) ^ (uint64_t)((int64_t)sk->neg_lo >> 63);
 	if ((rv = put_varint(b, sk->zero)) != 0 || (rv = put_varint(b, zp)) != 0 ||
 	    (rv = put_varint(b, pn)) != 0 || (rv = put_varint(b, zn)) != 0 ||
 	    (rv = put_varint(b, nn)) != 0)
@@ -113,7 +113,7 @@ int agent_sketch_enc(const struct mb_sketch *sk, struct mb_buf *b)
 
 static int64_t unzig(uint64_t v)
 {
-	return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+	return (int64_t)((v >> 1) ^ (0 - (v & 1)));
 }
 
 int agent_sketch_dec(const uint8_t *p, size_t n, struct mb_sketch *sk)
