@@ -414,9 +414,26 @@ void mb_reply_free(struct mb_reply *r);
 int mb_listen(nng_socket s, const char *url, size_t recvmax, nng_listener *out);
 /* Dials url in the background (NNG_FLAG_NONBLOCK): succeeds when no one listens yet. */
 int mb_dial(nng_socket s, const char *url, size_t recvmax, nng_dialer *out);
-/* Counts the listener's accept errors (nng_stats; the half-open-peer watchdog). -1 when the
- * statistic is not there. */
+/* The listener's accept failures, for the half-open-peer watchdog (LIBRARY-NOTES nng #1); -1
+ * when nng has no statistics for it. Found with a real test (bus/net_test.c): in nng 1.5.2 a
+ * plain connect()+close() on an ipc listener's path makes the handshake fail with ECLOSED,
+ * which nng passes to the listener's accept, which then stops for good: the only statistic
+ * that moves is the listener's "other" (+1, "accept" does not move), and later dialers get a
+ * pipe at their end whose messages vanish. But 1.5.2 also adds every accepted pipe's own
+ * error to the same counters ("other" +1 each time a peer disconnects cleanly), so no single
+ * statistic reveals the bug. This returns errors - (accepted - open pipes), re-read briefly
+ * to let a closing pipe settle: 0 on a healthy listener however many peers come and go, and
+ * it rises on an accept failure. It may also rise, rarely, when a pipe fails twice (a send in
+ * flight when its peer dies): treat a rise as a suspicion and confirm with
+ * mb_listener_probe before re-creating the listener. Any thread; takes a few ms at most. */
 int64_t mb_listener_errors(nng_listener l);
+/* Added (backward compatible): the exact health check. Dials the listener's own URL with its
+ * peer protocol (REQ or REP listeners only) and waits up to timeout_ms for the listener's
+ * "accept" statistic to count the probe. 0 when it accepts; MB_EDOWN when it does not (the
+ * listener is dead: close it, unlink the ipc path, listen again; dialers reconnect on their
+ * own); MB_EINVAL for other protocols; MB_ENNG. The probe is an ordinary short-lived pipe:
+ * pipe callbacks on the listening socket see it (from this pid). Not from an aio callback. */
+int mb_listener_probe(nng_listener l, int timeout_ms);
 #endif
 
 /* A REQ client for request/reply with a deadline per call: api and CLI. */

@@ -1,7 +1,9 @@
 /* net.c: nng sockets set up by LIBRARY-NOTES' rules, the listener error count behind
  * agentd's half-open watchdog, and the REQ client with a deadline per call. */
 #include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/util/platform.h>
 
 #include "mb.h"
 
@@ -59,27 +61,113 @@ fail:
 	return MB_ENNG;
 }
 
-/* The listener statistics whose rise means accepting stopped or is failing. LISTENER_DEAD_STAT
- * is the one nng 1.5.2 bumps when a half-open ipc peer kills the listener (see mb.h). */
-static const char *const listener_error_stats[] = {"other", "canceled"};
+/* nng 1.5.2 charges a listener with two kinds of error in the same counters: accept failures
+ * (what the half-open bug produces) and the errors of every pipe it accepted (ECONNSHUT
+ * when a peer simply disconnects, so "other" rises with every shim that exits). Each closed
+ * pipe normally adds one, so accept failures = errors - (accepted - open pipes). */
+static const char *const listener_error_stats[] = {
+	"disconnect", "canceled", "other", "timeout", "proto", "auth", "oom",
+};
+
+/* Reads the listener's counters; -1 when nng has no statistics for it. */
+static int listener_counts(nng_listener l, int64_t *errors, int64_t *accepted, int64_t *open)
+{
+	nng_stat *all, *ls, *st;
+	int rv = -1;
+	if (nng_stats_get(&all) != 0)
+		return -1;
+	if ((ls = nng_stat_find_listener(all, l)) != NULL) {
+		*errors = 0;
+		for (size_t i = 0; i < sizeof listener_error_stats / sizeof listener_error_stats[0];
+		     i++) {
+			if ((st = nng_stat_find(ls, listener_error_stats[i])) != NULL)
+				*errors += (int64_t)nng_stat_value(st);
+		}
+		st = nng_stat_find(ls, "accept");
+		*accepted = st ? (int64_t)nng_stat_value(st) : 0;
+		st = nng_stat_find(ls, "pipes");
+		*open = st ? (int64_t)nng_stat_value(st) : 0;
+		rv = st ? 0 : -1;
+	}
+	nng_stats_free(all);
+	return rv;
+}
 
 int64_t mb_listener_errors(nng_listener l)
 {
-	nng_stat *all, *ls;
-	if (nng_stats_get(&all) != 0)
-		return -1;
-	int64_t total = -1;
-	if ((ls = nng_stat_find_listener(all, l)) != NULL) {
-		for (size_t i = 0; i < sizeof listener_error_stats / sizeof listener_error_stats[0];
-		     i++) {
-			nng_stat *st = nng_stat_find(ls, listener_error_stats[i]);
-			if (!st)
-				continue;
-			total = (total < 0 ? 0 : total) + (int64_t)nng_stat_value(st);
-		}
+	int64_t best = -1;
+	/* A pipe's error is counted a moment before the pipe leaves "pipes": re-read a few times
+	 * and keep the lowest so that a shim disconnecting right now is not taken for a failure. */
+	for (int i = 0; i < 4; i++) {
+		int64_t err, acc, open;
+		if (listener_counts(l, &err, &acc, &open) != 0)
+			return -1;
+		int64_t failures = err - (acc - open);
+		if (failures < 0)
+			failures = 0;
+		if (best < 0 || failures < best)
+			best = failures;
+		if (best == 0)
+			break;
+		nng_msleep(5);
 	}
-	nng_stats_free(all);
-	return total;
+	return best;
+}
+
+int mb_listener_probe(nng_listener l, int timeout_ms)
+{
+	char *url = NULL;
+	int peer = 0, rv, mbrv = MB_EDOWN;
+	nng_socket ps;
+	nng_dialer d;
+	int64_t err, acc0, acc, open;
+	if ((rv = nng_listener_get_string(l, NNG_OPT_URL, &url)) != 0 ||
+	    (rv = nng_listener_get_int(l, NNG_OPT_PEER, &peer)) != 0) {
+		mb_log_warnx("listener probe: %s", nng_strerror(rv));
+		mbrv = MB_ENNG;
+		goto out;
+	}
+	/* The probe speaks the listener's peer protocol, so its pipe is an ordinary one. */
+	if (peer == 0x30)
+		rv = nng_req0_open(&ps);
+	else if (peer == 0x31)
+		rv = nng_rep0_open(&ps);
+	else {
+		mbrv = MB_EINVAL;
+		goto out;
+	}
+	if (rv != 0) {
+		mbrv = MB_ENNG;
+		goto out;
+	}
+	if (listener_counts(l, &err, &acc0, &open) != 0) {
+		mbrv = MB_ENNG;
+		goto out_sock;
+	}
+	if (mb_dial(ps, url, 1024, &d) != 0) {
+		mbrv = MB_ENNG;
+		goto out_sock;
+	}
+	int64_t end = mb_mono_ms() + (timeout_ms < 0 ? 0 : timeout_ms);
+	for (;;) {
+		if (listener_counts(l, &err, &acc, &open) != 0) {
+			mbrv = MB_ENNG;
+			break;
+		}
+		if (acc > acc0) {
+			mbrv = 0;
+			break;
+		}
+		if (mb_mono_ms() >= end)
+			break;
+		nng_msleep(5);
+	}
+out_sock:
+	nng_close(ps);
+out:
+	if (url)
+		nng_strfree(url);
+	return mbrv;
 }
 
 /* ------------------------------------------------------------------ REQ client */

@@ -1,0 +1,522 @@
+/* net_test.c: mb_listen/mb_dial/mb_client_* over real nng ipc sockets in a temp dir, and
+ * the nng 1.5.2 half-open ipc listener bug (LIBRARY-NOTES nng #1) that mb_listener_errors sees. */
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+
+#include "mb.h"
+#include "../tests/unit/mbtest.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+enum srv_mode { SRV_ECHO, SRV_SILENT, SRV_BIG };
+
+/* A REP server on its own thread. The receive timeout lets stop() end the thread before
+ * nng_close (closing under a blocked receiver can hang in 1.5.2). */
+struct srv {
+	nng_socket sock;
+	nng_listener l;
+	pthread_t th;
+	enum srv_mode mode;
+	atomic_int stop, nrecv;
+	char url[300];
+};
+
+static void *srv_main(void *arg)
+{
+	struct srv *s = arg;
+	while (!atomic_load(&s->stop)) {
+		nng_msg *m;
+		int rv = nng_recvmsg(s->sock, &m, 0);
+		if (rv == NNG_ETIMEDOUT)
+			continue;
+		if (rv != 0)
+			break;
+		atomic_fetch_add(&s->nrecv, 1);
+		switch (s->mode) {
+		case SRV_ECHO:
+			if (nng_sendmsg(s->sock, m, 0) != 0)
+				nng_msg_free(m);
+			break;
+		case SRV_BIG:
+			nng_msg_realloc(m, 64 * 1024);
+			if (nng_sendmsg(s->sock, m, 0) != 0)
+				nng_msg_free(m);
+			break;
+		case SRV_SILENT:
+			nng_msg_free(m);
+			break;
+		}
+	}
+	return NULL;
+}
+
+static int srv_start(struct srv *s, const char *name, enum srv_mode mode, size_t recvmax)
+{
+	memset(s, 0, sizeof *s);
+	snprintf(s->url, sizeof s->url, "ipc://%s/%s", mbt_tmpdir(), name);
+	s->mode = mode;
+	if (nng_rep0_open(&s->sock) != 0)
+		return -1;
+	nng_socket_set_ms(s->sock, NNG_OPT_RECVTIMEO, 50);
+	if (mb_listen(s->sock, s->url, recvmax, &s->l) != 0) {
+		nng_close(s->sock);
+		return -1;
+	}
+	pthread_create(&s->th, NULL, srv_main, s);
+	return 0;
+}
+
+static void srv_stop(struct srv *s)
+{
+	atomic_store(&s->stop, 1);
+	pthread_join(s->th, NULL);
+	nng_close(s->sock);
+}
+
+MB_TEST(net_call_ok)
+{
+	struct srv s;
+	struct mb_client *c;
+	CHECK_EQ_INT(srv_start(&s, "q.sock", SRV_ECHO, MB_MAX_MSG), 0);
+	CHECK_EQ_INT(mb_client_open(s.url, MB_MAX_EXPORT_MSG, &c), 0);
+	CHECK_EQ_INT(mb_client_wait_connected(c, 5000), 0);
+	void *rep = NULL;
+	size_t n = 0;
+	CHECK_EQ_INT(mb_client_call(c, "hello", 5, 2000, &rep, &n), 0);
+	CHECK_EQ_INT(n, 5);
+	CHECK(rep && memcmp(rep, "hello", 5) == 0);
+	free(rep);
+	/* An empty request and reply are fine too. */
+	CHECK_EQ_INT(mb_client_call(c, "", 0, 2000, &rep, &n), 0);
+	CHECK_EQ_INT(n, 0);
+	free(rep);
+	mb_client_close(c);
+	srv_stop(&s);
+}
+
+MB_TEST(net_edown_without_server)
+{
+	struct mb_client *c;
+	char url[300];
+	snprintf(url, sizeof url, "ipc://%s/nobody.sock", mbt_tmpdir());
+	/* The dial succeeds with no listener (NNG_FLAG_NONBLOCK). */
+	CHECK_EQ_INT(mb_client_open(url, 0, &c), 0);
+	int64_t t0 = mb_mono_ms();
+	void *rep = NULL;
+	size_t n = 0;
+	CHECK_EQ_INT(mb_client_call(c, "x", 1, 3000, &rep, &n), MB_EDOWN);
+	CHECK(mb_mono_ms() - t0 < 1000); /* at once, not at the deadline */
+	CHECK_EQ_INT(mb_client_wait_connected(c, 100), MB_EDOWN);
+	mb_client_close(c);
+}
+
+MB_TEST(net_client_connects_when_server_comes_later)
+{
+	struct mb_client *c;
+	struct srv s;
+	char url[300];
+	snprintf(url, sizeof url, "ipc://%s/late.sock", mbt_tmpdir());
+	CHECK_EQ_INT(mb_client_open(url, 0, &c), 0);
+	CHECK_EQ_INT(mb_client_wait_connected(c, 150), MB_EDOWN);
+	CHECK_EQ_INT(srv_start(&s, "late.sock", SRV_ECHO, MB_MAX_MSG), 0);
+	/* Reconnect back-off is at most 2s. */
+	CHECK_EQ_INT(mb_client_wait_connected(c, 5000), 0);
+	void *rep = NULL;
+	size_t n = 0;
+	CHECK_EQ_INT(mb_client_call(c, "abc", 3, 2000, &rep, &n), 0);
+	free(rep);
+	mb_client_close(c);
+	srv_stop(&s);
+}
+
+MB_TEST(net_etimedout_when_server_does_not_answer)
+{
+	struct srv s;
+	struct mb_client *c;
+	CHECK_EQ_INT(srv_start(&s, "silent.sock", SRV_SILENT, MB_MAX_MSG), 0);
+	CHECK_EQ_INT(mb_client_open(s.url, 0, &c), 0);
+	CHECK_EQ_INT(mb_client_wait_connected(c, 5000), 0);
+	void *rep = NULL;
+	size_t n = 0;
+	int64_t t0 = mb_mono_ms();
+	CHECK_EQ_INT(mb_client_call(c, "x", 1, 300, &rep, &n), MB_ETIMEDOUT);
+	int64_t el = mb_mono_ms() - t0;
+	CHECK(el >= 250 && el < 2000);
+	CHECK_EQ_INT(atomic_load(&s.nrecv), 1);
+	mb_client_close(c);
+	srv_stop(&s);
+}
+
+static bool wait_until(atomic_int *v, int want, int timeout_ms)
+{
+	int64_t end = mb_mono_ms() + timeout_ms;
+	while (atomic_load(v) < want) {
+		if (mb_mono_ms() > end)
+			return false;
+		usleep(2000);
+	}
+	return true;
+}
+
+static void *close_server_after_request(void *arg)
+{
+	struct srv *s = arg;
+	if (wait_until(&s->nrecv, 1, 5000))
+		srv_stop(s);
+	return NULL;
+}
+
+MB_TEST(net_edown_when_server_goes_away_during_call)
+{
+	struct srv s;
+	struct mb_client *c;
+	pthread_t th;
+	CHECK_EQ_INT(srv_start(&s, "gone.sock", SRV_SILENT, MB_MAX_MSG), 0);
+	CHECK_EQ_INT(mb_client_open(s.url, 0, &c), 0);
+	CHECK_EQ_INT(mb_client_wait_connected(c, 5000), 0);
+	pthread_create(&th, NULL, close_server_after_request, &s);
+	void *rep = NULL;
+	size_t n = 0;
+	int64_t t0 = mb_mono_ms();
+	CHECK_EQ_INT(mb_client_call(c, "x", 1, 10000, &rep, &n), MB_EDOWN);
+	CHECK(mb_mono_ms() - t0 < 5000); /* the lost pipe ends the call, not the deadline */
+	pthread_join(th, NULL);
+	CHECK_EQ_INT(atomic_load(&s.nrecv), 1);
+	mb_client_close(c);
+}
+
+MB_TEST(net_listener_receive_limit_enforced)
+{
+	struct srv s;
+	struct mb_client *c;
+	CHECK_EQ_INT(srv_start(&s, "small.sock", SRV_ECHO, 1024), 0);
+	CHECK_EQ_INT(mb_client_open(s.url, 0, &c), 0);
+	CHECK_EQ_INT(mb_client_wait_connected(c, 5000), 0);
+	static char big[4096];
+	void *rep = NULL;
+	size_t n = 0;
+	int rv = mb_client_call(c, big, sizeof big, 1000, &rep, &n);
+	CHECK(rv == MB_EDOWN || rv == MB_ETIMEDOUT);
+	CHECK_EQ_INT(atomic_load(&s.nrecv), 0); /* the server never saw it */
+	/* The client reconnects and a message under the limit goes through. */
+	CHECK_EQ_INT(mb_client_wait_connected(c, 5000), 0);
+	int ok = -1;
+	for (int i = 0; i < 50 && ok != 0; i++) {
+		ok = mb_client_call(c, big, 1000, 1000, &rep, &n);
+		if (ok == MB_EDOWN)
+			mb_client_wait_connected(c, 1000);
+	}
+	CHECK_EQ_INT(ok, 0);
+	if (ok == 0) {
+		CHECK_EQ_INT(n, 1000);
+		free(rep);
+	}
+	mb_client_close(c);
+	srv_stop(&s);
+}
+
+MB_TEST(net_client_receive_limit_enforced)
+{
+	struct srv s;
+	struct mb_client *c;
+	CHECK_EQ_INT(srv_start(&s, "bigrep.sock", SRV_BIG, MB_MAX_MSG), 0);
+	CHECK_EQ_INT(mb_client_open(s.url, 16 * 1024, &c), 0);
+	CHECK_EQ_INT(mb_client_wait_connected(c, 5000), 0);
+	void *rep = NULL;
+	size_t n = 0;
+	/* The 64 KiB reply is over the client's 16 KiB limit: never delivered. */
+	int rv = mb_client_call(c, "x", 1, 1000, &rep, &n);
+	CHECK(rv == MB_EDOWN || rv == MB_ETIMEDOUT);
+	CHECK_EQ_INT(atomic_load(&s.nrecv), 1);
+	mb_client_close(c);
+	srv_stop(&s);
+}
+
+MB_TEST(net_ipc_socket_mode_0660)
+{
+	struct srv s;
+	char path[300];
+	struct stat st;
+	mode_t old = umask(0);
+	CHECK_EQ_INT(srv_start(&s, "mode.sock", SRV_ECHO, MB_MAX_MSG), 0);
+	umask(old);
+	snprintf(path, sizeof path, "%s/mode.sock", mbt_tmpdir());
+	CHECK_EQ_INT(stat(path, &st), 0);
+	CHECK(S_ISSOCK(st.st_mode));
+	CHECK_EQ_INT(st.st_mode & 0777, 0660);
+	srv_stop(&s);
+}
+
+MB_TEST(net_listen_and_dial_errors)
+{
+	nng_socket sk;
+	nng_listener l;
+	nng_dialer d;
+	CHECK_EQ_INT(nng_rep0_open(&sk), 0);
+	CHECK_EQ_INT(mb_listen(sk, "bogus://x", MB_MAX_MSG, &l), MB_ENNG);
+	CHECK_EQ_INT(mb_dial(sk, "bogus://x", MB_MAX_MSG, &d), MB_ENNG);
+	char url[300];
+	snprintf(url, sizeof url, "ipc://%s/no/such/dir/x.sock", mbt_tmpdir());
+	CHECK_EQ_INT(mb_listen(sk, url, MB_MAX_MSG, &l), MB_ENNG);
+	nng_close(sk);
+	struct mb_client *c = NULL;
+	CHECK_EQ_INT(mb_client_open("bogus://x", 0, &c), MB_ENNG);
+}
+
+struct worker {
+	struct mb_client *c;
+	int id, ok;
+};
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	for (int i = 0; i < 50; i++) {
+		char req[64];
+		int len = snprintf(req, sizeof req, "worker %d call %d", w->id, i);
+		void *rep = NULL;
+		size_t n = 0;
+		if (mb_client_call(w->c, req, (size_t)len, 5000, &rep, &n) == 0) {
+			if (n == (size_t)len && memcmp(rep, req, n) == 0)
+				w->ok++;
+			free(rep);
+		}
+	}
+	return NULL;
+}
+
+MB_TEST(net_concurrent_calls_from_threads)
+{
+	struct srv s;
+	struct mb_client *c;
+	enum { NW = 8 };
+	pthread_t th[NW];
+	struct worker w[NW];
+	CHECK_EQ_INT(srv_start(&s, "conc.sock", SRV_ECHO, MB_MAX_MSG), 0);
+	CHECK_EQ_INT(mb_client_open(s.url, 0, &c), 0);
+	CHECK_EQ_INT(mb_client_wait_connected(c, 5000), 0);
+	for (int i = 0; i < NW; i++) {
+		w[i] = (struct worker){c, i, 0};
+		pthread_create(&th[i], NULL, worker_main, &w[i]);
+	}
+	for (int i = 0; i < NW; i++) {
+		pthread_join(th[i], NULL);
+		CHECK_EQ_INT(w[i].ok, 50); /* every reply matched its own request */
+	}
+	mb_client_close(c);
+	srv_stop(&s);
+}
+
+/* A plain AF_UNIX connect() then close() on the listener's path, before any SP handshake. */
+static int half_open(const char *url)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	const char *path = url + strlen("ipc://");
+	if (strlen(path) >= sizeof sa.sun_path)
+		return -1;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0)
+		return -1;
+	int rv = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+	close(fd);
+	return rv;
+}
+
+static void dump_listener(nng_listener l, const char *when)
+{
+	if (!getenv("MBTEST_STATS"))
+		return;
+	nng_stat *all;
+	if (nng_stats_get(&all) != 0)
+		return;
+	nng_stat *ls = nng_stat_find_listener(all, l);
+	fprintf(stderr, "  listener stats %s:", when);
+	for (nng_stat *c = ls ? nng_stat_child(ls) : NULL; c; c = nng_stat_next(c))
+		if (nng_stat_type(c) == NNG_STAT_COUNTER)
+			fprintf(stderr, " %s=%llu", nng_stat_name(c),
+			        (unsigned long long)nng_stat_value(c));
+	fprintf(stderr, "\n");
+	nng_stats_free(all);
+}
+
+static int64_t wait_errors_above(nng_listener l, int64_t base, int timeout_ms)
+{
+	int64_t end = mb_mono_ms() + timeout_ms, e;
+	while ((e = mb_listener_errors(l)) <= base && mb_mono_ms() < end)
+		usleep(5000);
+	return e;
+}
+
+MB_TEST(net_listener_errors_zero_on_a_healthy_listener)
+{
+	struct srv s;
+	struct mb_client *c;
+	CHECK_EQ_INT(srv_start(&s, "healthy.sock", SRV_ECHO, MB_MAX_MSG), 0);
+	CHECK_EQ_INT(mb_listener_errors(s.l), 0);
+	/* Clients that come and go cleanly are not errors. */
+	for (int i = 0; i < 3; i++) {
+		CHECK_EQ_INT(mb_client_open(s.url, 0, &c), 0);
+		CHECK_EQ_INT(mb_client_wait_connected(c, 5000), 0);
+		void *rep;
+		size_t n;
+		CHECK_EQ_INT(mb_client_call(c, "x", 1, 2000, &rep, &n), 0);
+		free(rep);
+		mb_client_close(c);
+		dump_listener(s.l, "after a clean client");
+	}
+	CHECK_EQ_INT(mb_listener_errors(s.l), 0);
+	srv_stop(&s);
+}
+
+/* nng 1.5.2, LIBRARY-NOTES nng #1: a peer that closes before the handshake kills the ipc
+ * listener for good. This test pins down the bug, what the statistics show and what the
+ * remedy is, so that a fixed nng (or a changed statistic) is noticed here first. */
+/* nng 1.5.2 never frees a listener killed this way (its stuck pipes hold it), which
+ * LeakSanitizer rightly reports: the test runs in a fresh exec of this binary with leak
+ * detection off, so the rest of the suite keeps it on and no broken nng state is shared. */
+static void half_open_body(void);
+
+extern char **environ;
+
+MB_TEST(net_half_open_peer_kills_ipc_listener_and_errors_rise)
+{
+	if (getenv("MBTEST_HALF_OPEN_CHILD")) {
+		half_open_body();
+		return;
+	}
+	const char *asan = getenv("ASAN_OPTIONS");
+	char asan_env[512], *envp[256];
+	int ne = 0;
+	snprintf(asan_env, sizeof asan_env, "ASAN_OPTIONS=%s%sdetect_leaks=0", asan ? asan : "",
+	         asan && *asan ? ":" : "");
+	for (char **e = environ; *e && ne < 250; e++)
+		if (strncmp(*e, "ASAN_OPTIONS=", 13) != 0)
+			envp[ne++] = *e;
+	envp[ne++] = asan_env;
+	envp[ne++] = (char *)"MBTEST_HALF_OPEN_CHILD=1";
+	envp[ne] = NULL;
+	char *argv[] = {(char *)"bus_unit", (char *)"net_half_open_peer_kills_ipc_listener_and_errors_rise",
+	                NULL};
+	int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(devnull, STDOUT_FILENO); /* its "N passed" line would count twice */
+		execve("/proc/self/exe", argv, envp);
+		_exit(127);
+	}
+	close(devnull);
+	CHECK(pid > 0);
+	if (pid <= 0)
+		return;
+	int st = 0;
+	int64_t end = mb_mono_ms() + 60000;
+	pid_t w;
+	while ((w = waitpid(pid, &st, WNOHANG)) == 0 && mb_mono_ms() < end)
+		usleep(10000);
+	if (w == 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+	}
+	CHECK(w == pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+static void half_open_body(void)
+{
+	struct srv s;
+	struct mb_client *c;
+	CHECK_EQ_INT(srv_start(&s, "halfopen.sock", SRV_ECHO, MB_MAX_MSG), 0);
+	int64_t e0 = mb_listener_errors(s.l);
+	CHECK_EQ_INT(e0, 0);
+	CHECK_EQ_INT(mb_listener_probe(s.l, 2000), 0);
+	/* Whether a given half-open peer kills the listener depends on which side of the
+	 * handshake fails first (EPIPE on nng's header send: dead; EOF on its read: nng backs
+	 * off 100ms and goes on). Either way the count rises; the probe tells them apart. */
+	bool dead = false;
+	for (int i = 0; i < 20 && !dead; i++) {
+		int64_t before = mb_listener_errors(s.l);
+		CHECK_EQ_INT(half_open(s.url), 0);
+		int64_t after = wait_errors_above(s.l, before, 3000);
+		CHECK(after > before);
+		dump_listener(s.l, "after half-open");
+		dead = mb_listener_probe(s.l, 300) == MB_EDOWN;
+	}
+	CHECK(dead);
+
+	/* A later dialer gets a pipe at its end (the transport still shakes hands) but the
+	 * listener never takes it: the request vanishes and the call times out. */
+	CHECK_EQ_INT(mb_client_open(s.url, 0, &c), 0);
+	void *rep = NULL;
+	size_t n = 0;
+	CHECK_EQ_INT(mb_client_wait_connected(c, 2000), 0);
+	int rv = mb_client_call(c, "lost", 4, 300, &rep, &n);
+	CHECK_EQ_INT(rv, MB_ETIMEDOUT);
+	if (rv == 0)
+		free(rep);
+	CHECK_EQ_INT(atomic_load(&s.nrecv), 0);
+	dump_listener(s.l, "after lost call");
+	mb_client_close(c);
+
+	/* The watchdog's remedy: a new listener on the same path; dialers reconnect. */
+	char path[300];
+	snprintf(path, sizeof path, "%s", s.url + strlen("ipc://"));
+	nng_listener_close(s.l);
+	unlink(path);
+	CHECK_EQ_INT(mb_listen(s.sock, s.url, MB_MAX_MSG, &s.l), 0);
+	CHECK_EQ_INT(mb_listener_errors(s.l), 0);
+	CHECK_EQ_INT(mb_listener_probe(s.l, 2000), 0);
+	CHECK_EQ_INT(mb_client_open(s.url, 0, &c), 0);
+	CHECK_EQ_INT(mb_client_wait_connected(c, 5000), 0);
+	CHECK_EQ_INT(mb_client_call(c, "found", 5, 2000, &rep, &n), 0);
+	if (rep) {
+		CHECK(n == 5 && memcmp(rep, "found", 5) == 0);
+		free(rep);
+	}
+	CHECK_EQ_INT(atomic_load(&s.nrecv), 1);
+	mb_client_close(c);
+	srv_stop(&s);
+}
+
+MB_TEST(net_listener_probe_is_not_an_error)
+{
+	struct srv s;
+	CHECK_EQ_INT(srv_start(&s, "probe.sock", SRV_ECHO, MB_MAX_MSG), 0);
+	for (int i = 0; i < 5; i++)
+		CHECK_EQ_INT(mb_listener_probe(s.l, 2000), 0);
+	CHECK_EQ_INT(mb_listener_errors(s.l), 0);
+	CHECK_EQ_INT(atomic_load(&s.nrecv), 0);
+	srv_stop(&s);
+}
+
+MB_TEST(net_tcp_listener_probe)
+{
+	struct srv s;
+	memset(&s, 0, sizeof s);
+	CHECK_EQ_INT(nng_rep0_open(&s.sock), 0);
+	nng_socket_set_ms(s.sock, NNG_OPT_RECVTIMEO, 50);
+	CHECK_EQ_INT(mb_listen(s.sock, "tcp://127.0.0.1:0", MB_MAX_MSG, &s.l), 0);
+	/* tcp is not affected by the bug: a half-open peer does not stop it. */
+	int port = 0;
+	CHECK_EQ_INT(nng_listener_get_int(s.l, NNG_OPT_TCP_BOUND_PORT, &port), 0);
+	snprintf(s.url, sizeof s.url, "tcp://127.0.0.1:%d", port);
+	pthread_create(&s.th, NULL, srv_main, &s);
+	struct mb_client *c;
+	CHECK_EQ_INT(mb_client_open(s.url, 0, &c), 0);
+	CHECK_EQ_INT(mb_client_wait_connected(c, 5000), 0);
+	void *rep = NULL;
+	size_t n = 0;
+	CHECK_EQ_INT(mb_client_call(c, "tcp", 3, 2000, &rep, &n), 0);
+	free(rep);
+	mb_client_close(c);
+	srv_stop(&s);
+}
