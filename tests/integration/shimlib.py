@@ -1,0 +1,75 @@
+"""shimlib: helpers for the shim's integration tests: a real ingest peer (tests/tools/mbsink,
+REP + the bus codec, one JSON line per batch) and a shim started against it."""
+import json
+import os
+import re
+import signal
+import socket
+
+import mbharness as mb
+
+
+class Sink:
+    """mbsink listening on url; batches() reads what it has printed so far."""
+
+    def __init__(self, stack, url, *args):
+        self.stack = stack
+        n = sum(1 for p in stack.procs)
+        self.out = os.path.join(stack.dir, f"sink{n}.jsonl")
+        self.err = self.out + ".err"
+        self.p = stack.spawn([mb.tool("mbsink"), "--listen", url] + list(args),
+                             stdout=open(self.out, "wb"), stderr=open(self.err, "wb"),
+                             name="mbsink")
+        mb.poll(lambda: self.p.poll() is None and "listening" in open(self.err).read(),
+                what="mbsink listening")
+
+    def batches(self):
+        out = []
+        with open(self.out) as f:
+            for line in f:
+                if line.endswith("\n"):
+                    out.append(json.loads(line))
+        return out
+
+    def stop(self):
+        self.stack.stop(self.p, sig=signal.SIGKILL)
+
+
+def records(batches, name=None, kind=None):
+    for b in batches:
+        for r in b.get("records", []):
+            if (name is None or r["name"] == name) and (kind is None or r["kind"] == kind):
+                yield r
+
+
+def total(batches, name, tags=None):
+    """Sum of a counter over every batch (tags: exact tag dict)."""
+    return sum(r["value"] for r in records(batches, name, "counter")
+               if tags is None or r["tags"] == tags)
+
+
+def stopped(batches):
+    return any(b.get("stop") for b in batches)
+
+
+def shim_port(stack, p):
+    """The statsd port the shim logged at start-up."""
+    def port():
+        if p.poll() is not None:
+            raise AssertionError(f"shim exited {p.returncode}:\n{stack.log_of(p)}")
+        m = re.search(r"statsd on 127\.0\.0\.1:(\d+)", stack.log_of(p))
+        return int(m.group(1)) if m else None
+    return mb.poll(port, what="shim listening")
+
+
+def wait_exit(stack, p, timeout=10):
+    mb.poll(lambda: p.poll() is not None, timeout=timeout, what="shim to exit")
+    return p.returncode
+
+
+def send(port, *lines):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.sendto("\n".join(lines).encode(), ("127.0.0.1", port))
+    finally:
+        s.close()
