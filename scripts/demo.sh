@@ -140,7 +140,7 @@ cat <<EOF
 
   The app's statsd metrics (DC/OS metrics API v0):
     curl $APPURL
-  One metric, with its derived names:
+  One metric (its derived names too: .count, .p99, ...):
     curl $APPURL/testapp.response.latency
   Prometheus exposition of every series:
     curl $BASE/metrics

@@ -204,11 +204,19 @@ class TestPythonStatsd(ClientTest):
         sd = a[key("pyclient.latency.stddev")]
         self.assertTrue(abs(sd - 106.7931) < 0.01 or abs(sd - 107.3313) < 0.01, sd)
 
-        # The one-metric path gives the timer's derived names too.
-        st, body = self.stack.http_json(f"/system/v1/metrics/v0/containers/{cid}/app/pyclient.latency")
+        # The one-metric path: the timer by its name (its mean), and each derived name by its own.
+        base = f"/system/v1/metrics/v0/containers/{cid}/app/"
+        st, body = self.stack.http_json(base + "pyclient.latency")
         self.assertEqual(200, st, body)
-        names = {dp["name"] for dp in body["datapoints"]}
-        self.assertLessEqual({"pyclient.latency", "pyclient.latency.count", "pyclient.latency.p99"}, names)
+        dps = {dp["name"]: dp["value"] for dp in body["datapoints"]}
+        self.assertClose(34.5, dps["pyclient.latency"], what="/app/NAME mean")
+        st, body = self.stack.http_json(base + "pyclient.latency.p99")
+        self.assertEqual(200, st, body)
+        self.assertClose(500, {dp["name"]: dp["value"] for dp in body["datapoints"]}["pyclient.latency.p99"],
+                         rel=0.01, what="/app/NAME.p99")
+        st, body = self.stack.http_json(base + "pyclient.nosuchmetric")
+        self.assertEqual(404, st, body)
+        self.assertIn("error", body)
 
         # Range queries read the same interval from the store.
         self.assertClose(500, self.range_points(cid, "pyclient.latency", "p99")[-1], rel=0.01, what="range p99")

@@ -109,7 +109,7 @@ class TestDemo(unittest.TestCase):
         one = [u for u in urls if u.endswith("/app/testapp.response.latency")]
         self.assertEqual(1, len(one), text)
         st, body = get(one[0])
-        self.assertIn("testapp.response.latency.p99", {d["name"] for d in json.loads(body)["datapoints"]})
+        self.assertIn("testapp.response.latency", {d["name"] for d in json.loads(body)["datapoints"]})
 
         prom = [u for u in urls if u.endswith("/metrics")]
         self.assertEqual(1, len(prom), text)
