@@ -9,7 +9,10 @@ help=$("$prog" --help 2>&1)
 version=$("$prog" --version 2>&1 | head -n 1)
 # roff: a leading . or ' would be read as a request, and \ starts an escape.
 esc() { sed -e 's/\\/\\e/g' -e "s/^\([.']\)/\\\\\&\1/"; }
-summary=$(printf '%s\n' "$help" | sed -n '2,$p' | sed -e '/^[[:space:]]*$/d' | head -n 1 | esc)
+summary=$(printf '%s\n' "$help" | sed -n '2,$p' | sed -e '/^[[:space:]]*$/d' | head -n 1 | sed -e 's/[.;] .*//' -e 's/[.;]$//' | esc)
+# A help text that opens with a list ("Commands:") has no one-line summary to offer.
+case $summary in *:) summary="" ;; esac
+[ -z "$summary" ] && [ "$name" = metricsbus ] && summary="command-line client for metricsbus-agentd"
 printf '.TH %s %s "" "%s" "metricsbus"\n' "$(printf '%s' "$name" | tr a-z A-Z)" "$sec" "$version"
 printf '.SH NAME\n%s \\- %s\n' "$name" "${summary:-part of metricsbus}"
 printf '.SH DESCRIPTION\n.nf\n'
