@@ -198,11 +198,11 @@ void mb_query_free(struct mb_query *q)
 /* ------------------------------------------------------------------ reply */
 enum {
 	R_V, R_ST, R_ERR, R_T, R_NODE, R_DIMS, R_PTS, R_IDS, R_NAME, R_SRC, R_STEP, R_STAT,
-	R_SERIES, R_SRCS, R_PATH, R_BYTES, R_N
+	R_SRCS, R_SERIES, R_PATH, R_BYTES, R_N
 };
 static const char *const reply_keys[R_N] = {"v",    "st",   "err",  "t",      "node", "dims",
                                             "pts",  "ids",  "name", "src",    "step", "stat",
-                                            "series", "srcs", "path", "bytes"};
+                                            "srcs", "series", "path", "bytes"};
 static const unsigned r_fields[NOPS] = {
 	[MB_OP_PING] = B(R_T) | B(R_NODE),
 	[MB_OP_NODE] = B(R_DIMS) | B(R_PTS),
