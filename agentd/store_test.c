@@ -414,3 +414,462 @@ MB_TEST(store_refuses_other_retention_and_newer_format)
 	CHECK(s == NULL);
 	CHECK(strstr(err, "format 2") && strstr(err, "format 1") && strstr(err, "docs/operations.md"));
 }
+
+/* Exact quantile of sorted values (nearest rank, as the sketch ranks). */
+static double exact_q(double *v, size_t n, double q)
+{
+	size_t k = (size_t)floor(q * (double)(n - 1));
+	return v[k];
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+MB_TEST(store_timer_quantiles_across_levels)
+{
+	const int64_t TB = T0 / 28800000 * 28800000;
+	agent_store_test_now_ms = TB + 8 * 3600000LL;
+	struct agent_store *s = open_store("t", NULL, 0, NULL);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	int n = 8 * 360, per = 50;
+	double *all = malloc(sizeof(double) * (size_t)n * per);
+	size_t na = 0;
+	uint32_t x = 12345;
+	for (int i = 0; i < n; i++) {
+		struct tb t;
+		tb_init(&t, "svc", 9, (uint64_t)i + 1, TB + (int64_t)(i + 1) * 10000);
+		struct mb_record *r = tb_add(&t, MB_TIMER, "lat", 0);
+		double vals[50];
+		for (int j = 0; j < per; j++) {
+			x = x * 1103515245u + 12345u;
+			/* Heavy tail: most 1..100 ms, some up to 5 s. */
+			double u = (double)(x >> 8) / (double)(1u << 24);
+			vals[j] = u < 0.95 ? 1 + u * 100 : 100 + (u - 0.95) * 98000;
+			all[na++] = vals[j];
+		}
+		tb_timer(r, vals, per);
+		CHECK_EQ_INT(commit1(s, &t), MB_ACK_OK);
+		tb_free(&t);
+	}
+	qsort(all, na, sizeof *all, cmp_d);
+	int stats[] = {MB_STAT_P50, MB_STAT_P90, MB_STAT_P99, MB_STAT_P999};
+	double qs[] = {0.5, 0.9, 0.99, 0.999};
+	/* The whole 8 h in one bucket: older than the finest span, so the 1m level. */
+	for (int i = 0; i < 4; i++) {
+		struct mb_reply r = range(s, "svc", "lat", TB, TB + 8 * 3600000LL, 8 * 3600000LL,
+		                          stats[i]);
+		CHECK_EQ_INT(r.status, 200);
+		CHECK(r.nrange >= 1);
+		double want = exact_q(all, na, qs[i]), got = r.nrange ? r.range_v[0] : NAN;
+		if (r.nrange > 1 && !isnan(r.range_v[1]))
+			got = NAN; /* everything must be in one bucket */
+		if (!(fabs(got - want) <= 0.0101 * want))
+			fprintf(stderr, "  q %g: got %g want %g (n %u)\n", qs[i], got, want, r.nrange);
+		CHECK(fabs(got - want) <= 0.0101 * want);
+		mb_reply_free(&r);
+	}
+	/* Derived names read as the stat. */
+	struct mb_reply r = range(s, "svc", "lat.p99", TB, TB + 8 * 3600000LL, 8 * 3600000LL,
+	                          MB_STAT_MEAN);
+	CHECK_EQ_INT(r.status, 200);
+	CHECK_EQ_INT(r.stat, MB_STAT_P99);
+	mb_reply_free(&r);
+	r = range(s, "svc", "lat", TB, TB + 8 * 3600000LL, 8 * 3600000LL, MB_STAT_COUNT);
+	CHECK(r.nrange >= 1 && r.range_v[0] == (double)na);
+	mb_reply_free(&r);
+	/* The last hour from the finest level at 10 s and at 1h steps. */
+	int64_t from = TB + 7 * 3600000LL;
+	size_t k0 = (size_t)7 * 360 * per;
+	double *last = malloc(sizeof(double) * (na - k0));
+	x = 12345;
+	size_t nl = 0, idx = 0;
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j < per; j++, idx++) {
+			x = x * 1103515245u + 12345u;
+			double u = (double)(x >> 8) / (double)(1u << 24);
+			double v = u < 0.95 ? 1 + u * 100 : 100 + (u - 0.95) * 98000;
+			if (idx >= k0)
+				last[nl++] = v;
+		}
+	qsort(last, nl, sizeof *last, cmp_d);
+	r = range(s, "svc", "lat", from, from + 3600000LL, 3600000LL, MB_STAT_P99);
+	CHECK_EQ_INT(r.status, 200);
+	CHECK(r.nrange >= 1 && fabs(r.range_v[0] - exact_q(last, nl, 0.99)) <=
+	                           0.0101 * exact_q(last, nl, 0.99));
+	mb_reply_free(&r);
+	free(last);
+	free(all);
+	agent_store_close(s);
+	agent_store_test_now_ms = 0;
+}
+
+MB_TEST(store_bounded_disk_past_retention)
+{
+	/* Rings of 64 slots at each level; write 3 laps of the coarsest. */
+	const char *ret = "10s:640s,1m:64m";
+	agent_store_test_now_ms = T0;
+	struct agent_store *s = open_store("b", ret, 0, NULL);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	uint64_t used_lap1 = 0, used_end = 0;
+	int laps = 3, per_lap = 64 * 6; /* 10 s intervals per 64 min */
+	double total = 0;
+	for (int i = 0; i < laps * per_lap; i++) {
+		int64_t tm = T0 + (int64_t)(i + 1) * 10000;
+		agent_store_test_now_ms = tm;
+		struct tb t;
+		tb_init(&t, "c", 5, (uint64_t)i + 1, tm);
+		for (int j = 0; j < 40; j++) {
+			char nm[16];
+			snprintf(nm, sizeof nm, "m%d", j);
+			tb_add(&t, j % 2 ? MB_GAUGE : MB_COUNTER, nm, 1);
+		}
+		struct mb_record *r = tb_add(&t, MB_TIMER, "lat", 0);
+		double v[3] = {1, 2, 3};
+		tb_timer(r, v, 3);
+		CHECK_EQ_INT(commit1(s, &t), MB_ACK_OK);
+		tb_free(&t);
+		total += 1;
+		struct agent_store_stats ss;
+		if (i == per_lap + per_lap / 4) {
+			agent_store_stats(s, &ss);
+			used_lap1 = ss.used_bytes;
+		}
+		if (i == laps * per_lap - 1) {
+			agent_store_stats(s, &ss);
+			used_end = ss.used_bytes;
+		}
+	}
+	CHECK(used_lap1 > 0);
+	/* Steady state: no growth after the first lap (a few pages of slack allowed). */
+	CHECK(used_end <= used_lap1 + 16 * 4096);
+	/* Counter running totals still count everything. */
+	struct mb_query q = {.version = 1, .op = MB_OP_EXPORT};
+	struct mb_reply e = {0};
+	agent_store_query(s, &q, &e);
+	bool ok = false;
+	for (uint32_t i = 0; i < e.nitems; i++)
+		if (!strcmp(e.items[i].name, "m0"))
+			ok = e.items[i].total == total;
+	CHECK(ok);
+	mb_reply_free(&e);
+	agent_store_close(s);
+	agent_store_test_now_ms = 0;
+}
+
+MB_TEST(store_series_limit_counted)
+{
+	agent_store_test_now_ms = T0 + 20000;
+	char err[512];
+	snprintf(err, sizeof err, "%s/l", mbt_tmpdir());
+	struct agent_store_opts o = {0};
+	o.dir = err;
+	o.retention = MB_DEFAULT_RETENTION;
+	char perr[128];
+	mb_parse_retention(o.retention, o.levels, &o.nlevels, perr, sizeof perr);
+	o.max_size = 1ull << 30;
+	o.max_series_per_source = 10;
+	struct agent_store *s = NULL;
+	char e[512];
+	CHECK_EQ_INT(agent_store_open(&o, &s, e, sizeof e), 0);
+	if (!s)
+		return;
+	struct tb t;
+	tb_init(&t, "greedy", 1, 1, T0 + 10000);
+	for (int j = 0; j < 15; j++) {
+		char nm[16];
+		snprintf(nm, sizeof nm, "m%d", j);
+		tb_add(&t, MB_COUNTER, nm, 1);
+	}
+	CHECK_EQ_INT(commit1(s, &t), MB_ACK_OK);
+	struct agent_store_stats ss;
+	agent_store_stats(s, &ss);
+	CHECK_EQ_INT(ss.refused_series_limit, 5);
+	CHECK_EQ_INT(ss.series, 10);
+	/* Only new series: rejected with the reason; existing ones still go on. */
+	struct tb t2;
+	tb_init(&t2, "greedy", 1, 2, T0 + 20000);
+	tb_add(&t2, MB_COUNTER, "new1", 1);
+	struct mb_batch *bp = &t2.b;
+	uint32_t st;
+	char errs[1][MB_MAX_ERR + 1];
+	CHECK_EQ_INT(agent_store_commit(s, &bp, 1, &st, errs), 0);
+	CHECK_EQ_INT(st, MB_ACK_REJECTED);
+	CHECK(strstr(errs[0], "series limit") != NULL);
+	struct tb t3;
+	tb_init(&t3, "greedy", 1, 3, T0 + 20000);
+	tb_add(&t3, MB_COUNTER, "m0", 1);
+	CHECK_EQ_INT(commit1(s, &t3), MB_ACK_OK);
+	/* Another source is not affected. */
+	struct tb t4;
+	tb_init(&t4, "other", 2, 1, T0 + 20000);
+	tb_add(&t4, MB_COUNTER, "m0", 1);
+	CHECK_EQ_INT(commit1(s, &t4), MB_ACK_OK);
+	agent_store_stats(s, &ss);
+	CHECK_EQ_INT(ss.refused_series_limit, 6);
+	CHECK_EQ_INT(ss.series, 11);
+	agent_store_close(s);
+	agent_store_test_now_ms = 0;
+}
+
+/* Commits batch after batch of `per` new series each until refusals start. */
+MB_TEST(store_map_full_grows_then_refuses_new_series)
+{
+	uint64_t saved = agent_store_initial_map;
+	agent_store_initial_map = 256 << 10;
+	agent_store_test_now_ms = T0 + 20000;
+	struct agent_store *s = open_store("m", NULL, 4u << 20, NULL);
+	agent_store_initial_map = saved;
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	struct agent_store_stats ss;
+	agent_store_stats(s, &ss);
+	uint64_t map0 = ss.map_bytes;
+	uint64_t seq = 0;
+	bool grew = false, refused = false;
+	char srcname[64][16];
+	for (int round = 0; round < 400 && !refused; round++) {
+		struct tb t;
+		snprintf(srcname[round % 64], 16, "c%d", round);
+		tb_init(&t, srcname[round % 64], 3, ++seq, T0 + 10000);
+		for (int j = 0; j < 60; j++) {
+			char nm[16];
+			snprintf(nm, sizeof nm, "s%d", j);
+			tb_add(&t, MB_COUNTER, nm, 1);
+		}
+		uint32_t st = commit1(s, &t);
+		CHECK(st == MB_ACK_OK || st == MB_ACK_RETRY);
+		agent_store_stats(s, &ss);
+		grew |= ss.map_bytes > map0;
+		refused = ss.refused_map_full > 0 || st == MB_ACK_RETRY;
+	}
+	CHECK(grew);
+	CHECK(refused);
+	CHECK(ss.map_bytes <= 4u << 20);
+	/* Existing series still go on, and read back. */
+	struct tb t;
+	tb_init(&t, "c0", 3, ++seq, T0 + 20000);
+	tb_add(&t, MB_COUNTER, "s1", 5);
+	tb_add(&t, MB_COUNTER, "brand-new", 5);
+	CHECK_EQ_INT(commit1(s, &t), MB_ACK_OK);
+	struct mb_reply r = range(s, "c0", "s1", T0, T0 + 20000, 10000, MB_STAT_SUM);
+	CHECK_EQ_INT(r.status, 200);
+	CHECK_NEAR(range_total(&r), 6, 1e-9);
+	mb_reply_free(&r);
+	r = range(s, "c0", "brand-new", T0, T0 + 20000, 10000, MB_STAT_SUM);
+	CHECK_EQ_INT(r.status, 404);
+	mb_reply_free(&r);
+	agent_store_close(s);
+	agent_store_test_now_ms = 0;
+}
+
+MB_TEST(store_backup_opens_with_same_data)
+{
+	agent_store_test_now_ms = T0 + 3600000;
+	struct agent_store *s = open_store("src", NULL, 0, NULL);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	double total = 0;
+	for (int i = 0; i < 360; i++) {
+		struct tb t;
+		tb_init(&t, "c", 1, (uint64_t)i + 1, T0 + (int64_t)(i + 1) * 10000);
+		tb_add(&t, MB_COUNTER, "n", i);
+		total += i;
+		CHECK_EQ_INT(commit1(s, &t), MB_ACK_OK);
+	}
+	char dir[600];
+	snprintf(dir, sizeof dir, "%s/bk/copy", mbt_tmpdir());
+	struct mb_query q = {.version = 1, .op = MB_OP_BACKUP, .dir = dir};
+	struct mb_reply r = {0};
+	agent_store_query(s, &q, &r);
+	CHECK_EQ_INT(r.status, 200);
+	CHECK(r.bytes > 0);
+	mb_reply_free(&r);
+	/* Not empty now: refused. Relative: refused. */
+	agent_store_query(s, &q, &r);
+	CHECK_EQ_INT(r.status, 400);
+	mb_reply_free(&r);
+	q.dir = "relative/dir";
+	agent_store_query(s, &q, &r);
+	CHECK_EQ_INT(r.status, 400);
+	mb_reply_free(&r);
+	agent_store_close(s);
+	s = open_store("bk/copy", NULL, 0, NULL);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	r = range(s, "c", "n", T0, T0 + 3600000, 60000, MB_STAT_SUM);
+	CHECK_EQ_INT(r.status, 200);
+	CHECK_NEAR(range_total(&r), total, 1e-6);
+	mb_reply_free(&r);
+	struct tb t;
+	tb_init(&t, "c", 1, 360, T0 + 3600000);
+	tb_add(&t, MB_COUNTER, "n", 1);
+	CHECK_EQ_INT(commit1(s, &t), MB_ACK_DUP);
+	agent_store_close(s);
+	agent_store_test_now_ms = 0;
+}
+
+struct rd_arg {
+	struct agent_store *s;
+	volatile int stop;
+	int bad, n;
+};
+
+static void *reader(void *p)
+{
+	struct rd_arg *a = p;
+	while (!a->stop) {
+		struct mb_reply r = query(a->s, MB_OP_APP, "c0", NULL);
+		if (r.status != 200 && r.status != 204 && r.status != 404)
+			a->bad++;
+		mb_reply_free(&r);
+		r = range(a->s, "c0", "s0", T0, T0 + 3600000, 0, MB_STAT_SUM);
+		if (r.status != 200 && r.status != 404)
+			a->bad++;
+		mb_reply_free(&r);
+		struct mb_query q = {.version = 1, .op = MB_OP_EXPORT};
+		agent_store_query(a->s, &q, &r);
+		if (r.status != 200)
+			a->bad++;
+		mb_reply_free(&r);
+		a->n++;
+	}
+	return NULL;
+}
+
+MB_TEST(store_concurrent_readers_during_writes_and_growth)
+{
+	uint64_t saved = agent_store_initial_map;
+	agent_store_initial_map = 256 << 10;
+	agent_store_test_now_ms = T0 + 3600000;
+	struct agent_store *s = open_store("cr", NULL, 0, NULL);
+	agent_store_initial_map = saved;
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	struct rd_arg a = {.s = s};
+	pthread_t th[3];
+	for (int i = 0; i < 3; i++)
+		pthread_create(&th[i], NULL, reader, &a);
+	double total = 0;
+	for (int i = 0; i < 300; i++) {
+		struct tb t;
+		tb_init(&t, i % 2 ? "c1" : "c0", 1 + (uint64_t)(i % 2), (uint64_t)i / 2 + 1,
+		        T0 + (int64_t)(i / 2 + 1) * 10000);
+		for (int j = 0; j < 60; j++) {
+			char nm[16];
+			snprintf(nm, sizeof nm, "s%d", (j + i * 7) % 200);
+			tb_add(&t, MB_COUNTER, nm, 1);
+		}
+		if (i % 2 == 0)
+			total += 0; /* c0 s0 appears when (j + i*7) % 200 == 0 */
+		CHECK_EQ_INT(commit1(s, &t), MB_ACK_OK);
+	}
+	a.stop = 1;
+	for (int i = 0; i < 3; i++)
+		pthread_join(th[i], NULL);
+	CHECK_EQ_INT(a.bad, 0);
+	CHECK(a.n > 0);
+	struct agent_store_stats ss;
+	agent_store_stats(s, &ss);
+	CHECK(ss.map_bytes > (256u << 10));
+	CHECK_EQ_INT(ss.points_committed, 300 * 60);
+	agent_store_close(s);
+	agent_store_test_now_ms = 0;
+	(void)total;
+}
+
+/* Every fault point in turn: a shim-like sender resends what was not acknowledged; at the end
+ * every counter total is exact (nothing lost, nothing twice) and the store still works. */
+static void fault_run(int *hook, int nth, const char *tag)
+{
+	uint64_t saved = agent_store_initial_map;
+	agent_store_initial_map = 64 << 10;
+	agent_store_test_now_ms = T0 + 60000;
+	char sub[64];
+	snprintf(sub, sizeof sub, "f-%s-%d", tag, nth);
+	struct agent_store *s = open_store(sub, NULL, 0, NULL);
+	agent_store_initial_map = saved;
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	*hook = nth;
+	int nb = 12;
+	for (int i = 0; i < nb; i++) {
+		struct tb t;
+		tb_init(&t, i % 3 ? "a" : "b", 10 + (uint64_t)(i % 3 ? 1 : 2), (uint64_t)i + 1,
+		        T0 + (int64_t)(i / 3 + 1) * 10000);
+		for (int j = 0; j < 30; j++) {
+			char nm[16];
+			snprintf(nm, sizeof nm, "k%d", j);
+			tb_add(&t, MB_COUNTER, nm, 1);
+		}
+		struct mb_record *r = tb_add(&t, MB_TIMER, "lat", 0);
+		double v[2] = {1, 2};
+		tb_timer(r, v, 2);
+		uint32_t st;
+		int tries = 0;
+		while ((st = commit1(s, &t)) == MB_ACK_RETRY && tries++ < 5)
+			;
+		CHECK(st == MB_ACK_OK);
+		if (st != MB_ACK_OK)
+			fprintf(stderr, "  fault %s:%d batch %d: status %u\n", tag, nth, i, st);
+		/* A resend after the ack was lost: a dup, not counted twice. */
+		if (i == 5) {
+			tries = 0;
+			while ((st = commit1(s, &t)) == MB_ACK_RETRY && tries++ < 5)
+				;
+			CHECK_EQ_INT(st, MB_ACK_DUP);
+		}
+		tb_free(&t);
+	}
+	*hook = 0;
+	struct mb_query q = {.version = 1, .op = MB_OP_EXPORT};
+	struct mb_reply e = {0};
+	agent_store_query(s, &q, &e);
+	int ok = 0;
+	for (uint32_t i = 0; i < e.nitems; i++) {
+		const char *src = e.srcs[e.items[i].src].source;
+		double want = !strcmp(src, "a") ? 8 : 4;
+		if (!strcmp(e.items[i].name, "k7"))
+			ok += e.items[i].total == want;
+		if (!strcmp(e.items[i].name, "lat"))
+			ok += e.items[i].count == want * 2;
+	}
+	CHECK_EQ_INT(ok, 4);
+	mb_reply_free(&e);
+	agent_store_close(s);
+	/* Reopens with the same totals. */
+	s = open_store(sub, NULL, 0, NULL);
+	CHECK(s != NULL);
+	if (s) {
+		agent_store_query(s, &q, &e);
+		CHECK_EQ_INT(e.nitems, 62);
+		mb_reply_free(&e);
+		agent_store_close(s);
+	}
+	agent_store_test_now_ms = 0;
+}
+
+MB_TEST(store_every_fault_point)
+{
+	mb_log_set_level(MB_LOG_ERROR + 1 > 3 ? MB_LOG_ERROR : MB_LOG_ERROR);
+	for (int n = 1; n <= 40; n++)
+		fault_run(&agent_fault_put, n * 37, "put");
+	for (int n = 1; n <= 12; n++)
+		fault_run(&agent_fault_commit, n, "commit");
+	for (int n = 1; n <= 12; n++)
+		fault_run(&agent_fault_enospc, n, "enospc");
+	for (int n = 1; n <= 4; n++)
+		fault_run(&agent_fault_resize, n, "resize");
+	mb_log_set_level(MB_LOG_INFO);
+}
