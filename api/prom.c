@@ -73,12 +73,18 @@ static int ptype_of(int kind, bool hist)
 
 /* Family name: sanitised, unit suffix, then `_total` on counters only; any other type that
  * would end in a suffix Prometheus reserves gets `_value` (promtool's lint). */
-static void family_name(const struct mb_export_item *it, int pt, char *out, size_t n,
-                        double *scale)
+static void family_name(const struct mb_export_item *it, const char *source, int pt, char *out,
+                        size_t n, double *scale)
 {
 	char base[MB_MAX_NAME + 2];
 	api_prom_sanitize(it->name, base, sizeof base);
 	const char *suf = unit_suffix(it->unit, scale);
+	/* agentd names its own timings *_ms without a unit: base units for Prometheus */
+	if (!suf && source && strcmp(source, "agentd") == 0 && ends_with(base, "_ms")) {
+		base[strlen(base) - 3] = 0;
+		suf = "_seconds";
+		*scale = 0.001;
+	}
 	snprintf(out, n, "%s%s", base, suf && !ends_with(base, suf) ? suf : "");
 	if (pt == PT_COUNTER) {
 		if (!ends_with(out, "_total"))
@@ -321,7 +327,7 @@ int api_prom_render(struct mb_buf *out, const struct mb_reply *r, bool hist, uin
 		char fam[MB_MAX_NAME + 64];
 		e->idx = i;
 		e->pt = (uint8_t)ptype_of(it->kind, hist);
-		family_name(it, e->pt, fam, sizeof fam, &e->scale);
+		family_name(it, src ? src->source : NULL, e->pt, fam, sizeof fam, &e->scale);
 		e->fam_off = (uint32_t)strs.len;
 		e->fam_len = (uint32_t)strlen(fam);
 		if (api_put(&strs, fam) != 0)
