@@ -201,8 +201,8 @@ static void print_help(const struct mb_prog *p, const char *level)
 		           f->type == MB_FLAG_BOOL ? NULL : def, f->type == MB_FLAG_LIST);
 	}
 	print_flag("log-level", "LEVEL", "debug, info, warn or error", level, false);
-	printf("  --help                             print this help and exit\n");
-	printf("  --version                          print the version and exit\n");
+	printf("%-34s %s\n%-34s %s\n", "  --help", "print this help and exit", "  --version",
+	       "print the version and exit");
 	fflush(stdout);
 }
 

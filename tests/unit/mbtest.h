@@ -38,8 +38,8 @@ const char *mbt_tmpdir(void);
 	do {                                                                             \
 		const char *mbt_a = (a), *mbt_b = (b);                                   \
 		if (!mbt_a || !mbt_b || strcmp(mbt_a, mbt_b) != 0) {                     \
-			char mbt_m[512];                                                 \
-			snprintf(mbt_m, sizeof mbt_m, "%s == %s (\"%s\" != \"%s\")", #a, \
+			char mbt_m[1024]; /* bounded: -Wformat-truncation */             \
+			snprintf(mbt_m, sizeof mbt_m, "%s == %s (\"%.400s\" != \"%.400s\")", #a, \
 			         #b, mbt_a ? mbt_a : "(null)", mbt_b ? mbt_b : "(null)");     \
 			mbt_fail(__FILE__, __LINE__, mbt_m);                             \
 		}                                                                        \
