@@ -90,7 +90,7 @@ static void run_child(char **args, struct child *c)
 		int e = open(ep, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 		dup2(o, 1);
 		dup2(e, 2);
-		char *av[64];
+		char *av[256];
 		int np;
 		parse(args, &np, av);
 		fflush(stdout);
