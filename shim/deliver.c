@@ -14,6 +14,7 @@
 struct item {
 	struct item *next;
 	uint64_t seq;
+	uint64_t carried; /* the drop count this batch reports */
 	struct mb_buf buf;
 };
 
@@ -205,17 +206,19 @@ fail:
 	return rv;
 }
 
-void shim_deliver_push(struct shim_deliver *d, uint64_t seq, struct mb_buf *buf)
+void shim_deliver_push(struct shim_deliver *d, uint64_t seq, struct mb_buf *buf,
+                       uint64_t carried)
 {
 	struct item *it = calloc(1, sizeof *it);
 	if (!it) {
 		mb_buf_free(buf);
 		pthread_mutex_lock(&d->mu);
-		d->dropped++;
+		d->dropped += 1 + carried;
 		pthread_mutex_unlock(&d->mu);
 		return;
 	}
 	it->seq = seq;
+	it->carried = carried;
 	it->buf = *buf;
 	memset(buf, 0, sizeof *buf);
 
@@ -242,7 +245,8 @@ void shim_deliver_push(struct shim_deliver *d, uint64_t seq, struct mb_buf *buf)
 			d->head = v->next;
 		d->bytes -= v->buf.len;
 		d->nitems--;
-		d->dropped++;
+		/* The count it carried goes with the next batch, so none is lost. */
+		d->dropped += 1 + v->carried;
 		item_free(v);
 	}
 	pthread_cond_broadcast(&d->cv);

@@ -38,7 +38,7 @@ static void push_counter(struct shim *s, const char *name, uint64_t v)
 }
 
 /* Encodes the flush's records into batches under MB_MAX_MSG and queues them. */
-static void send_batches(struct shim *s, bool stop, int64_t now_wall)
+static void send_batches(struct shim *s, bool stop, int64_t now_wall, uint64_t dropped)
 {
 	struct mb_batch b;
 	memset(&b, 0, sizeof b);
@@ -87,7 +87,7 @@ static void send_batches(struct shim *s, bool stop, int64_t now_wall)
 			s->seq--;
 			continue;
 		}
-		shim_deliver_push(s->dlv, b.seq, &out);
+		shim_deliver_push(s->dlv, b.seq, &out, start == 0 ? dropped : 0);
 	} while (i < s->fl.n);
 	mb_buf_free(&out);
 }
@@ -128,7 +128,7 @@ static void flush(struct shim *s, bool stop)
 		if (shim_flush_push(&s->fl, &r) != 0)
 			break;
 	}
-	send_batches(s, stop, wall);
+	send_batches(s, stop, wall, dropped);
 	shim_agg_flush_done(s->agg, &s->fl, now);
 	s->last_flush_wall = wall;
 }

@@ -149,8 +149,10 @@ struct shim_deliver;
 int shim_deliver_start(const char *url, uint64_t backlog, int ack_timeout_ms,
                        struct shim_deliver **out);
 /* Queues one encoded batch (takes ownership of buf->data; buf is zeroed). Drops the oldest
- * held batches to stay under the backlog, counted in *dropped. */
-void shim_deliver_push(struct shim_deliver *d, uint64_t seq, struct mb_buf *buf);
+ * held batches to stay under the backlog and counts them; `carried` is the drop count the
+ * batch reports, counted again when the batch itself is dropped. */
+void shim_deliver_push(struct shim_deliver *d, uint64_t seq, struct mb_buf *buf,
+                       uint64_t carried);
 /* Batches dropped (backlog) and rejected (ack st=2) since the last call. */
 void shim_deliver_take_counts(struct shim_deliver *d, uint64_t *dropped, uint64_t *rejected);
 /* Waits up to timeout_ms for every queued batch to be acknowledged; 0 or MB_ETIMEDOUT. */
