@@ -284,3 +284,213 @@ MB_TEST(reply_round_trip)
 	reply_rt(&(struct mb_reply){.op = MB_OP_BACKUP, .status = 200, .path = "/b/x", .bytes = 7});
 	mb_sketch_free(&sk);
 }
+
+/* ------------------------------------------------------------------ the malformed corpus */
+#define BADDIR "schemas/v1/bad"
+
+static int bad_decode(const char *name, const void *p, size_t n, char *err, size_t errlen)
+{
+	if (strncmp(name, "batch-", 6) == 0) {
+		struct mb_batch b;
+		int rv = mb_batch_decode(p, n, &b, err, errlen);
+		if (rv == 0)
+			mb_batch_free(&b);
+		return rv;
+	}
+	if (strncmp(name, "ack-", 4) == 0) {
+		struct mb_ack a;
+		return mb_ack_decode(p, n, &a, err, errlen);
+	}
+	if (strncmp(name, "query-", 6) == 0) {
+		struct mb_query q;
+		int rv = mb_query_decode(p, n, &q, err, errlen);
+		if (rv == 0)
+			mb_query_free(&q);
+		return rv;
+	}
+	if (strncmp(name, "reply-", 6) == 0) {
+		const char *op = name + 6, *dash = strchr(op, '-');
+		size_t oplen = dash ? (size_t)(dash - op) : strlen(op);
+		for (int i = 0; i <= MB_OP_BACKUP; i++) {
+			if (strlen(mb_op_name(i)) == oplen && strncmp(op, mb_op_name(i), oplen) == 0) {
+				struct mb_reply r;
+				int rv = mb_reply_decode(p, n, i, &r, err, errlen);
+				if (rv == 0)
+					mb_reply_free(&r);
+				return rv;
+			}
+		}
+	}
+	snprintf(err, errlen, "no decoder for this file name");
+	return -1;
+}
+
+static int read_all(const char *path, struct mb_buf *b)
+{
+	char chunk[4096];
+	size_t n;
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return -1;
+	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+		if (mb_buf_append(b, chunk, n) != 0)
+			break;
+	fclose(f);
+	return 0;
+}
+
+MB_TEST(bad_corpus_rejected_with_reason)
+{
+	FILE *f = fopen(BADDIR "/reasons.txt", "r");
+	char line[512];
+	int nfiles = 0, listed = 0;
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	while (fgets(line, sizeof line, f)) {
+		char *tab = strchr(line, '\t'), *nl = strchr(line, '\n');
+		if (!tab)
+			continue;
+		*tab = 0;
+		if (nl)
+			*nl = 0;
+		const char *want = tab + 1;
+		char path[600], err[MB_MAX_ERR];
+		struct mb_buf b = {0};
+		snprintf(path, sizeof path, BADDIR "/%s.msgpack", line);
+		CHECK_EQ_INT(read_all(path, &b), 0);
+		listed++;
+		err[0] = 0;
+		int rv = bad_decode(line, b.data, b.len, err, sizeof err);
+		if (rv == 0 || !err[0] || !strstr(err, want) ||
+		    (strncmp(want, "v: version", 10) == 0) != (rv == MB_EVERSION)) {
+			fprintf(stderr, "  %s: rv %d, reason \"%s\", want \"%s\"\n", line, rv, err, want);
+			CHECK(0);
+		}
+		mb_buf_free(&b);
+	}
+	fclose(f);
+	DIR *d = opendir(BADDIR);
+	CHECK(d != NULL);
+	for (struct dirent *e; d && (e = readdir(d));)
+		nfiles += strstr(e->d_name, ".msgpack") != NULL;
+	if (d)
+		closedir(d);
+	CHECK_EQ_INT(nfiles, listed); /* every file has its expected reason */
+	CHECK(listed > 100);
+}
+
+MB_TEST(batch_version_error_keeps_seq)
+{
+	/* agentd answers a batch of a newer version with its seq */
+	struct mb_buf b = {0};
+	struct mb_batch in = {.version = 2, .instance = 9, .seq = 77, .time_ms = 1,
+	                      .interval_ms = 1, .container_id = "c"};
+	CHECK_EQ_INT(mb_batch_encode(&in, &b), 0);
+	struct mb_batch d;
+	char err[128];
+	CHECK_EQ_INT(mb_batch_decode(b.data, b.len, &d, err, sizeof err), MB_EVERSION);
+	CHECK_EQ_INT(d.version, 2);
+	CHECK_EQ_INT(d.seq, 77);
+	CHECK_EQ_INT(d.instance, 9);
+	CHECK(d.records == NULL && d.arena.head == NULL);
+	mb_buf_free(&b);
+}
+
+MB_TEST(oversized_messages_rejected)
+{
+	size_t n = MB_MAX_MSG + 1;
+	uint8_t *p = calloc(1, n);
+	char err[128];
+	struct mb_batch b;
+	struct mb_query q;
+	struct mb_ack a;
+	CHECK_EQ_INT(mb_batch_decode(p, n, &b, err, sizeof err), MB_ETOOBIG);
+	CHECK(strstr(err, "too big") != NULL);
+	CHECK_EQ_INT(mb_query_decode(p, n, &q, err, sizeof err), MB_ETOOBIG);
+	CHECK_EQ_INT(mb_ack_decode(p, n, &a, err, sizeof err), MB_ETOOBIG);
+	CHECK_EQ_INT(mb_batch_decode(NULL, 0, &b, err, sizeof err), MB_EINVAL);
+	free(p);
+	/* an encoder refuses to make a batch over the limit */
+	struct mb_record *r = calloc(20000, sizeof *r);
+	static char longname[256];
+	memset(longname, 'x', 255);
+	for (int i = 0; i < 20000; i++)
+		r[i] = (struct mb_record){.kind = MB_GAUGE, .name = longname, .value = i};
+	struct mb_batch big = {.instance = 1, .seq = 1, .time_ms = 1, .interval_ms = 1,
+	                       .container_id = "c", .nrecords = 20000, .records = r};
+	struct mb_buf out = {0};
+	CHECK_EQ_INT(mb_batch_encode(&big, &out), MB_ETOOBIG);
+	CHECK_EQ_INT(out.len, 0);
+	mb_buf_free(&out);
+	free(r);
+}
+
+MB_TEST(encoders_refuse_what_decoders_refuse)
+{
+	struct mb_buf out = {0};
+	struct mb_kv unsorted[] = {{"b", "1"}, {"a", "2"}};
+	struct mb_record r = {.kind = MB_COUNTER, .name = "x", .value = NAN};
+	struct mb_batch b = {.instance = 1, .seq = 1, .time_ms = 1, .interval_ms = 1,
+	                     .container_id = "c", .nrecords = 1, .records = &r};
+	CHECK_EQ_INT(mb_batch_encode(&b, &out), MB_EINVAL);
+	r.value = 1;
+	r.name = "";
+	CHECK_EQ_INT(mb_batch_encode(&b, &out), MB_EINVAL);
+	r.name = "x";
+	r.ntags = 2;
+	r.tags = unsorted;
+	CHECK_EQ_INT(mb_batch_encode(&b, &out), MB_EINVAL);
+	r.ntags = 0;
+	b.seq = 0;
+	CHECK_EQ_INT(mb_batch_encode(&b, &out), MB_EINVAL);
+	b.seq = 1;
+	b.container_id = "has space";
+	CHECK_EQ_INT(mb_batch_encode(&b, &out), MB_EINVAL);
+	CHECK_EQ_INT(out.len, 0);
+	struct mb_query q = {.op = MB_OP_BACKUP, .dir = "relative"};
+	CHECK_EQ_INT(mb_query_encode(&q, &out), MB_EINVAL);
+	struct mb_reply rp = {.op = MB_OP_APP, .status = 404};
+	CHECK_EQ_INT(mb_reply_encode(&rp, &out), MB_EINVAL); /* 404 needs err */
+	rp.status = 302;
+	CHECK_EQ_INT(mb_reply_encode(&rp, &out), MB_EINVAL);
+	struct mb_ack a = {.seq = 1, .status = 9};
+	CHECK_EQ_INT(mb_ack_encode(&a, &out), MB_EINVAL);
+	CHECK_EQ_INT(out.len, 0);
+	/* a failed encode leaves what was in the buffer before */
+	CHECK_EQ_INT(mb_buf_append(&out, "ab", 2), 0);
+	CHECK_EQ_INT(mb_batch_encode(&b, &out), MB_EINVAL);
+	CHECK_EQ_INT(out.len, 2);
+	mb_buf_free(&out);
+}
+
+MB_TEST(every_truncation_of_every_example_is_rejected)
+{
+	DIR *d = opendir("schemas/v1/examples");
+	CHECK(d != NULL);
+	int n = 0;
+	for (struct dirent *e; d && (e = readdir(d));) {
+		char *dot = strstr(e->d_name, ".msgpack");
+		if (!dot)
+			continue;
+		char path[600], name[256], err[MB_MAX_ERR];
+		snprintf(path, sizeof path, "schemas/v1/examples/%s", e->d_name);
+		snprintf(name, sizeof name, "%.*s", (int)(dot - e->d_name), e->d_name);
+		struct mb_buf b = {0};
+		CHECK_EQ_INT(read_all(path, &b), 0);
+		CHECK_EQ_INT(bad_decode(name, b.data, b.len, err, sizeof err), 0);
+		for (size_t k = 0; k < b.len; k++) {
+			err[0] = 0;
+			if (bad_decode(name, b.data, k, err, sizeof err) == 0 || !err[0]) {
+				fprintf(stderr, "  %s cut at %zu accepted\n", name, k);
+				CHECK(0);
+				break;
+			}
+		}
+		n++;
+		mb_buf_free(&b);
+	}
+	if (d)
+		closedir(d);
+	CHECK(n > 20);
+}
