@@ -21,3 +21,9 @@ install-agentd: agentd/metricsbus-agentd.service agentd/metricsbus.tmpfiles
 	chmod 0644 $(DESTDIR)$(AGENTD_UNITDIR)/metricsbus-agentd.service
 	install -m 0644 agentd/metricsbus.tmpfiles $(DESTDIR)$(AGENTD_TMPFILESDIR)/metricsbus.conf
 .PHONY: install-agentd
+
+# The store's micro-benchmark (make bench runs it): points/s committed, bytes on disk.
+TOOLS += $(B)/bin/tools/agentd-store-bench
+$(B)/bin/tools/agentd-store-bench: $(B)/obj/agentd/bench/store_bench.o $(AGENTD_OBJS) $(LIBMB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ -llmdb $(NNG_LIBS) $(MP_LIBS) -lm
