@@ -288,8 +288,8 @@ static int cmd_raw(int argc, char **argv)
 	rv = call(s, b.data ? b.data : (void *)"", b.len, &rep, &replen);
 	mb_buf_free(&b);
 	if (rv != 0) {
+		/* No nng_close: in 1.5.2 it can hang on a REQ whose pipe the peer dropped. */
 		printf("{\"error\":\"%s\"}\n", rv == NNG_ETIMEDOUT ? "timeout" : nng_strerror(rv));
-		nng_close(s);
 		return rv == NNG_ETIMEDOUT ? 3 : 1;
 	}
 	char err[512] = "";
@@ -607,8 +607,8 @@ static int cmd_query(int argc, char **argv)
 	rv = call(s, b.data, b.len, &rep, &replen);
 	mb_buf_free(&b);
 	if (rv != 0) {
+		/* No nng_close: in 1.5.2 it can hang on a REQ whose pipe the peer dropped. */
 		printf("{\"error\":\"%s\"}\n", rv == NNG_ETIMEDOUT ? "timeout" : nng_strerror(rv));
-		nng_close(s);
 		return rv == NNG_ETIMEDOUT ? 3 : 1;
 	}
 	struct mb_reply r;
