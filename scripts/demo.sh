@@ -130,7 +130,13 @@ APP_URL=http://127.0.0.1:$APP_PORT/ "$BIN/metricsbus-shim" --agent "$INGEST" \
 started $!
 
 APPURL=$BASE/system/v1/metrics/v0/containers/demo-app/app
-has_latency() { curl -fsS "$APPURL" | grep -q '"testapp.response.latency"'; }
+# Fresh points only: a store kept from an earlier demo may still hold the metric.
+START=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+has_latency() {
+	curl -fsS "$APPURL" | "$PY" -c 'import json, sys
+d = json.load(sys.stdin)["datapoints"]
+sys.exit(not any(p["name"] == "testapp.response.latency" and p["timestamp"] > sys.argv[1] for p in d))' "$START"
+}
 say "waiting for testapp.response.latency to arrive..."
 until_ok 60 "testapp.response.latency at $APPURL" has_latency
 
@@ -162,8 +168,14 @@ fi
 while [ "$STOP" = 0 ]; do
 	[ -n "$END" ] && [ "$(date +%s)" -ge "$END" ] && break
 	for pid in $PIDS; do
+		[ "$STOP" = 1 ] && break
 		kill -0 "$pid" 2>/dev/null || { say "pid $pid exited on its own; see $LOGS"; STOP=1; }
 	done
-	sleep 1
+	# A waited-for background sleep: the INT/TERM trap runs at once, not after the sleep.
+	sleep 1 &
+	SLEEPER=$!
+	wait "$SLEEPER" 2>/dev/null
+	kill "$SLEEPER" 2>/dev/null
+	wait "$SLEEPER" 2>/dev/null
 done
 stop_all
