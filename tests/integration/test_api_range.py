@@ -1,0 +1,119 @@
+"""test_api_range: /v1/range and /v1/series on real data: times as unix seconds, RFC3339 and
+relative, stats, tag filters and merging, null points, the step, the 11,000-point limit."""
+import time
+import unittest
+import urllib.parse
+
+import apilib as al
+import mbharness as mb
+
+
+def rfc3339(t):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+class Range(mb.StackTest):
+    def setUp(self):
+        super().setUp()
+        self.agentd, self.api, self.shim, self.port = al.start(self.stack)
+
+    def range(self, expect=200, **params):
+        st, body = self.stack.http_json("/v1/range?" + urllib.parse.urlencode(params))
+        self.assertEqual(st, expect, body)
+        return body
+
+    def total(self, **params):
+        body = self.range(**params)
+        return sum(v for _, v in body["points"] if v is not None)
+
+    def test_range_shape_and_sum(self):
+        body = self.range(source=al.CID, name="req", stat="sum", **{"from": "-5m"})
+        self.assertEqual(set(body), {"name", "source", "step", "stat", "points"})
+        self.assertEqual((body["name"], body["source"], body["stat"]), ("req", al.CID, "sum"))
+        self.assertEqual(body["step"], "10s")
+        pts = body["points"]
+        self.assertGreaterEqual(len(pts), 30)
+        self.assertLessEqual(len(pts), 32)
+        self.assertTrue(all(len(p) == 2 and isinstance(p[0], int) for p in pts))
+        self.assertTrue(all(b[0] - a[0] == 10 for a, b in zip(pts, pts[1:])))
+        self.assertIn(None, [v for _, v in pts], "slots without data are null")
+        self.assertEqual(sum(v for _, v in pts if v is not None), 6)
+
+    def test_times_unix_rfc3339_and_relative(self):
+        now = time.time()
+        self.assertEqual(self.total(source=al.CID, name="req", stat="sum",
+                                    **{"from": str(int(now - 300)), "to": rfc3339(now + 60)}), 6)
+        self.assertEqual(self.total(source=al.CID, name="req", stat="sum",
+                                    **{"from": rfc3339(now - 300), "to": "now"}), 6)
+        self.assertEqual(self.total(source=al.CID, name="req", stat="sum",
+                                    **{"from": "-1h", "to": "+1m"}), 6)
+        body = self.range(source=al.CID, name="req", stat="sum", step="1m", **{"from": "-1h"})
+        self.assertEqual(body["step"], "1m")
+        self.assertEqual(sum(v for _, v in body["points"] if v is not None), 6)
+
+    def test_stats_of_a_timer(self):
+        def one(stat):
+            body = self.range(source=al.CID, name="lat", stat=stat, **{"from": "-5m"})
+            vals = [v for _, v in body["points"] if v is not None]
+            self.assertEqual(len(vals), 1, body)
+            return vals[0]
+        self.assertEqual(one("count"), 4)
+        self.assertEqual(one("sum"), 100)
+        self.assertEqual(one("mean"), 25)
+        self.assertEqual(one("min"), 10)
+        self.assertEqual(one("max"), 40)
+        # 4 samples: the sketch's rank rule picks the 3rd or 4th (within its 1%)
+        p50, p99, p999 = one("p50"), one("p99"), one("p999")
+        self.assertTrue(9.8 <= p50 <= 30.5, p50)
+        self.assertTrue(29.5 <= p99 <= 40.5, p99)
+        self.assertTrue(p50 <= p99 <= p999 <= 40.5, (p50, p99, p999))
+
+    def test_tags_filter_and_merge(self):
+        kw = {"from": "-5m"}
+        self.assertEqual(self.total(source=al.CID, name="tagged", stat="sum", **kw), 6)
+        self.assertEqual(self.total(source=al.CID, name="tagged", stat="sum", tags="region:eu",
+                                    **kw), 1)
+        self.assertEqual(self.total(source=al.CID, name="tagged", stat="sum",
+                                    tags="region:us,Le:x", **kw), 5)
+        # percent-encoded by hand, as curl users write it
+        st, body = self.stack.http_json(f"/v1/range?source={al.CID}&name=tagged&stat=sum"
+                                        "&from=-5m&tags=region%3Aeu")
+        self.assertEqual(st, 200)
+        self.assertEqual(sum(v for _, v in body["points"] if v is not None), 1)
+
+    def test_node_series(self):
+        body = self.range(source="node", name="cpu.total", **{"from": "-2m"})
+        vals = [v for _, v in body["points"] if v is not None]
+        self.assertTrue(vals)
+        self.assertTrue(all(0 <= v <= 100 for v in vals))
+
+    def test_limits_and_unknowns(self):
+        body = self.range(expect=400, source="node", name="cpu.total", step="10s",
+                          **{"from": "-7d"})
+        self.assertIn("step", body["error"])
+        body = self.range(expect=404, source=al.CID, name="never.sent")
+        self.assertTrue(body["error"])
+        body = self.range(expect=404, source="never-seen", name="x")
+        self.assertTrue(body["error"])
+
+    def test_series_lists_types_and_tags(self):
+        st, body = self.stack.http_json(f"/v1/series?source={al.CID}")
+        self.assertEqual(st, 200)
+        self.assertEqual(body["source"], al.CID)
+        got = {(s["name"], s["type"], tuple(sorted(s["tags"].items()))) for s in body["series"]}
+        for want in [("req", "counter", ()), ("temp", "gauge", ()), ("users", "set", ()),
+                     ("lat", "timer", ()), ("tagged", "counter", (("region", "eu"),)),
+                     ("tagged", "counter", (("Le", "x"), ("region", "us")))]:
+            self.assertIn(want, got)
+        for s in body["series"]:
+            self.assertRegex(s["last"], al.RFC3339)
+        st, body = self.stack.http_json("/v1/series?source=node")
+        self.assertEqual(st, 200)
+        self.assertIn("memory.total", {s["name"] for s in body["series"]})
+        st, body = self.stack.http_json("/v1/series?source=never-seen")
+        self.assertEqual(st, 404)
+        self.assertTrue(body["error"])
+
+
+if __name__ == "__main__":
+    unittest.main()
