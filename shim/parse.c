@@ -217,6 +217,9 @@ int shim_parse_line(const char *p, size_t n, struct shim_line *l)
 	for (size_t i = 0; i < namelen; i++)
 		if ((unsigned char)p[i] < 0x21 || (unsigned char)p[i] > 0x7e)
 			return SHIM_LINE_BAD;
+	/* The shim's own counters: a client's line there would double them in one batch. */
+	if (namelen > 16 && memcmp(p, "metricsbus.shim.", 16) == 0)
+		return SHIM_LINE_BAD;
 
 	const char *end = p + n;
 	const char *val = colon + 1;

@@ -136,6 +136,7 @@ MB_TEST(parse_bad_lines)
 		"a:|s",           /* empty set member */
 		"a b:1|c",        /* space in the name */
 		"a\x01:1|c",      "a:1|c|junk", "a:1|c|",
+		"metricsbus.shim.lines:1|c", /* the shim's own names are reserved */
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		int r = parse(bad[i], &l);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -63,7 +64,10 @@ static int open_unix(struct shim_recv *r, const char *path, char *err, size_t er
 		return MB_ESYS;
 	}
 	set_bufs(r->fd);
-	unlink(path); /* a stale socket of an earlier run */
+	struct stat st;
+	/* A stale socket of an earlier run goes; anything else at the path is left alone. */
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(path);
 	if (bind(r->fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
 		snprintf(err, errlen, "bind %s: %s", path, strerror(errno));
 		close(r->fd);
