@@ -57,7 +57,7 @@ static bool take_flag(int *n, char **v, const char *opt)
 static void need_args(const char *cmd, int n, int min, int max)
 {
 	if (n < min || n > max)
-		usage_error("wrong number of arguments for %s (see --help)", cmd);
+		usage_error("wrong number of arguments for %s", cmd);
 	for (int i = 0; i < n; i++)
 		(void)i;
 }
@@ -111,7 +111,7 @@ int main(int argc, char **argv)
 	prog_p = &prog;
 	mb_flags_parse(&prog, argc, argv, &n);
 	if (n < 1)
-		mb_usage_error(&prog, "a command is needed (see --help)");
+		mb_usage_error(&prog, "a command is needed");
 	const char *cmd = argv[0];
 	char **v = argv + 1;
 	int nv = n - 1;
@@ -186,7 +186,7 @@ int main(int argc, char **argv)
 		need_args(cmd, nv, 0, 0);
 		q.op = -1;
 	} else {
-		usage_error("unknown command %s (see --help)", cmd);
+		usage_error("unknown command %s", cmd);
 	}
 
 	struct mb_client *c = NULL;

@@ -52,13 +52,19 @@ static void human(double v, char *out, size_t n)
 
 struct busy {
 	const struct mb_point *p;
-	double score;
+	int rank;     /* 0: the app's counter rates, 1: its other metrics, 2: the shim's own */
+	double score; /* within a rank, higher first */
+	uint32_t i;   /* then the order agentd gave */
 };
 
 static int busy_cmp(const void *a, const void *b)
 {
-	double x = ((const struct busy *)a)->score, y = ((const struct busy *)b)->score;
-	return x < y ? 1 : x > y ? -1 : 0;
+	const struct busy *x = a, *y = b;
+	if (x->rank != y->rank)
+		return x->rank < y->rank ? -1 : 1;
+	if (x->score != y->score)
+		return x->score < y->score ? 1 : -1;
+	return x->i < y->i ? -1 : x->i > y->i;
 }
 
 static bool ends_with(const char *s, const char *suf)
@@ -85,8 +91,11 @@ static void busiest(const struct mb_reply *r, char *out, size_t n, int width)
 			skip |= ends_with(p->name, derived[k]);
 		if (skip)
 			continue;
+		bool rate = ends_with(p->name, ".rate");
 		bs[nb].p = p;
-		bs[nb].score = ends_with(p->name, ".rate") ? 1e300 / 2 + fabs(p->value) : -1.0 / (i + 1);
+		bs[nb].rank = strncmp(p->name, "metricsbus.", 11) == 0 ? 2 : rate ? 0 : 1;
+		bs[nb].score = rate ? fabs(p->value) : 0;
+		bs[nb].i = i;
 		nb++;
 	}
 	qsort(bs, nb, sizeof *bs, busy_cmp);
