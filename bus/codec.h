@@ -10,8 +10,8 @@
 /* Deepest nesting any v1 message needs is 5; more is an attack on msgpack-c's recursion. */
 #define MB_MAX_DEPTH 16
 /* Sketches and HLLs decode to dense arrays much larger than their wire form: one decoded
- * message may expand to at most this many bytes of them (schemas/v1/README.md). */
-#define MB_DECODE_BUDGET ((size_t)64 << 20)
+ * batch may expand to at most this many bytes of them (schemas/v1/README.md). */
+#define MB_DECODE_BUDGET MB_MAX_DECODED
 
 int mb_op_parse_n(const char *s, size_t n, int *op);
 int mb_stat_parse_n(const char *s, size_t n, int *stat);

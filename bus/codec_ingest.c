@@ -32,6 +32,26 @@ size_t mb_record_size(const struct mb_record *r)
 	return z;
 }
 
+static size_t side_span(const uint64_t *b, uint32_t n)
+{
+	uint32_t first = 0, last = n;
+	while (first < n && !b[first])
+		first++;
+	while (last > first && !b[last - 1])
+		last--;
+	return last - first;
+}
+
+size_t mb_record_decoded_size(const struct mb_record *r)
+{
+	if (r->kind == MB_SET)
+		return sizeof(struct mb_hll);
+	if (!mb_kind_is_timer(r->kind))
+		return 0;
+	return 8 * (side_span(r->sketch.pos, r->sketch.pos_n) +
+	            side_span(r->sketch.neg, r->sketch.neg_n));
+}
+
 static int wr_record(msgpack_packer *pk, const struct mb_record *r)
 {
 	int rv;

@@ -494,3 +494,39 @@ MB_TEST(every_truncation_of_every_example_is_rejected)
 		closedir(d);
 	CHECK(n > 20);
 }
+
+MB_TEST(decoded_size_budget_is_exact)
+{
+	struct mb_record r = {.kind = MB_TIMER, .name = "t", .count = 4, .min = -1, .max = 1};
+	CHECK_EQ_INT(mb_sketch_add(&r.sketch, 1e-8, 1), 0);
+	CHECK_EQ_INT(mb_sketch_add(&r.sketch, 1e18, 1), 0);
+	CHECK_EQ_INT(mb_sketch_add(&r.sketch, -1e-8, 1), 0);
+	CHECK_EQ_INT(mb_sketch_add(&r.sketch, -1e18, 1), 0);
+	size_t one = mb_record_decoded_size(&r);
+	CHECK_EQ_INT(one, 8 * 2 * (mb_sketch_index(1e18) - mb_sketch_index(1e-8) + 1));
+	struct mb_record set = {.kind = MB_SET, .name = "s"};
+	CHECK_EQ_INT(mb_record_decoded_size(&set), sizeof(struct mb_hll));
+	struct mb_record g = {.kind = MB_GAUGE, .name = "g"};
+	CHECK_EQ_INT(mb_record_decoded_size(&g), 0);
+
+	uint32_t fit = (uint32_t)(MB_MAX_DECODED / one);
+	struct mb_record *recs = calloc(fit + 1, sizeof *recs);
+	for (uint32_t i = 0; i <= fit; i++)
+		recs[i] = r;
+	struct mb_batch b = {.instance = 1, .seq = 1, .time_ms = 1, .interval_ms = 1,
+	                     .container_id = "c", .nrecords = fit, .records = recs};
+	struct mb_buf buf = {0};
+	struct mb_batch d;
+	char err[256];
+	CHECK_EQ_INT(mb_batch_encode(&b, &buf), 0);
+	CHECK_EQ_INT(mb_batch_decode(buf.data, buf.len, &d, err, sizeof err), 0);
+	mb_batch_free(&d);
+	mb_buf_reset(&buf);
+	b.nrecords = fit + 1;
+	CHECK_EQ_INT(mb_batch_encode(&b, &buf), 0);
+	CHECK(mb_batch_decode(buf.data, buf.len, &d, err, sizeof err) != 0);
+	CHECK(strstr(err, "too large for one message") != NULL);
+	mb_buf_free(&buf);
+	free(recs);
+	mb_sketch_free(&r.sketch);
+}

@@ -275,6 +275,12 @@ int mb_batch_decode(const void *p, size_t n, struct mb_batch *out, char *err, si
 void mb_batch_free(struct mb_batch *b);
 /* Encoded size of one record, for splitting batches under MB_MAX_MSG. */
 size_t mb_record_size(const struct mb_record *r);
+/* Sketches and HyperLogLogs decode to dense arrays: the bytes a decoder needs for a record's
+ * (8 per sketch bin from a side's lowest to its highest non-empty index, 1024 per HLL). The
+ * records of one batch may need at most MB_MAX_DECODED together, else the batch is rejected:
+ * split batches by this sum too. */
+#define MB_MAX_DECODED ((size_t)64 << 20)
+size_t mb_record_decoded_size(const struct mb_record *r);
 
 enum mb_ack_status { MB_ACK_OK = 0, MB_ACK_DUP = 1, MB_ACK_REJECTED = 2, MB_ACK_RETRY = 3 };
 struct mb_ack {
