@@ -321,6 +321,24 @@ class TestRawNetcat(ClientTest):
                            ("metricsbus.shim.service_checks", 1)):
             self.assertEqual(want, sum(self.range_points(cid, name, "sum")), name)
 
+    def test_nc_unix_datagram_socket(self):
+        """--listen unix:PATH (DogStatsD style): the child gets STATSD_SOCKET; nc -uU sends."""
+        nc = shutil.which("nc")
+        if not nc:
+            self.skipTest("nc not installed (netcat-openbsd)")
+        cid = "nc-unix"
+        path = os.path.join(self.stack.dir, "statsd.sock")
+        script = ('[ "$STATSD_SOCKET" = "$WANT" ] || { echo "STATSD_SOCKET=$STATSD_SOCKET"; exit 3; }; '
+                  'printf "u.c:4|c\\nu.g:-2.5|g\\nu.t:8|ms|#k:v" | nc -uU -w1 "$STATSD_SOCKET" && echo CLIENT-SENT; '
+                  'exec sleep 600')
+        p = self.stack.shim("--flush-interval", FLUSH, "--container-id", cid, "--listen", "unix:" + path,
+                            cmd=["/bin/sh", "-c", script], env={"WANT": path})
+        mb.poll(lambda: self._sent(p), timeout=30, what="nc -uU to send")
+        a = self.wait_app(cid, [key("u.c"), key("u.g"), key("u.t.count", k="v")])
+        self.assertEqual(4, a[key("u.c")])
+        self.assertEqual(-2.5, a[key("u.g")])
+        self.assertTimer(a, "u.t", 1, 8, 8, 8, tags={"k": "v"})
+
 
 if __name__ == "__main__":
     unittest.main()
