@@ -12,3 +12,7 @@ UNIT_TESTS += $(B)/test/api_unit
 $(B)/test/api_unit: $(API_OBJS) $(patsubst %.c,$(B)/obj/%.o,$(wildcard api/*_test.c)) $(RUNNER) $(LIBMB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ -lmicrohttpd -lz $(NNG_LIBS) $(MP_LIBS) -lm
+
+# The fuzz target of the bridge's untrusted input (tests/fuzz/fuzz_http.c).
+FUZZ_SRCS_http := api/routes.c api/range.c api/json.c api/prom.c api/gzip.c api/auth.c
+FUZZ_LIBS_http := -lz
