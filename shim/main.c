@@ -20,6 +20,7 @@ struct shim {
 	struct shim_identity id;
 	struct shim_flush fl;
 	struct shim_res res;
+	struct shim_recv *rx;
 	uint64_t inst, seq;
 	int64_t flush_ms, last_flush_wall;
 	pid_t child;
@@ -95,8 +96,10 @@ static void send_batches(struct shim *s, bool stop, int64_t now_wall, uint64_t d
 static void flush(struct shim *s, bool stop)
 {
 	int64_t now = mb_mono_ms(), wall = mb_now_ms();
-	struct shim_stats *st = shim_agg_stats(s->agg), snap = *st;
 	uint64_t dropped = 0, rejected = 0;
+
+	shim_recv_update_drops(s->rx, s->agg);
+	struct shim_stats *st = shim_agg_stats(s->agg), snap = *st;
 
 	memset(st, 0, sizeof *st);
 	if (shim_agg_flush(s->agg, now, &s->fl) != 0)
@@ -221,6 +224,7 @@ int main(int argc, char **argv)
 		}
 		s.child_alive = true;
 	}
+	s.rx = rx;
 
 	/* 4. nng. */
 	if (!agent) {
@@ -281,8 +285,11 @@ int main(int argc, char **argv)
 		}
 	}
 
-	/* What is still queued in the socket belongs to this last interval. */
-	shim_recv_drain(rx, s.agg, mb_mono_ms());
+	/* Everything queued on the socket belongs to this last interval; bounded in time in
+	 * case some other process keeps sending. */
+	int64_t until = mb_mono_ms() + 1000;
+	while (shim_recv_drain(rx, s.agg, mb_mono_ms()) > 0 && mb_mono_ms() < until)
+		;
 	flush(&s, true);
 	if (shim_deliver_drain(s.dlv, drain_ms) != 0)
 		mb_log_warnx("exiting with %zu batches not acknowledged by agentd",

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <linux/sock_diag.h>
 #include <unistd.h>
 
 #define RCVBUF (8 << 20)
@@ -27,8 +28,7 @@ struct shim_recv {
 	int fd;
 	bool is_unix;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	uint32_t last_ovfl;
-	bool have_ovfl;
+	uint32_t last_ovfl; /* the kernel's drop count already added to the stats */
 	char *bufs; /* BATCH x SLOT; untouched pages are never resident */
 	struct mmsghdr msgs[BATCH];
 	struct iovec iov[BATCH];
@@ -191,6 +191,26 @@ const char *shim_recv_unix_path(const struct shim_recv *r)
 	return r->is_unix ? r->path : NULL;
 }
 
+/* Both sources read the same running count (sk_drops): only its growth is added. */
+static void add_drops(struct shim_recv *r, struct shim_stats *st, uint32_t v)
+{
+	if ((int32_t)(v - r->last_ovfl) > 0) {
+		st->udp_drops += (uint32_t)(v - r->last_ovfl);
+		r->last_ovfl = v;
+	}
+}
+
+void shim_recv_update_drops(struct shim_recv *r, struct shim_agg *a)
+{
+	/* SO_RXQ_OVFL stamps the count on the datagrams queued after a drop; when none came
+	 * after (a burst at the end), the socket's meminfo still has it. */
+	uint32_t mi[SK_MEMINFO_VARS];
+	socklen_t len = sizeof mi;
+	if (getsockopt(r->fd, SOL_SOCKET, SO_MEMINFO, mi, &len) == 0 &&
+	    len > SK_MEMINFO_DROPS * sizeof mi[0])
+		add_drops(r, shim_agg_stats(a), mi[SK_MEMINFO_DROPS]);
+}
+
 int shim_recv_drain(struct shim_recv *r, struct shim_agg *a, int64_t now_ms)
 {
 	struct shim_stats *st = shim_agg_stats(a);
@@ -222,12 +242,7 @@ int shim_recv_drain(struct shim_recv *r, struct shim_agg *a, int64_t now_ms)
 					uint32_t v;
 					memcpy(&v, CMSG_DATA(c), sizeof v);
 					/* The kernel's running count of drops on this socket. */
-					if (r->have_ovfl && v != r->last_ovfl)
-						st->udp_drops += (uint32_t)(v - r->last_ovfl);
-					else if (!r->have_ovfl)
-						st->udp_drops += v;
-					r->last_ovfl = v;
-					r->have_ovfl = true;
+					add_drops(r, st, v);
 				}
 			}
 			shim_agg_packet(a, r->iov[i].iov_base, r->msgs[i].msg_len, now_ms);

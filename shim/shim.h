@@ -140,6 +140,8 @@ const char *shim_recv_unix_path(const struct shim_recv *r);
 /* Reads every queued datagram (up to a bound per call) and feeds them to a. Returns the
  * number read; 0 when none were waiting. */
 int shim_recv_drain(struct shim_recv *r, struct shim_agg *a, int64_t now_ms);
+/* Adds the kernel's drops not yet counted (SO_MEMINFO); at each flush. */
+void shim_recv_update_drops(struct shim_recv *r, struct shim_agg *a);
 void shim_recv_close(struct shim_recv *r);
 
 /* ------------------------------------------------------------------ deliver.c */

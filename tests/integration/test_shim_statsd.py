@@ -144,3 +144,46 @@ class ShimStatsdTest(mb.StackTest):
             self.assertIn(n, names)
         p.send_signal(15)
         self.assertEqual(shimlib.wait_exit(self.stack, p), 128 + 15)
+
+
+class ShimSocketTest(mb.StackTest):
+    def test_receive_buffer_large(self):
+        import shutil
+        import subprocess
+        if not shutil.which("ss"):
+            self.skipTest("ss (iproute2) not installed")
+        p = self.stack.shim("--flush-interval", "60s")
+        port = shimlib.shim_port(self.stack, p)
+        out = subprocess.run(["ss", "-uamn", "sport", "=", f":{port}"], capture_output=True,
+                             text=True, timeout=10).stdout
+        import re
+        rb = int(re.search(r"rb(\d+)", out).group(1))
+        want = 8 << 20 if os.geteuid() == 0 else 200 << 10
+        self.assertGreaterEqual(rb, want, out)
+
+    def test_kernel_drops_counted(self):
+        """A stopped shim cannot read: the kernel drops what overflows its buffer, and the
+        shim reports exactly how many (SO_RXQ_OVFL): received + dropped = sent."""
+        sink = shimlib.Sink(self.stack, self.stack.ingest)
+        p = self.stack.shim("--flush-interval", "60s")
+        port = shimlib.shim_port(self.stack, p)
+        p.send_signal(19)  # SIGSTOP
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+        sent = 0
+        name = "drop." + "d" * 200
+        payload = (name + ":1|c").encode()
+        try:
+            for _ in range(40000):
+                s.sendto(payload, ("127.0.0.1", port))
+                sent += 1
+        finally:
+            s.close()
+            p.send_signal(18)  # SIGCONT
+        p.send_signal(15)
+        self.assertEqual(shimlib.wait_exit(self.stack, p), 0)
+        b = sink.batches()
+        got = shimlib.total(b, name)
+        drops = shimlib.total(b, "metricsbus.shim.udp_drops")
+        self.assertGreater(drops, 0, "the buffer overflowed (%d of %d received)" % (got, sent))
+        self.assertEqual(got + drops, sent)
