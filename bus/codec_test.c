@@ -530,3 +530,24 @@ MB_TEST(decoded_size_budget_is_exact)
 	free(recs);
 	mb_sketch_free(&r.sketch);
 }
+
+MB_TEST(decoded_strings_are_terminated_copies)
+{
+	/* msgpack-c strings point into the input, unterminated (LIBRARY-NOTES msgpack 2) */
+	struct mb_kv t[] = {{"k", "v"}};
+	struct mb_record r = {.kind = MB_GAUGE, .name = "abc", .ntags = 1, .tags = t, .value = 1};
+	struct mb_batch in = {.instance = 1, .seq = 1, .time_ms = 1, .interval_ms = 1,
+	                      .container_id = "c1", .nrecords = 1, .records = &r};
+	struct mb_buf b = {0};
+	struct mb_batch d;
+	char err[128];
+	CHECK_EQ_INT(mb_batch_encode(&in, &b), 0);
+	CHECK_EQ_INT(mb_batch_decode(b.data, b.len, &d, err, sizeof err), 0);
+	memset(b.data, 'X', b.len); /* the decoded batch must not depend on the input */
+	mb_buf_free(&b);
+	CHECK_STR(d.container_id, "c1");
+	CHECK_STR(d.records[0].name, "abc");
+	CHECK_STR(d.records[0].tags[0].key, "k");
+	CHECK_STR(d.records[0].tags[0].val, "v");
+	mb_batch_free(&d);
+}

@@ -20,9 +20,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *p, size_t n)
 		return 0;
 	}
 	/* a record's size must be what the encoder writes */
-	size_t total = 0;
-	for (uint32_t i = 0; i < a.nrecords; i++)
+	size_t total = 0, dec = 0;
+	for (uint32_t i = 0; i < a.nrecords; i++) {
 		total += mb_record_size(&a.records[i]);
+		dec += mb_record_decoded_size(&a.records[i]);
+	}
+	if (dec > MB_MAX_DECODED) /* the decoder's budget and the senders' measure agree */
+		abort();
 	rv = mb_batch_encode(&a, &buf);
 	if (rv == MB_ETOOBIG) /* ints widen to float64: a full message may not fit again */
 		goto out;
