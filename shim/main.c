@@ -68,12 +68,15 @@ static void send_batches(struct shim *s, bool stop, int64_t now_wall, uint64_t d
 	uint32_t i = 0;
 	do {
 		uint32_t start = i;
-		size_t sz = base;
+		size_t sz = base, dec = 0;
+		/* Under the wire limit and the decoder's budget for dense sketches and HLLs. */
 		while (i < s->fl.n && i - start < MB_MAX_RECORDS) {
 			size_t rs = mb_record_size(&s->fl.recs[i]);
-			if (i > start && sz + rs > MB_MAX_MSG)
+			size_t ds = mb_record_decoded_size(&s->fl.recs[i]);
+			if (i > start && (sz + rs > MB_MAX_MSG || dec + ds > MB_MAX_DECODED))
 				break;
 			sz += rs;
+			dec += ds;
 			i++;
 		}
 		b.records = s->fl.recs + start;

@@ -127,6 +127,26 @@ class ShimDeliveryTest(mb.StackTest):
         self.assertTrue(b[0]["stop"])
         self.assertEqual(shimlib.total(b, "last"), 9)
 
+    def test_big_interval_split_under_1mib(self):
+        sink = shimlib.Sink(self.stack, self.stack.ingest)
+        p = self.stack.shim("--flush-interval", "60s")
+        port = shimlib.shim_port(self.stack, p)
+        n = 30000
+        tag = "t" * 100
+        for i in range(0, n, 50):
+            shimlib.send(port, *["split.series.%06d:1|c|#k:%s" % (j, tag) for j in range(i, i + 50)])
+        p.send_signal(signal.SIGTERM)
+        self.assertEqual(shimlib.wait_exit(self.stack, p), 0)
+        b = sink.batches()
+        self.assertGreater(len(b), 3, "over 1 MiB of records: several batches")
+        self.assertTrue(all(x["bytes"] <= 1 << 20 for x in b))
+        self.assertEqual(seqs(b), list(range(1, len(b) + 1)))
+        self.assertEqual(len({x["t"] for x in b}), 1, "one interval, one time")
+        self.assertEqual([x["stop"] for x in b], [False] * (len(b) - 1) + [True])
+        names = [r["name"] for r in shimlib.records(b, kind="counter") if r["name"].startswith("split.")]
+        self.assertEqual(len(names), n)
+        self.assertEqual(len(set(names)), n)
+
     def test_instance_ids_differ(self):
         sink = shimlib.Sink(self.stack, self.stack.ingest)
         for _ in range(2):
