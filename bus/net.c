@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,12 +115,20 @@ int64_t mb_listener_errors(nng_listener l)
 	return best;
 }
 
+static void probe_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	(void)p;
+	(void)ev;
+	atomic_fetch_add((atomic_int *)arg, 1);
+}
+
 int mb_listener_probe(nng_listener l, int timeout_ms)
 {
 	char *url = NULL;
 	int peer = 0, rv, mbrv = MB_EDOWN;
 	nng_socket ps;
 	nng_dialer d;
+	atomic_int own_pipe = 0;
 	int64_t err, acc0, acc, open;
 	if ((rv = nng_listener_get_string(l, NNG_OPT_URL, &url)) != 0 ||
 	    (rv = nng_listener_get_int(l, NNG_OPT_PEER, &peer)) != 0) {
@@ -140,7 +149,8 @@ int mb_listener_probe(nng_listener l, int timeout_ms)
 		mbrv = MB_ENNG;
 		goto out;
 	}
-	if (listener_counts(l, &err, &acc0, &open) != 0) {
+	if (nng_pipe_notify(ps, NNG_PIPE_EV_ADD_POST, probe_pipe_cb, &own_pipe) != 0 ||
+	    listener_counts(l, &err, &acc0, &open) != 0) {
 		mbrv = MB_ENNG;
 		goto out_sock;
 	}
@@ -148,18 +158,26 @@ int mb_listener_probe(nng_listener l, int timeout_ms)
 		mbrv = MB_ENNG;
 		goto out_sock;
 	}
+	/* Waits for both ends: closing a socket while its dial is still shaking hands leaks the
+	 * dialer in nng 1.5.2. A dead listener still gives the dialer its pipe. */
 	int64_t end = mb_mono_ms() + (timeout_ms < 0 ? 0 : timeout_ms);
+	bool accepted = false;
 	for (;;) {
-		if (listener_counts(l, &err, &acc, &open) != 0) {
-			mbrv = MB_ENNG;
-			break;
+		if (!accepted) {
+			if (listener_counts(l, &err, &acc, &open) != 0) {
+				mbrv = MB_ENNG;
+				break;
+			}
+			accepted = acc > acc0;
 		}
-		if (acc > acc0) {
+		if (accepted && atomic_load(&own_pipe) > 0) {
 			mbrv = 0;
 			break;
 		}
-		if (mb_mono_ms() >= end)
+		if (mb_mono_ms() >= end) {
+			mbrv = accepted ? 0 : MB_EDOWN;
 			break;
+		}
 		nng_msleep(5);
 	}
 out_sock:
