@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/signalfd.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,6 +27,18 @@ struct shim {
 	pid_t child;
 	bool child_alive;
 };
+
+static bool url_ok(const char *u)
+{
+	static const char *const schemes[] = {"ipc://", "tcp://", "tcp4://", "tcp6://",
+	                                      "inproc://", "abstract://"};
+	for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++) {
+		size_t n = strlen(schemes[i]);
+		if (strncmp(u, schemes[i], n) == 0 && u[n])
+			return true;
+	}
+	return false;
+}
 
 static void push_counter(struct shim *s, const char *name, uint64_t v)
 {
@@ -192,6 +205,16 @@ int main(int argc, char **argv)
 	                       sizeof err) != 0)
 		mb_usage_error(&prog, "%s", err);
 
+	/* nng may only start after the fork, so its URL is checked by hand before. */
+	if (!agent) {
+		if (mb_default_ingest_url(url, sizeof url) != 0)
+			mb_fatalx("run directory path too long");
+		agent = url;
+	}
+	if (!url_ok(agent))
+		mb_usage_error(&prog, "--agent: want an nng URL (ipc://PATH, tcp://HOST:PORT), got \"%s\"",
+		               agent);
+
 	/* 1. The statsd socket first: datagrams queue in the kernel from here on. */
 	struct shim_recv *rx;
 	int port = 0;
@@ -229,16 +252,15 @@ int main(int argc, char **argv)
 	}
 	s.rx = rx;
 
-	/* 4. nng. */
-	if (!agent) {
-		if (mb_default_ingest_url(url, sizeof url) != 0)
-			mb_fatalx("run directory path too long");
-		agent = url;
-	}
-	if ((rv = shim_agg_new(&s.agg)) != 0)
-		mb_fatalx("out of memory");
-	if ((rv = shim_deliver_start(agent, backlog, ACK_TIMEOUT_MS, &s.dlv)) != 0)
+	/* 4. nng. A failure here must not leave the command running without its init. */
+	if ((rv = shim_agg_new(&s.agg)) != 0 ||
+	    (rv = shim_deliver_start(agent, backlog, ACK_TIMEOUT_MS, &s.dlv)) != 0) {
+		if (s.child_alive) {
+			kill(s.child, SIGTERM);
+			waitpid(s.child, NULL, 0);
+		}
 		mb_fatalx("cannot start delivery to %s: %s", agent, mb_strerror(rv));
+	}
 	if (shim_recv_unix_path(rx))
 		mb_log_info("statsd on unix:%s, container %s, agent %s", shim_recv_unix_path(rx),
 		            s.id.cid, agent);

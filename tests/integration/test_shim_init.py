@@ -199,6 +199,10 @@ class ShimInitTest(mb.StackTest):
         r = subprocess.run([mb.binpath("metricsbus-shim"), "--listen", "nonsense", "--", "true"],
                            capture_output=True, text=True, timeout=10)
         self.assertEqual(r.returncode, 2)
+        r = subprocess.run([mb.binpath("metricsbus-shim"), "--agent", "nowhere", "--", "true"],
+                           capture_output=True, text=True, timeout=10)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--agent", r.stderr)
         r = subprocess.run([mb.binpath("metricsbus-shim"), "--help"], capture_output=True,
                            text=True, timeout=10)
         self.assertEqual(r.returncode, 0)
