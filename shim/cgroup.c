@@ -77,7 +77,7 @@ static int cgroup_dir(char *dir, size_t n)
 	return -1;
 }
 
-static void from_cgroup(struct shim_res *r, const char *dir)
+void shim_resources_from_cgroup(struct shim_res *r, const char *dir)
 {
 	char buf[16384];
 	if (read_file(dir, "cpu.stat", buf, sizeof buf) > 0) {
@@ -195,7 +195,7 @@ int shim_resources_read(struct shim_res *res, pid_t child)
 	char dir[4200];
 	res->n = 0;
 	if (cgroup_dir(dir, sizeof dir) == 0)
-		from_cgroup(res, dir);
+		shim_resources_from_cgroup(res, dir);
 	else if (child > 0)
 		from_proc(res, child);
 	else

@@ -111,6 +111,8 @@ struct shim_res {
 	double vals[32];
 };
 int shim_resources_read(struct shim_res *res, pid_t child);
+/* The cgroup v2 files of dir (appends to res); for tests. */
+void shim_resources_from_cgroup(struct shim_res *res, const char *dir);
 
 /* ------------------------------------------------------------------ init.c */
 /* The signals the shim forwards, plus SIGCHLD; blocked before any thread exists. */
