@@ -115,10 +115,12 @@ void agent_batch_destroy(struct mb_batch *b);
 
 /* ------------------------------------------------------------------ self metrics (self.c) */
 /* A batch of agentd's own metrics (source "agentd") for the interval that ends now. */
-/* Counters are the change since the previous call (the store keeps their running totals).
- * Main thread only. */
+/* Counters are the change since the last self batch the store committed (the store keeps
+ * their running totals). MB_ETIMEDOUT while the previous one is still queued. Main thread. */
 int agent_self_collect(struct agent_store *st, uint64_t instance, uint64_t seq, int64_t now_ms,
                        int64_t interval_ms, const char *hostname, struct mb_batch **out);
+/* The writer's word on the last self batch: stored (committed) or not (dropped). */
+void agent_self_done(bool stored);
 
 /* ------------------------------------------------------------------ lock (lock.c)
  * One agentd per socket path (LIBRARY-NOTES nng #1): an flock on PATH.lock beside each ipc

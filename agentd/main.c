@@ -25,6 +25,8 @@ static void own_done(struct agent_job *j, uint32_t status, const char *err)
 {
 	if (status == MB_ACK_REJECTED || status == MB_ACK_RETRY)
 		mb_log_debug("own %s batch not stored: %s", j->batch->container_id, err);
+	if (strcmp(j->batch->container_id, "agentd") == 0)
+		agent_self_done(status == MB_ACK_OK || status == MB_ACK_DUP);
 	agent_batch_destroy(j->batch);
 	free(j);
 }
@@ -34,16 +36,16 @@ static void push_own(struct agent_writer *w, struct mb_batch *b)
 {
 	struct own_job *oj = calloc(1, sizeof *oj);
 	if (!oj) {
+		if (strcmp(b->container_id, "agentd") == 0)
+			agent_self_done(false);
 		agent_batch_destroy(b);
 		return;
 	}
 	oj->j.batch = b;
 	oj->j.done = own_done;
 	oj->j.arg = oj;
-	if (agent_writer_push(w, &oj->j) != 0) {
-		agent_batch_destroy(b);
-		free(oj);
-	}
+	if (agent_writer_push(w, &oj->j) != 0)
+		own_done(&oj->j, MB_ACK_RETRY, "queue full");
 }
 
 static uint64_t random_instance(void)

@@ -123,12 +123,17 @@ static int collect_cpu(struct agent_node *n, struct mb_batch *b)
 		return 0; /* no /proc/stat: nothing to say about cpus */
 	if ((rv = add(b, "cpu.cores", cores)) != 0)
 		return rv;
-	if (n->have_prev) {
+	{
 		double d[CPU_NFIELDS], all = 0;
 		for (int i = 0; i < CPU_NFIELDS; i++) {
-			d[i] = t[i] >= n->prev[i] ? (double)(t[i] - n->prev[i]) : 0;
+			d[i] = n->have_prev && t[i] >= n->prev[i] ? (double)(t[i] - n->prev[i]) : 0;
 			all += d[i];
 		}
+		/* No tick since the last read (the collection right at start): the averages since
+		 * boot are the best first answer. */
+		if (all == 0)
+			for (int i = 0; i < CPU_NFIELDS; i++)
+				all += d[i] = (double)t[i];
 		if (all > 0) {
 			double user = 100 * (d[CPU_USER] + d[CPU_NICE]) / all;
 			double sys = 100 * (d[CPU_SYSTEM] + d[CPU_IRQ] + d[CPU_SOFTIRQ]) / all;

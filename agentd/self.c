@@ -1,5 +1,6 @@
 /* self.c: agentd's own metrics, a source of their own ("agentd"): what it received, refused,
  * dropped and committed, how long commits take, its queue, series and store size. */
+#include <pthread.h>
 #include <string.h>
 
 #include "agentd.h"
@@ -14,76 +15,100 @@ const char *agent_reject_name(int reason)
 	return reason >= 0 && reason < AGENT_REJ_NREASONS ? reject_names[reason] : "?";
 }
 
-/* Values at the previous collection, for the counters' deltas. */
-static struct {
-	uint64_t batches_received, records_received, rejected[AGENT_REJ_NREASONS];
-	uint64_t committed, records_committed, dup, retry, mismatch, unknown;
-	uint64_t txns, commit_us, queries, query_errors, restarts;
-	uint64_t refused_limit, refused_full;
-} prev;
+/* Counters are sent as the change since the last batch the store committed: a batch that was
+ * not committed (store full, disk full) is folded into the next one, not lost. */
+enum {
+	S_BRECV, S_RRECV, S_BCOMMIT, S_RCOMMIT, S_DUP, S_RETRY, S_MISMATCH, S_UNKNOWN, S_TXNS,
+	S_QUERIES, S_QFAIL, S_RESTARTS, S_REF_LIMIT, S_REF_FULL, S_REJ0,
+	S_N = S_REJ0 + AGENT_REJ_NREASONS
+};
+static const struct {
+	const char *name, *tk, *tv;
+} self_counters[S_N] = {
+	[S_BRECV] = {"agentd.batches.received", NULL, NULL},
+	[S_RRECV] = {"agentd.records.received", NULL, NULL},
+	[S_BCOMMIT] = {"agentd.batches.committed", NULL, NULL},
+	[S_RCOMMIT] = {"agentd.records.committed", NULL, NULL},
+	[S_DUP] = {"agentd.batches.duplicate", NULL, NULL},
+	[S_RETRY] = {"agentd.batches.retry", NULL, NULL},
+	[S_MISMATCH] = {"agentd.peer.mismatch", NULL, NULL},
+	[S_UNKNOWN] = {"agentd.peer.unknown", NULL, NULL},
+	[S_TXNS] = {"agentd.commits", NULL, NULL},
+	[S_QUERIES] = {"agentd.queries", NULL, NULL},
+	[S_QFAIL] = {"agentd.queries.failed", NULL, NULL},
+	[S_RESTARTS] = {"agentd.listener.restarts", NULL, NULL},
+	[S_REF_LIMIT] = {"agentd.series.refused", "reason", "series_limit"},
+	[S_REF_FULL] = {"agentd.series.refused", "reason", "max_size"},
+	[S_REJ0 + AGENT_REJ_INVALID] = {"agentd.batches.rejected", "reason", "invalid"},
+	[S_REJ0 + AGENT_REJ_VERSION] = {"agentd.batches.rejected", "reason", "version"},
+	[S_REJ0 + AGENT_REJ_TOOBIG] = {"agentd.batches.rejected", "reason", "too_big"},
+	[S_REJ0 + AGENT_REJ_STORE] = {"agentd.batches.rejected", "reason", "store"},
+};
+
+static pthread_mutex_t self_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t committed[S_N], inflight[S_N];
+static bool pending;
+static uint64_t prev_txns, prev_commit_us;
 
 static uint64_t ld(atomic_uint_fast64_t *a)
 {
 	return atomic_load_explicit(a, memory_order_relaxed);
 }
 
-/* Adds counter name = now - *last (a restart of the value counts as zero) and moves *last. */
-static int delta(struct mb_batch *b, const char *name, uint64_t now, uint64_t *last,
-                 const char *tk, const char *tv)
+void agent_self_done(bool stored)
 {
-	struct mb_kv t = {tk, tv};
-	double d = now >= *last ? (double)(now - *last) : 0;
-	*last = now;
-	return agent_batch_add(b, MB_COUNTER, name, d, tk ? 1 : 0, tk ? &t : NULL);
+	pthread_mutex_lock(&self_mu);
+	if (stored)
+		memcpy(committed, inflight, sizeof committed);
+	pending = false;
+	pthread_mutex_unlock(&self_mu);
 }
 
 int agent_self_collect(struct agent_store *st, uint64_t instance, uint64_t seq, int64_t now_ms,
                        int64_t interval_ms, const char *hostname, struct mb_batch **out)
 {
 	struct agent_store_stats ss;
+	uint64_t now[S_N];
 	int rv;
+	pthread_mutex_lock(&self_mu);
+	bool busy = pending;
+	pthread_mutex_unlock(&self_mu);
+	if (busy)
+		return MB_ETIMEDOUT; /* the last one is still in the writer's queue */
 	struct mb_batch *b = agent_batch_new("agentd", instance, seq, now_ms, interval_ms);
 	if (!b)
 		return MB_ENOMEM;
 	memset(&ss, 0, sizeof ss);
 	agent_store_stats(st, &ss);
-	uint64_t txns = ld(&agent_ctr.commit_txns), us = ld(&agent_ctr.commit_us_total);
-	uint64_t dtx = txns - prev.txns, dus = us - prev.commit_us;
+	now[S_BRECV] = ld(&agent_ctr.batches_received);
+	now[S_RRECV] = ld(&agent_ctr.records_received);
+	now[S_BCOMMIT] = ld(&agent_ctr.batches_committed);
+	now[S_RCOMMIT] = ld(&agent_ctr.records_committed);
+	now[S_DUP] = ld(&agent_ctr.batches_dup);
+	now[S_RETRY] = ld(&agent_ctr.batches_retry);
+	now[S_MISMATCH] = ld(&agent_ctr.peer_mismatch);
+	now[S_UNKNOWN] = ld(&agent_ctr.peer_unknown);
+	now[S_TXNS] = ld(&agent_ctr.commit_txns);
+	now[S_QUERIES] = ld(&agent_ctr.queries);
+	now[S_QFAIL] = ld(&agent_ctr.query_errors);
+	now[S_RESTARTS] = ld(&agent_ctr.listener_restarts);
+	now[S_REF_LIMIT] = ss.refused_series_limit;
+	now[S_REF_FULL] = ss.refused_map_full;
+	for (int r = 0; r < AGENT_REJ_NREASONS; r++)
+		now[S_REJ0 + r] = ld(&agent_ctr.batches_rejected[r]);
 	if ((rv = agent_batch_dim(b, "hostname", hostname ? hostname : "")) != 0)
 		goto fail;
-	if ((rv = delta(b, "agentd.batches.received", ld(&agent_ctr.batches_received),
-	                &prev.batches_received, NULL, NULL)) != 0 ||
-	    (rv = delta(b, "agentd.records.received", ld(&agent_ctr.records_received),
-	                &prev.records_received, NULL, NULL)) != 0 ||
-	    (rv = delta(b, "agentd.batches.committed", ld(&agent_ctr.batches_committed),
-	                &prev.committed, NULL, NULL)) != 0 ||
-	    (rv = delta(b, "agentd.records.committed", ld(&agent_ctr.records_committed),
-	                &prev.records_committed, NULL, NULL)) != 0 ||
-	    (rv = delta(b, "agentd.batches.duplicate", ld(&agent_ctr.batches_dup), &prev.dup,
-	                NULL, NULL)) != 0 ||
-	    (rv = delta(b, "agentd.batches.retry", ld(&agent_ctr.batches_retry), &prev.retry, NULL,
-	                NULL)) != 0 ||
-	    (rv = delta(b, "agentd.peer.mismatch", ld(&agent_ctr.peer_mismatch), &prev.mismatch,
-	                NULL, NULL)) != 0 ||
-	    (rv = delta(b, "agentd.peer.unknown", ld(&agent_ctr.peer_unknown), &prev.unknown, NULL,
-	                NULL)) != 0 ||
-	    (rv = delta(b, "agentd.commits", txns, &prev.txns, NULL, NULL)) != 0 ||
-	    (rv = delta(b, "agentd.queries", ld(&agent_ctr.queries), &prev.queries, NULL, NULL)) !=
-	        0 ||
-	    (rv = delta(b, "agentd.queries.failed", ld(&agent_ctr.query_errors),
-	                &prev.query_errors, NULL, NULL)) != 0 ||
-	    (rv = delta(b, "agentd.listener.restarts", ld(&agent_ctr.listener_restarts),
-	                &prev.restarts, NULL, NULL)) != 0 ||
-	    (rv = delta(b, "agentd.series.refused", ss.refused_series_limit, &prev.refused_limit,
-	                "reason", "series_limit")) != 0 ||
-	    (rv = delta(b, "agentd.series.refused", ss.refused_map_full, &prev.refused_full,
-	                "reason", "max_size")) != 0)
-		goto fail;
-	for (int r = 0; r < AGENT_REJ_NREASONS; r++)
-		if ((rv = delta(b, "agentd.batches.rejected", ld(&agent_ctr.batches_rejected[r]),
-		                &prev.rejected[r], "reason", reject_names[r])) != 0)
+	for (int i = 0; i < S_N; i++) {
+		struct mb_kv t = {self_counters[i].tk, self_counters[i].tv};
+		double d = now[i] >= committed[i] ? (double)(now[i] - committed[i]) : 0;
+		if ((rv = agent_batch_add(b, MB_COUNTER, self_counters[i].name, d, t.key ? 1 : 0,
+		                          t.key ? &t : NULL)) != 0)
 			goto fail;
-	prev.commit_us = us;
+	}
+	uint64_t us = ld(&agent_ctr.commit_us_total);
+	uint64_t dtx = now[S_TXNS] - prev_txns, dus = us - prev_commit_us;
+	prev_txns = now[S_TXNS];
+	prev_commit_us = us;
 	if ((rv = agent_batch_add(b, MB_GAUGE, "agentd.commit.latency_ms",
 	                          dtx ? (double)dus / (double)dtx / 1000.0 : 0, 0, NULL)) != 0 ||
 	    (rv = agent_batch_add(b, MB_GAUGE, "agentd.commit.latency_max_ms",
@@ -101,6 +126,10 @@ int agent_self_collect(struct agent_store *st, uint64_t instance, uint64_t seq, 
 	                          NULL)) != 0)
 		goto fail;
 	atomic_store(&agent_ctr.commit_us_max, 0);
+	pthread_mutex_lock(&self_mu);
+	memcpy(inflight, now, sizeof inflight);
+	pending = true;
+	pthread_mutex_unlock(&self_mu);
 	*out = b;
 	return 0;
 fail:
