@@ -520,3 +520,108 @@ MB_TEST(net_tcp_listener_probe)
 	mb_client_close(c);
 	srv_stop(&s);
 }
+
+/* A query server speaking schema v1: answers ping, or garbage when asked to. */
+struct qsrv {
+	struct srv s;
+	bool garbage;
+};
+
+static void *qsrv_main(void *arg)
+{
+	struct qsrv *q = arg;
+	struct srv *s = &q->s;
+	while (!atomic_load(&s->stop)) {
+		nng_msg *m;
+		int rv = nng_recvmsg(s->sock, &m, 0);
+		if (rv == NNG_ETIMEDOUT)
+			continue;
+		if (rv != 0)
+			break;
+		atomic_fetch_add(&s->nrecv, 1);
+		struct mb_query qu;
+		char err[128];
+		struct mb_buf out = {0};
+		if (mb_query_decode(nng_msg_body(m), nng_msg_len(m), &qu, err, sizeof err) == 0) {
+			struct mb_reply r;
+			memset(&r, 0, sizeof r);
+			r.version = 1;
+			r.status = 200;
+			r.op = qu.op;
+			r.time_ms = 1700000000000LL;
+			r.node = "node-1";
+			if (q->garbage)
+				mb_buf_append(&out, "\xc1garbage", 8);
+			else
+				mb_reply_encode(&r, &out);
+			mb_query_free(&qu);
+		}
+		nng_msg_clear(m);
+		nng_msg_append(m, out.data, out.len);
+		mb_buf_free(&out);
+		if (nng_sendmsg(s->sock, m, 0) != 0)
+			nng_msg_free(m);
+	}
+	return NULL;
+}
+
+static int qsrv_start(struct qsrv *q, const char *name, bool garbage)
+{
+	struct srv *s = &q->s;
+	memset(q, 0, sizeof *q);
+	q->garbage = garbage;
+	snprintf(s->url, sizeof s->url, "ipc://%s/%s", mbt_tmpdir(), name);
+	if (nng_rep0_open(&s->sock) != 0)
+		return -1;
+	nng_socket_set_ms(s->sock, NNG_OPT_RECVTIMEO, 50);
+	if (mb_listen(s->sock, s->url, MB_MAX_MSG, &s->l) != 0) {
+		nng_close(s->sock);
+		return -1;
+	}
+	pthread_create(&s->th, NULL, qsrv_main, q);
+	return 0;
+}
+
+MB_TEST(net_client_query_round_trip_and_errors)
+{
+	struct qsrv q;
+	struct mb_client *c;
+	struct mb_query qu;
+	struct mb_reply r;
+	char err[256];
+	memset(&qu, 0, sizeof qu);
+	qu.version = 1;
+	qu.op = MB_OP_PING;
+	CHECK_EQ_INT(qsrv_start(&q, "query.sock", false), 0);
+	CHECK_EQ_INT(mb_client_open(q.s.url, MB_MAX_EXPORT_MSG, &c), 0);
+	CHECK_EQ_INT(mb_client_wait_connected(c, 5000), 0);
+	memset(&r, 0, sizeof r);
+	CHECK_EQ_INT(mb_client_query(c, &qu, 2000, &r, err, sizeof err), 0);
+	CHECK_EQ_INT(r.status, 200);
+	CHECK_EQ_INT(r.time_ms, 1700000000000LL);
+	CHECK_STR(r.node, "node-1");
+	mb_reply_free(&r);
+	mb_client_close(c);
+	srv_stop(&q.s);
+
+	/* A reply that does not decode: the decoder's error, with a reason. */
+	CHECK_EQ_INT(qsrv_start(&q, "garbage.sock", true), 0);
+	CHECK_EQ_INT(mb_client_open(q.s.url, 0, &c), 0);
+	CHECK_EQ_INT(mb_client_wait_connected(c, 5000), 0);
+	err[0] = 0;
+	int rv = mb_client_query(c, &qu, 2000, &r, err, sizeof err);
+	CHECK(rv == MB_EINVAL || rv == MB_EVERSION);
+	CHECK(err[0] != 0);
+	if (rv == 0)
+		mb_reply_free(&r);
+	mb_client_close(c);
+	srv_stop(&q.s);
+
+	/* No agentd: MB_EDOWN and a message that says so. */
+	char url[300];
+	snprintf(url, sizeof url, "ipc://%s/none.sock", mbt_tmpdir());
+	CHECK_EQ_INT(mb_client_open(url, 0, &c), 0);
+	CHECK_EQ_INT(mb_client_query(c, &qu, 500, &r, err, sizeof err), MB_EDOWN);
+	CHECK(strstr(err, "not answering") != NULL);
+	mb_client_close(c);
+}
