@@ -53,7 +53,7 @@ static void item_free(struct item *it)
 }
 
 /* One exchange: send the batch, wait for its ack. 0 with *ack, or an nng error. */
-static int exchange(struct shim_deliver *d, const struct item *it, struct mb_ack *ack)
+static int exchange(struct shim_deliver *d, const struct item *it, int tmo, struct mb_ack *ack)
 {
 	nng_msg *m;
 	int rv;
@@ -66,14 +66,14 @@ static int exchange(struct shim_deliver *d, const struct item *it, struct mb_ack
 		return rv;
 	}
 	nng_aio_set_msg(d->aio, m);
-	nng_aio_set_timeout(d->aio, d->ack_timeout_ms);
+	nng_aio_set_timeout(d->aio, tmo);
 	nng_send_aio(d->sock, d->aio);
 	nng_aio_wait(d->aio);
 	if ((rv = nng_aio_result(d->aio)) != 0) {
 		nng_msg_free(nng_aio_get_msg(d->aio));
 		return rv;
 	}
-	nng_aio_set_timeout(d->aio, d->ack_timeout_ms);
+	nng_aio_set_timeout(d->aio, tmo);
 	nng_recv_aio(d->sock, d->aio);
 	nng_aio_wait(d->aio);
 	if ((rv = nng_aio_result(d->aio)) != 0)
@@ -92,6 +92,10 @@ static void *sender(void *arg)
 {
 	struct shim_deliver *d = arg;
 	int64_t backoff = 0;
+	/* Doubles while one batch goes unanswered: a slow agentd is not flooded with repeats
+	 * (REQ itself resends at once on a reconnect, so nothing waits for it then). */
+	int tmo = d->ack_timeout_ms;
+	uint64_t tmo_seq = 0;
 
 	pthread_mutex_lock(&d->mu);
 	for (;;) {
@@ -111,7 +115,11 @@ static void *sender(void *arg)
 		pthread_mutex_unlock(&d->mu);
 
 		struct mb_ack ack;
-		int rv = exchange(d, it, &ack);
+		if (it->seq != tmo_seq) {
+			tmo = d->ack_timeout_ms;
+			tmo_seq = it->seq;
+		}
+		int rv = exchange(d, it, tmo, &ack);
 
 		pthread_mutex_lock(&d->mu);
 		d->inflight = NULL;
@@ -124,6 +132,8 @@ static void *sender(void *arg)
 				             nng_strerror(rv));
 			/* a timeout already waited; other failures are quick, so pause */
 			backoff = rv == NNG_ETIMEDOUT ? 0 : 100;
+			if (rv == NNG_ETIMEDOUT && tmo < 8 * d->ack_timeout_ms)
+				tmo *= 2;
 			continue;
 		}
 		if (ack.seq != it->seq) {
