@@ -322,7 +322,7 @@ class TestRawNetcat(ClientTest):
             self.assertEqual(want, sum(self.range_points(cid, name, "sum")), name)
 
     def test_nc_unix_datagram_socket(self):
-        """--listen unix:PATH (DogStatsD style): the child gets STATSD_SOCKET; nc -uU sends."""
+        # --listen unix:PATH (DogStatsD style): the child gets STATSD_SOCKET; nc -uU sends.
         nc = shutil.which("nc")
         if not nc:
             self.skipTest("nc not installed (netcat-openbsd)")
