@@ -63,11 +63,16 @@ void mb_fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noretu
 
 /* ------------------------------------------------------------------ parsing (parse.c)
  * Pure functions, any thread, never allocate. Return 0 or MB_EINVAL (also on overflow). */
-/* "250ms", "10s", "1.5s", "5m", "6h", "7d", "2w", "0". A bare number is refused. */
+/* "250ms", "10s", "1.5s", "5m", "6h", "7d", "2w", "0". A bare number is refused. Units ms, s,
+ * m, h, d, w (case-sensitive); Go-style sums such as "1h30m" are accepted; a fraction must
+ * come to whole milliseconds ("0.5ms" is refused). *ms is untouched on failure. */
 int mb_parse_duration(const char *s, int64_t *ms);
-/* "1024", "512B", "64KiB", "16MiB", "8GiB", "1TiB", and decimal "10KB", "5MB", "1GB". */
+/* "1024", "512B", "64KiB", "16MiB", "8GiB", "1TiB", and decimal "10KB" (or "kB"), "5MB",
+ * "1GB", "1TB". Case-sensitive ("16M", "16mib" are refused); a fraction must come to whole
+ * bytes ("1.5KiB" = 1536). */
 int mb_parse_size(const char *s, uint64_t *bytes);
-/* Formats ms as the shortest exact duration ("10s", "500ms", "6h"). buf >= 24 bytes. */
+/* Formats ms as the shortest exact duration in d, h, m, s or ms ("10s", "500ms", "6h", "7d",
+ * "90s"; 0 is "0"); mb_parse_duration reads it back. buf >= 24 bytes. */
 void mb_format_duration(int64_t ms, char *buf, size_t n);
 
 /* One rolling window: a ring of span/res slots. */
@@ -84,7 +89,8 @@ int mb_parse_retention(const char *s, struct mb_level *levels, int *nlevels, cha
 
 /* A time for range queries: unix seconds ("1700000000", fraction allowed), RFC3339
  * ("2018-08-08T14:44:34Z", "...+02:00", fractions), "now", or relative to now ("-15m",
- * "-2h", "+0s"). */
+ * "-2h", "+0s"; any mb_parse_duration after the sign). Digits past the millisecond are
+ * truncated. Results outside the years 0000..9999 are refused. *ms untouched on failure. */
 int mb_parse_time(const char *s, int64_t now_ms, int64_t *ms);
 /* RFC3339 UTC with second precision, "2018-08-08T14:44:34Z". buf >= 32 bytes. */
 void mb_format_rfc3339(int64_t ms, char *buf, size_t n);
@@ -146,7 +152,12 @@ struct mb_prog {
 };
 /* Parses argv. Positional arguments are moved, in order, to argv[0..*npos-1] (argv[0], the
  * program name, is dropped). Applies --log-level with mb_log_init(component, level).
- * Returns only on success. */
+ * Returns only on success. Details: --help (or -h) and --version win wherever they stand
+ * before "--" (and before the first positional with stop_at_positional), and --help shows
+ * the defaults in dst as the table set them; a flag's value may start with '-' ("--from
+ * -1h"); the first list value on the command line replaces the default, and a list from the
+ * environment replaces it too (empty items skipped); an empty environment variable counts as
+ * unset; a bad environment value is an error naming the variable. */
 void mb_flags_parse(struct mb_prog *p, int argc, char **argv, int *npos);
 /* Prints "PROG: error: <msg>" and exits 2: for positional-argument errors found by main. */
 void mb_usage_error(const struct mb_prog *p, const char *fmt, ...)
@@ -445,7 +456,8 @@ int mb_listener_probe(nng_listener l, int timeout_ms);
 /* A REQ client for request/reply with a deadline per call: api and CLI. */
 struct mb_client;
 /* Opens a REQ socket dialing url (in the background; the peer may come later), with REQ's
- * own resend off. MB_ENNG. The client is thread-safe: each call uses its own context. */
+ * own resend off. recvmax 0 means MB_MAX_EXPORT_MSG (never unlimited). MB_ENNG. The client is
+ * thread-safe: each call uses its own context. */
 int mb_client_open(const char *url, size_t recvmax, struct mb_client **out);
 /* Sends req and waits up to timeout_ms for the reply. On 0, *reply and *replylen are a malloc'd
  * copy the caller frees. MB_EDOWN when no agentd is connected (immediately if none was at the
@@ -453,7 +465,9 @@ int mb_client_open(const char *url, size_t recvmax, struct mb_client **out);
  * in time, MB_ENNG, MB_ENOMEM. Any thread. */
 int mb_client_call(struct mb_client *c, const void *req, size_t reqlen, int timeout_ms,
                    void **reply, size_t *replylen);
-/* Waits up to timeout_ms for a connection to the peer; 0 or MB_EDOWN. */
+/* Waits up to timeout_ms for a connection to the peer; 0 or MB_EDOWN. "Connected" is a pipe
+ * that finished nng's handshake: a listener dead of the half-open bug still gives one, and
+ * calls over it end in MB_ETIMEDOUT. */
 int mb_client_wait_connected(struct mb_client *c, int timeout_ms);
 /* Encodes q, calls, and decodes the reply for q->op into *r (free with mb_reply_free).
  * Errors as mb_client_call, plus the decoder's. err gets a reason. */
