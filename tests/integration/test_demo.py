@@ -163,6 +163,38 @@ class TestDemo(unittest.TestCase):
         self.assertNotIn("ERROR", log)
         self.assertNotIn("Sanitizer", log)
 
+    def test_make_demo_target(self):
+        # The user's path: `make demo` (deps, programs, then demo.sh), here with the programs
+        # already built; skipped when make would rebuild them (or in the sanitizer run).
+        if mb.SANITIZED:
+            self.skipTest("make demo builds the default programs, not the sanitizer build")
+        b = os.path.relpath(mb.BUILD, mb.ROOT)
+        if subprocess.run(["make", "-C", mb.ROOT, "-q", "B=" + b, "programs"],
+                          capture_output=True).returncode != 0:
+            self.skipTest("programs not up to date; make demo would rebuild them")
+        if os.getuid() != 0 and subprocess.run([os.path.join(mb.ROOT, "scripts", "deps.sh")],
+                                                capture_output=True).returncode != 0:
+            self.skipTest("Debian packages missing and not root: make deps first")
+        self.dir = tempfile.mkdtemp(prefix="mbdemo", dir="/tmp")
+        self.addCleanup(shutil.rmtree, self.dir, ignore_errors=True)
+        env = dict(os.environ)
+        env.pop("METRICSBUS_RUN_DIR", None)
+        env.pop("MAKEFLAGS", None)
+        p = subprocess.Popen(["make", "-C", mb.ROOT, "--no-print-directory", "demo", "B=" + b,
+                              "DEMO_DIR=" + self.dir, "DEMO_PORT=" + str(mb.free_port()), "DEMO_SECONDS=2"],
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             start_new_session=True)
+        self.out = []
+        self.reader = threading.Thread(target=lambda: [self.out.append(ln) for ln in p.stdout], daemon=True)
+        self.reader.start()
+        self.addCleanup(self.reap, p)
+        self.assertEqual(0, p.wait(timeout=120), self.text())
+        self.reader.join(5)
+        self.assertIn("metricsbus is up", self.text())
+        self.assertIn("/system/v1/metrics/v0/containers/demo-app/app", self.text())
+        self.assertIn("stopped. The data is in " + os.path.join(self.dir, "data"), self.text())
+        self.assert_no_process_left(p)
+
 
 if __name__ == "__main__":
     unittest.main()
