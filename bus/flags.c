@@ -187,11 +187,45 @@ static void print_flag(const char *name, const char *metavar, const char *help,
 	       def && *def ? "; default " : "", def ? def : "");
 }
 
+/* Words wrapped at width; the text's own newlines are kept. */
+static void print_wrapped(const char *text, int width)
+{
+	int col = 0;
+	const char *s = text;
+	while (*s) {
+		if (*s == '\n') {
+			putchar('\n');
+			col = 0;
+			s++;
+			continue;
+		}
+		if (*s == ' ') {
+			s++;
+			continue;
+		}
+		int len = (int)strcspn(s, " \n");
+		if (col > 0 && col + 1 + len > width) {
+			putchar('\n');
+			col = 0;
+		} else if (col > 0) {
+			putchar(' ');
+			col++;
+		}
+		fwrite(s, 1, (size_t)len, stdout);
+		col += len;
+		s += len;
+	}
+	if (col > 0)
+		putchar('\n');
+}
+
 static void print_help(const struct mb_prog *p, const char *level)
 {
 	printf("usage: %s %s\n\n", p->name, p->synopsis ? p->synopsis : "[FLAGS]");
-	if (p->about && *p->about)
-		printf("%s\n\n", p->about);
+	if (p->about && *p->about) {
+		print_wrapped(p->about, 78);
+		printf("\n");
+	}
 	printf("flags:\n");
 	for (int i = 0; i < p->nflags; i++) {
 		const struct mb_flag *f = &p->flags[i];

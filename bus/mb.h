@@ -462,7 +462,8 @@ int mb_client_open(const char *url, size_t recvmax, struct mb_client **out);
 /* Sends req and waits up to timeout_ms for the reply. On 0, *reply and *replylen are a malloc'd
  * copy the caller frees. MB_EDOWN when no agentd is connected (immediately if none was at the
  * call, or when it went away during it), MB_ETIMEDOUT when it is connected but did not answer
- * in time, MB_ENNG, MB_ENOMEM. Any thread. */
+ * in time, MB_ENNG, MB_ENOMEM. A reply over the client's recvmax makes nng drop the
+ * connection: MB_EDOWN (it reconnects). timeout_ms < 0 counts as 0. Any thread. */
 int mb_client_call(struct mb_client *c, const void *req, size_t reqlen, int timeout_ms,
                    void **reply, size_t *replylen);
 /* Waits up to timeout_ms for a connection to the peer; 0 or MB_EDOWN. "Connected" is a pipe
