@@ -434,6 +434,10 @@ static int attempt(struct agent_store *s, struct mb_batch *const *batches, int n
 	wb->n_cops = wb->n_sops = wb->n_tops = wb->n_touches = wb->n_psrc = wb->n_insts = 0;
 	if ((rv = mdb_txn_begin(s->env, NULL, 0, &t)) != 0)
 		return rv;
+	/* Coarse slots that closed are rolled up first: the points below then know which
+	 * coarse slots are final (a late point goes into those directly). */
+	if ((rv = agent_roll_step(s, t, now, &wb->vb)) != 0)
+		goto fail;
 	uint32_t ord = 0;
 	for (int bi = 0; bi < n; bi++) {
 		struct mb_batch *b = batches[bi];
@@ -522,6 +526,8 @@ static int attempt(struct agent_store *s, struct mb_batch *const *batches, int n
 				uint32_t cps = g->cps[lay];
 				uint64_t abs_slot = (uint64_t)((b->time_ms - 1) / g->res_ms);
 				uint64_t abs_chunk = abs_slot / cps;
+				if (l > 0 && !agent_roll_stored(&s->roll_new[l], (int64_t)abs_slot, se->id))
+					continue; /* rolled up from level 0 once the slot closes */
 				struct cop co = {
 					.hi = (uint64_t)l << 32 | (uint32_t)(abs_chunk % g->nchunks[lay]),
 					.id = se->id,
@@ -699,6 +705,7 @@ fail:
 static void apply_success(struct agent_store *s, const struct tally *ty, int64_t t0)
 {
 	struct agent_wbuf *wb = s->wb;
+	memcpy(s->roll, s->roll_new, sizeof s->roll);
 	pthread_rwlock_wrlock(&s->reg_lock);
 	for (size_t i = 0; i < wb->n_touches; i++) {
 		struct agent_series *se = wb->touches[i].se;

@@ -45,6 +45,55 @@ static bool tags_match(const struct agent_series *se, const struct mb_query *q)
 	return true;
 }
 
+/* Adds one slot (stored or rolled up on the fly) to its bucket. ssk/shl: the slot's sketch
+ * and HLL when the bucket needs them. */
+static void acc_slot(struct acc *x, const double *sl, int lay, int kind, int64_t st,
+                     struct mb_sketch *bsk, struct mb_hll *bhl, const struct mb_sketch *ssk,
+                     const struct mb_hll *shl)
+{
+	double cnt, sum, mn, mx, last, qval = NAN, qn = 1;
+	if (lay == LAY_TIMER5) {
+		cnt = sl[T_COUNT];
+		sum = sl[T_SUM];
+		mn = sl[T_MIN];
+		mx = sl[T_MAX];
+		last = cnt > 0 ? sum / cnt : 0;
+	} else if (lay == LAY_GAUGE5) {
+		cnt = sl[G_N];
+		sum = sl[G_SUM];
+		mn = sl[G_MIN];
+		mx = sl[G_MAX];
+		last = sl[G_LAST];
+		qval = cnt > 0 ? sum / cnt : last;
+		qn = cnt > 0 ? cnt : 1;
+	} else {
+		cnt = kind == MB_GAUGE || kind == MB_RESOURCE ? 1 : sl[0];
+		sum = mn = mx = last = qval = sl[0];
+	}
+	if (lay != LAY_TIMER5 || cnt > 0) {
+		x->min = x->has_mm ? fmin(x->min, mn) : mn;
+		x->max = x->has_mm ? fmax(x->max, mx) : mx;
+		x->has_mm = true;
+	}
+	x->cnt += cnt;
+	x->sum += sum;
+	if (st > x->last_t || x->nslots == 0) {
+		x->last = last;
+		x->last_t = st;
+	} else if (st == x->last_t) {
+		x->last += last;
+	}
+	x->nslots++;
+	if (bsk && lay == LAY_TIMER5) {
+		if (ssk)
+			mb_sketch_merge(bsk, ssk);
+	} else if (bsk && isfinite(qval)) {
+		mb_sketch_add(bsk, qval, (uint64_t)qn);
+	}
+	if (bhl && shl)
+		mb_hll_merge(bhl, shl);
+}
+
 static double stat_q(int stat)
 {
 	switch (stat) {
@@ -167,6 +216,10 @@ void agent_q_range(struct agent_store *s, MDB_txn *t, const struct mb_query *q,
 	int64_t a0 = b0 / res, a1 = (b0 + nb * step) / res; /* abs slots [a0, a1) */
 	if (a0 < 0)
 		a0 = 0;
+	struct agent_roll rvw[MB_MAX_LEVELS];
+	if (agent_roll_load(s, t, rvw) != 0)
+		memset(rvw, 0, sizeof rvw);
+	int64_t vmax = (now + 3600000) / res + 1; /* no point is ever filed later than this */
 	for (uint32_t i = 0; i < c->nser; i++) {
 		const struct agent_series *se = s->ser[c->ser[i]];
 		if (!se->committed || se->kind != kind || strcmp(se->name, base) || !tags_match(se, q))
@@ -183,6 +236,8 @@ void agent_q_range(struct agent_store *s, MDB_txn *t, const struct mb_query *q,
 				int64_t abs = ac * cps + si;
 				if (abs < a0 || abs >= a1)
 					continue;
+				if (lvl > 0 && !agent_roll_stored(&rvw[lvl], abs, se->id))
+					continue; /* read below, from the level under it */
 				double sl[5];
 				memcpy(sl, base_p + (size_t)si * w * 8, (size_t)w * 8);
 				if (agent_slot_empty(sl))
@@ -190,56 +245,33 @@ void agent_q_range(struct agent_store *s, MDB_txn *t, const struct mb_query *q,
 				int64_t bi = (abs * res - b0) / step;
 				if (bi < 0 || bi >= nb)
 					continue;
-				struct acc *x = &a[bi];
-				double cnt, sum, mn, mx, last, qval = NAN, qn = 1;
-				if (lay == LAY_TIMER5) {
-					cnt = sl[T_COUNT];
-					sum = sl[T_SUM];
-					mn = sl[T_MIN];
-					mx = sl[T_MAX];
-					last = cnt > 0 ? sum / cnt : 0;
-				} else if (lay == LAY_GAUGE5) {
-					cnt = sl[G_N];
-					sum = sl[G_SUM];
-					mn = sl[G_MIN];
-					mx = sl[G_MAX];
-					last = sl[G_LAST];
-					qval = cnt > 0 ? sum / cnt : last;
-					qn = cnt > 0 ? cnt : 1;
-				} else {
-					cnt = kind == MB_GAUGE || kind == MB_RESOURCE ? 1 : sl[0];
-					sum = mn = mx = last = qval = sl[0];
-				}
-				if (lay != LAY_TIMER5 || cnt > 0) {
-					x->min = x->has_mm ? fmin(x->min, mn) : mn;
-					x->max = x->has_mm ? fmax(x->max, mx) : mx;
-					x->has_mm = true;
-				}
-				x->cnt += cnt;
-				x->sum += sum;
-				int64_t st = abs * res;
-				if (st > x->last_t || x->nslots == 0) {
-					x->last = last;
-					x->last_t = st;
-				} else if (st == x->last_t) {
-					x->last += last;
-				}
-				x->nslots++;
-				if (sk && lay == LAY_TIMER5) {
-					struct mb_sketch one;
-					if (agent_read_sketch(s, t, se->id, lvl, abs, &one, NULL) == 0) {
-						mb_sketch_merge(&sk[bi], &one);
-						mb_sketch_free(&one);
-					}
-				} else if (sk && isfinite(qval)) {
-					mb_sketch_add(&sk[bi], qval, (uint64_t)qn);
-				}
-				if (hl) {
-					struct mb_hll one;
-					if (agent_read_sketch(s, t, se->id, lvl, abs, NULL, &one) == 0)
-						mb_hll_merge(&hl[bi], &one);
-				}
+				struct mb_sketch one = {0};
+				struct mb_hll oneh;
+				bool hs = sk && lay == LAY_TIMER5 &&
+				          agent_read_sketch(s, t, se->id, lvl, abs, &one, NULL) == 0;
+				bool hh = hl && agent_read_sketch(s, t, se->id, lvl, abs, NULL, &oneh) == 0;
+				acc_slot(&a[bi], sl, lay, kind, abs * res, sk ? &sk[bi] : NULL,
+				         hl ? &hl[bi] : NULL, hs ? &one : NULL, hh ? &oneh : NULL);
+				mb_sketch_free(&one);
 			}
+		}
+		/* Slots of a coarse level not rolled up yet: from the level below. */
+		for (int64_t abs = a0 > rvw[lvl].S ? a0 : rvw[lvl].S; lvl > 0 && abs < a1 && abs < vmax;
+		     abs++) {
+			if (agent_roll_stored(&rvw[lvl], abs, se->id))
+				continue;
+			int64_t bi = (abs * res - b0) / step;
+			if (bi < 0 || bi >= nb)
+				continue;
+			double sl[5];
+			struct mb_sketch one = {0};
+			struct mb_hll *oneh = hl ? calloc(1, sizeof *oneh) : NULL;
+			if (agent_slot_get(s, t, se, lvl, abs, rvw, sl,
+			                   sk && lay == LAY_TIMER5 ? &one : NULL, oneh) == 0)
+				acc_slot(&a[bi], sl, lay, kind, abs * res, sk ? &sk[bi] : NULL,
+				         hl ? &hl[bi] : NULL, sk && lay == LAY_TIMER5 ? &one : NULL, oneh);
+			mb_sketch_free(&one);
+			free(oneh);
 		}
 	}
 	for (int64_t i = 0; i < nb; i++) {

@@ -300,6 +300,8 @@ int agent_store_open(const struct agent_store_opts *o, struct agent_store **out,
 		goto fail_env;
 	}
 	rv = agent_registry_load(s, t);
+	if (rv == 0 && agent_roll_load(s, t, s->roll) != 0)
+		rv = MB_ESYS;
 	mdb_txn_abort(t);
 	if (rv != 0) {
 		snprintf(err, errlen, "store %s: loading the registry: %s", s->dir, mb_strerror(rv));

@@ -67,6 +67,12 @@ struct agent_seqent {
 	uint64_t pend; /* commit.c: the seq of this commit not yet committed, 0 none */
 };
 
+/* rollup.c: per level >= 1, slots < S are final; [S, T) final for series ids <= k. */
+struct agent_roll {
+	int64_t S, T;
+	uint64_t k;
+};
+
 struct agent_store {
 	struct agent_store_opts o;
 	char dir[4096];
@@ -93,6 +99,8 @@ struct agent_store {
 	bool map_at_max;
 	bool fault_episode;
 	struct agent_wbuf *wb; /* commit.c's reusable work buffers */
+	struct agent_roll roll[MB_MAX_LEVELS];     /* committed */
+	struct agent_roll roll_new[MB_MAX_LEVELS]; /* during a commit attempt */
 	/* Stats, under stats_lock. */
 	pthread_mutex_t stats_lock;
 	struct agent_store_stats st;
@@ -151,6 +159,16 @@ void agent_read_end(struct agent_store *s, MDB_txn *t);
 
 /* commit.c */
 void agent_commit_free(struct agent_store *s);
+
+/* rollup.c */
+bool agent_roll_stored(const struct agent_roll *r, int64_t slot, uint64_t id);
+int agent_roll_load(struct agent_store *s, MDB_txn *t, struct agent_roll *out);
+int agent_roll_step(struct agent_store *s, MDB_txn *t, int64_t now, struct mb_buf *vb);
+/* A slot of any level, rolled up from the level below when it is not final yet. sk/hll, when
+ * given, get the slot's sketch/HLL merged in. 0 or MDB_NOTFOUND (no data). */
+int agent_slot_get(struct agent_store *s, MDB_txn *t, const struct agent_series *se, int level,
+                   int64_t abs, const struct agent_roll *rv, double *out, struct mb_sketch *sk,
+                   struct mb_hll *hll);
 
 /* query.c / range.c / backup.c */
 void agent_q_range(struct agent_store *s, MDB_txn *t, const struct mb_query *q,

@@ -155,10 +155,15 @@ static const struct mb_point *find_pt(const struct mb_reply *r, const char *name
 	return NULL;
 }
 
-MB_TEST(store_counter_totals_across_levels)
+/* advancing: agentd's clock moves with the batches (coarse levels are rolled up as their
+ * slots close); else every batch arrives late, after its coarse slots were final. */
+static void counter_totals(bool advancing)
 {
+	const char *dir = advancing ? "adv" : "late";
 	agent_store_test_now_ms = T0 + 10 * 3600000LL;
-	struct agent_store *s = open_store("a", NULL, 0, NULL);
+	if (advancing)
+		agent_store_test_now_ms = T0 + 1000;
+	struct agent_store *s = open_store(dir, NULL, 0, NULL);
 	CHECK(s != NULL);
 	if (!s)
 		return;
@@ -168,13 +173,16 @@ MB_TEST(store_counter_totals_across_levels)
 	for (int i = 0; i < n; i++) {
 		struct tb t;
 		int64_t tm = T0 + (int64_t)(i + 1) * 10000;
+		if (advancing)
+			agent_store_test_now_ms = tm + 500;
 		tb_init(&t, "c1", 42, (uint64_t)i + 1, tm);
 		tb_add(&t, MB_COUNTER, "req", i % 7 + 1);
 		CHECK_EQ_INT(commit1(s, &t), MB_ACK_OK);
 		total += i % 7 + 1;
-		if (tm > agent_store_test_now_ms - 6 * 3600000LL + 600000)
+		if (tm > T0 + 10 * 3600000LL - 6 * 3600000LL + 600000)
 			last6h += i % 7 + 1;
 	}
+	agent_store_test_now_ms = T0 + 10 * 3600000LL;
 	/* Whole span: older than 6h, so from the 1m level. */
 	struct mb_reply r = range(s, "c1", "req", T0, T0 + 10 * 3600000LL, 0, MB_STAT_SUM);
 	CHECK_EQ_INT(r.status, 200);
@@ -207,7 +215,7 @@ MB_TEST(store_counter_totals_across_levels)
 	mb_reply_free(&e);
 	agent_store_close(s);
 	/* Restart: totals and data intact. */
-	s = open_store("a", NULL, 0, NULL);
+	s = open_store(dir, NULL, 0, NULL);
 	CHECK(s != NULL);
 	if (!s)
 		return;
@@ -219,8 +227,32 @@ MB_TEST(store_counter_totals_across_levels)
 	r = range(s, "c1", "req", T0, T0 + 10 * 3600000LL, 0, MB_STAT_SUM);
 	CHECK_NEAR(range_total(&r), total, 1e-6);
 	mb_reply_free(&r);
+	/* A late batch for a slot whose coarse slots are final: counted once at every level. */
+	struct tb lt;
+	tb_init(&lt, "c1", 43, 1, T0 + 5 * 3600000LL + 10000);
+	tb_add(&lt, MB_COUNTER, "req", 1000);
+	CHECK_EQ_INT(commit1(s, &lt), MB_ACK_OK);
+	r = range(s, "c1", "req", T0, T0 + 10 * 3600000LL, 0, MB_STAT_SUM);
+	CHECK_NEAR(range_total(&r), total + 1000, 1e-6);
+	mb_reply_free(&r);
+	r = range(s, "c1", "req", T0, T0 + 10 * 3600000LL, 3600000, MB_STAT_SUM);
+	CHECK_NEAR(range_total(&r), total + 1000, 1e-6);
+	mb_reply_free(&r);
+	r = range(s, "c1", "req", T0 + 5 * 3600000LL, T0 + 5 * 3600000LL + 60000, 10000,
+	          MB_STAT_SUM);
+	double six = 1000;
+	for (int i = 1800; i < 1806; i++)
+		six += i % 7 + 1;
+	CHECK_NEAR(range_total(&r), six, 1e-6);
+	mb_reply_free(&r);
 	agent_store_close(s);
 	agent_store_test_now_ms = 0;
+}
+
+MB_TEST(store_counter_totals_across_levels)
+{
+	counter_totals(false);
+	counter_totals(true);
 }
 
 MB_TEST(store_dup_seq_dropped)
@@ -442,6 +474,7 @@ MB_TEST(store_timer_quantiles_across_levels)
 	uint32_t x = 12345;
 	for (int i = 0; i < n; i++) {
 		struct tb t;
+		agent_store_test_now_ms = TB + (int64_t)(i + 1) * 10000 + 500;
 		tb_init(&t, "svc", 9, (uint64_t)i + 1, TB + (int64_t)(i + 1) * 10000);
 		struct mb_record *r = tb_add(&t, MB_TIMER, "lat", 0);
 		double vals[50];
@@ -456,6 +489,7 @@ MB_TEST(store_timer_quantiles_across_levels)
 		CHECK_EQ_INT(commit1(s, &t), MB_ACK_OK);
 		tb_free(&t);
 	}
+	agent_store_test_now_ms = TB + 8 * 3600000LL;
 	qsort(all, na, sizeof *all, cmp_d);
 	int stats[] = {MB_STAT_P50, MB_STAT_P90, MB_STAT_P99, MB_STAT_P999};
 	double qs[] = {0.5, 0.9, 0.99, 0.999};
