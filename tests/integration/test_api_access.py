@@ -23,6 +23,16 @@ def has_ipv6_loopback():
         return False
 
 
+def stopped(pid):
+    """True once every thread of pid is in the stopped state (kill() returns before that)."""
+    tasks = os.listdir(f"/proc/{pid}/task")
+    for t in tasks:
+        with open(f"/proc/{pid}/task/{t}/stat") as f:
+            if f.read().rsplit(")", 1)[1].split()[0] != "T":
+                return False
+    return True
+
+
 class Access(mb.StackTest):
     def test_token_required_everywhere_but_healthz(self):
         path = os.path.join(self.stack.dir, "token")
@@ -121,6 +131,7 @@ class Access(mb.StackTest):
         al.wait_http(s, "/v0/node", 200)
         os.kill(a.pid, signal.SIGSTOP)
         try:
+            mb.poll(lambda: stopped(a.pid), what="agentd stopped")
             t0 = time.monotonic()
             st, hdr, raw = s.http("/v0/node")
             took = time.monotonic() - t0
