@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import unittest
+import urllib.parse
 import urllib.request
 
 import mbharness as mb
@@ -83,14 +84,16 @@ class TestExampleFiles(TempDirTest):
             mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
             self.assertEqual("/run/metricsbus", mounts["metricsbus-run"])
             env = {e["name"]: e for e in c["env"]}
-            self.assertIn("METRICSBUS_CONTAINER_ID", env)
+            self.assertIn("METRICSBUS_CONTAINER_NAME", env)
+            self.assertIn("POD_NAMESPACE", env)
             # $(VAR) references must name variables defined earlier in the same list.
             names = [e["name"] for e in c["env"]]
             for e in c["env"]:
                 for ref in re.findall(r"\$\((\w+)\)", e.get("value", "")):
                     self.assertIn(ref, names[:names.index(e["name"])], e["name"])
-        ids = [next(e["value"] for e in c["env"] if e["name"] == "METRICSBUS_CONTAINER_ID") for c in cs]
-        self.assertEqual(len(ids), len(set(ids)), "each container needs its own container id")
+        # The shim tells the pod's containers apart by METRICSBUS_CONTAINER_NAME.
+        ids = [next(e["value"] for e in c["env"] if e["name"] == "METRICSBUS_CONTAINER_NAME") for c in cs]
+        self.assertEqual(len(ids), len(set(ids)), "each container needs its own name")
 
     def test_prometheus_config_passes_promtool(self):
         src = os.path.join(EX, "prometheus.yml")
@@ -195,6 +198,71 @@ class TestExampleFiles(TempDirTest):
         for f in ("Dockerfile", "marathon.json", "kubernetes-pod.yaml", "prometheus.yml",
                   "metricsbus-api.service", "app.py", "metrics.py", "poller.py"):
             self.assertIn(f, text)
+
+
+SENDER = ['/bin/sh', '-c', 'printf "example.hits:3|c" | nc -u -w1 "$STATSD_UDP_HOST" "$STATSD_UDP_PORT" '
+          '&& echo EXAMPLE-SENT; exec sleep 600']
+
+
+class TestExamplesUnderRealShim(mb.StackTest):
+    """The environment the pod spec and the Marathon app give the shim really names the
+    container and its dimensions as the examples say (a real shim, agentd and bridge)."""
+
+    def setUp(self):
+        if not all(os.path.exists(mb.binpath(p)) for p in ("metricsbus-shim", "metricsbus-agentd", "metricsbus-api")):
+            self.skipTest("programs not built")
+        if not shutil.which("nc"):
+            self.skipTest("nc not installed")
+        super().setUp()
+        self.stack.agentd()
+        self.stack.api()
+
+    def run_as(self, env):
+        for k in ("HOSTNAME", "KUBERNETES_SERVICE_HOST", "MESOS_CONTAINER_NAME", "MARATHON_APP_ID"):
+            env.setdefault(k, "")
+        # The flag wins over the example's METRICSBUS_FLUSH_INTERVAL: a quick test, same naming.
+        p = self.stack.shim("--flush-interval", "500ms", cmd=SENDER, env=env)
+        mb.poll(lambda: p.poll() is None and "EXAMPLE-SENT" in self.stack.log_of(p), timeout=30,
+                what="the example's sender")
+        return p
+
+    def dims_of(self, cid):
+        def ok():
+            st, body = self.stack.http_json("/system/v1/metrics/v0/containers/%s/app" % urllib.parse.quote(cid, safe=""))
+            return body if st == 200 and any(d["name"] == "example.hits" for d in body["datapoints"]) else None
+        return mb.poll(ok, timeout=20, what=f"{cid} in /app")["dimensions"]
+
+    def test_kubernetes_pod_env_names_each_container(self):
+        if yaml is None:
+            self.skipTest("python3-yaml not installed")
+        pod = yaml.safe_load(read(os.path.join(EX, "kubernetes-pod.yaml")))
+        downward = {"metadata.name": "testapp-7d4b9", "metadata.namespace": "shop"}
+        for c in pod["spec"]["containers"]:
+            env = {"HOSTNAME": "testapp-7d4b9", "KUBERNETES_SERVICE_HOST": "10.96.0.1"}
+            for e in c["env"]:  # as the kubelet does: downward API values and $(VAR) expansion
+                v = downward[e["valueFrom"]["fieldRef"]["fieldPath"]] if "valueFrom" in e else e["value"]
+                env[e["name"]] = re.sub(r"\$\((\w+)\)", lambda m: env.get(m.group(1), m.group(0)), v)
+            env.pop("APP_URL", None)
+            env.pop("APP_PORT", None)
+            self.run_as(env)
+            dims = self.dims_of("testapp-7d4b9:" + c["name"])
+            self.assertEqual("shop", dims.get("namespace"))
+            self.assertEqual("testapp-7d4b9", dims.get("pod_name"))
+            self.assertEqual(c["name"], dims.get("container_name"))
+            self.assertEqual("testapp-7d4b9", dims.get("task_name"))
+            self.assertEqual("kubernetes", dims.get("framework_name"))
+
+    def test_marathon_app_env_names_the_task(self):
+        app = json.loads(read(os.path.join(EX, "marathon.json")))
+        env = dict(app["env"])
+        # What Mesos and Marathon put in a task's environment.
+        env.update({"MESOS_CONTAINER_NAME": "mesos-1b2c3d", "MARATHON_APP_ID": app["id"],
+                    "MESOS_TASK_ID": "testapp.5f6e", "HOSTNAME": "agent-7"})
+        self.run_as(env)
+        dims = self.dims_of("mesos-1b2c3d")
+        self.assertEqual("testapp.5f6e", dims.get("task_id"))
+        self.assertEqual("marathon", dims.get("framework_name"))
+        self.assertIn("testapp", dims.get("task_name", ""))
 
 
 class TestExampleApp(TempDirTest):
