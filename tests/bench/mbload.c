@@ -3,6 +3,7 @@
 #include <math.h>
 #include <nng/nng.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,6 +154,11 @@ static void *push_main(void *arg)
 					clock_gettime(CLOCK_MONOTONIC, &a);
 					rv = mb_client_call(c, buf.data, buf.len, 30000, &rep, &replen);
 					clock_gettime(CLOCK_MONOTONIC, &z);
+					if (rv == MB_EDOWN && ++p->errors < 20) {
+						/* the same seq again: agentd drops it if it was committed */
+						mb_client_wait_connected(c, 2000);
+						continue;
+					}
 					if (rv != 0) {
 						snprintf(p->err, sizeof p->err, "call: %s", mb_strerror(rv));
 						goto done;
@@ -327,6 +333,7 @@ static int cmd_query(int argc, char **argv)
 	if (!lat)
 		return 1;
 	uint32_t status = 0, count = 0;
+	int failures = 0;
 	char err[256] = "";
 	for (int i = 0; i < n; i++) {
 		q.to_ms = mb_now_ms();
@@ -337,6 +344,12 @@ static int cmd_query(int argc, char **argv)
 		clock_gettime(CLOCK_MONOTONIC, &a);
 		rv = mb_client_query(c, &q, 30000, &r, err, sizeof err);
 		clock_gettime(CLOCK_MONOTONIC, &z);
+		if (rv == MB_EDOWN && ++failures < 10) { /* a dropped connection: not timed */
+			fprintf(stderr, "mbload: query: %s (trying again)\n", err);
+			mb_client_wait_connected(c, 2000);
+			i--;
+			continue;
+		}
 		if (rv != 0) {
 			fprintf(stderr, "mbload: query: %s\n", err);
 			mb_client_close(c);
@@ -350,21 +363,71 @@ static int cmd_query(int argc, char **argv)
 	}
 	qsort(lat, (size_t)n, sizeof *lat, cmp_double);
 	printf("{\"op\":\"%s\",\"n\":%d,\"status\":%u,\"items\":%u,\"p50_ms\":%.4f,"
-	       "\"p99_ms\":%.4f,\"max_ms\":%.4f}\n",
+	       "\"p99_ms\":%.4f,\"max_ms\":%.4f,\"dropped_connections\":%d}\n",
 	       op, n, status, count, pct(lat, (size_t)n, 0.5), pct(lat, (size_t)n, 0.99),
-	       lat[n - 1]);
+	       lat[n - 1], failures);
 	free(lat);
 	mb_client_close(c);
 	return 0;
 }
 
-/* Sums the running totals of a source's counters (names under an optional prefix), from
- * one export: how many counter lines a shim delivered into agentd. */
+/* Sums the running totals of a source's counters whose names start with a prefix, from one
+ * export: how many counter lines a shim delivered into agentd. */
+static int count_once(struct mb_client *c, const char *src, const char *prefix)
+{
+	struct mb_query q = {.version = 1, .op = MB_OP_EXPORT};
+	struct mb_reply r;
+	char err[256];
+	int rv;
+	/* agentd may drop a connection (its listener watchdog re-listens): the dialer comes back
+	 * by itself, so a failed call is tried again a few times. */
+	for (int attempt = 0;; attempt++) {
+		if ((rv = mb_client_query(c, &q, 60000, &r, err, sizeof err)) == 0)
+			break;
+		fprintf(stderr, "mbload: export: %s%s\n", err, attempt < 5 ? " (trying again)" : "");
+		if (attempt >= 5)
+			return 1;
+		mb_client_wait_connected(c, 2000);
+	}
+	double total = 0;
+	uint64_t series = 0, counters = 0;
+	size_t plen = strlen(prefix);
+	for (uint32_t i = 0; i < r.nitems; i++) {
+		const struct mb_export_item *it = &r.items[i];
+		if (it->src >= r.nsrcs || strcmp(r.srcs[it->src].source, src) != 0)
+			continue;
+		if (strncmp(it->name, prefix, plen) != 0)
+			continue;
+		series++;
+		if (it->kind == MB_COUNTER) {
+			counters++;
+			total += it->total;
+		}
+	}
+	printf("{\"counter_sum\":%.0f,\"series\":%llu,\"counters\":%llu,\"status\":%u}\n", total,
+	       (unsigned long long)series, (unsigned long long)counters, r.status);
+	fflush(stdout);
+	mb_reply_free(&r);
+	return 0;
+}
+
+/* count: once, or (--stdin) once per prefix read from stdin, on one connection: a bench polls
+ * it often, and short-lived connections are not what is measured. */
 static int cmd_count(int argc, char **argv)
 {
 	const char *url = NULL, *src = NULL, *prefix = "";
-	for (int i = 0; i + 1 < argc; i += 2) {
-		const char *k = argv[i], *v = argv[i + 1];
+	bool from_stdin = false;
+	for (int i = 0; i < argc; i++) {
+		const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!strcmp(k, "--stdin")) {
+			from_stdin = true;
+			continue;
+		}
+		if (!v) {
+			fprintf(stderr, "mbload count: %s needs a value\n", k);
+			return 2;
+		}
+		i++;
 		if (!strcmp(k, "--query")) url = v;
 		else if (!strcmp(k, "--source")) src = v;
 		else if (!strcmp(k, "--prefix")) prefix = v;
@@ -384,32 +447,18 @@ static int cmd_count(int argc, char **argv)
 		fprintf(stderr, "mbload: connect %s: %s\n", url, mb_strerror(rv));
 		return 1;
 	}
-	struct mb_query q = {.version = 1, .op = MB_OP_EXPORT};
-	struct mb_reply r;
-	char err[256];
-	if ((rv = mb_client_query(c, &q, 60000, &r, err, sizeof err)) != 0) {
-		fprintf(stderr, "mbload: export: %s\n", err);
+	if (!from_stdin) {
+		rv = count_once(c, src, prefix);
 		mb_client_close(c);
-		return 1;
+		return rv;
 	}
-	double total = 0;
-	uint64_t series = 0, counters = 0;
-	size_t plen = strlen(prefix);
-	for (uint32_t i = 0; i < r.nitems; i++) {
-		const struct mb_export_item *it = &r.items[i];
-		if (it->src >= r.nsrcs || strcmp(r.srcs[it->src].source, src) != 0)
-			continue;
-		if (strncmp(it->name, prefix, plen) != 0)
-			continue;
-		series++;
-		if (it->kind == MB_COUNTER) {
-			counters++;
-			total += it->total;
-		}
+	char line[256];
+	while (fgets(line, sizeof line, stdin)) {
+		line[strcspn(line, "\r\n")] = 0;
+		if (count_once(c, src, line) != 0)
+			printf("{\"error\":1}\n");
+		fflush(stdout);
 	}
-	printf("{\"counter_sum\":%.0f,\"series\":%llu,\"counters\":%llu,\"status\":%u}\n", total,
-	       (unsigned long long)series, (unsigned long long)counters, r.status);
-	mb_reply_free(&r);
 	mb_client_close(c);
 	return 0;
 }
@@ -428,6 +477,6 @@ int main(int argc, char **argv)
 	                "         [--per-batch N] [--start-ms T] [--step-ms MS] [--prefix P]\n"
 	                "       mbload query --query URL --op app|range|export|ping [--source ID]\n"
 	                "         [--name N] [--span D] [--step D] [--stat S] [--n COUNT]\n"
-	                "       mbload count --query URL --source ID [--prefix P]\n");
+	                "       mbload count --query URL --source ID [--prefix P | --stdin]\n");
 	return 2;
 }
