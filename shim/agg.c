@@ -17,6 +17,7 @@ struct set_state {
 
 struct timer_state {
 	double count, sum, sumsq, min, max;
+	uint32_t bins; /* pos_n + neg_n as last accounted */
 	struct mb_sketch sk;
 };
 
@@ -49,6 +50,7 @@ struct shim_agg {
 	struct slot *tab;
 	size_t tabcap; /* power of two */
 	struct shim_stats stats;
+	size_t bytes; /* what the series hold, accounted against SHIM_MAX_BYTES */
 	char keybuf[KEYBUF];
 };
 
@@ -76,6 +78,16 @@ int shim_agg_new(struct shim_agg **out)
 	}
 	*out = a;
 	return 0;
+}
+
+static size_t series_bytes(const struct series *s)
+{
+	size_t b = sizeof *s + s->keylen + 2 * sizeof(struct slot) + sizeof(void *);
+	if (s->kind == MB_SET && s->u.set)
+		b += sizeof *s->u.set + s->u.set->cap * sizeof(uint64_t);
+	else if (mb_kind_is_timer(s->kind) && s->u.t)
+		b += sizeof *s->u.t + s->u.t->bins * sizeof(uint64_t);
+	return b;
 }
 
 static void series_free(struct series *s)
@@ -109,6 +121,11 @@ struct shim_stats *shim_agg_stats(struct shim_agg *a)
 size_t shim_agg_nseries(const struct shim_agg *a)
 {
 	return a->n;
+}
+
+size_t shim_agg_bytes(const struct shim_agg *a)
+{
+	return a->bytes;
 }
 
 static void tab_insert(struct slot *tab, size_t cap, uint64_t hash, uint32_t idx)
@@ -171,7 +188,7 @@ static struct series *lookup(struct shim_agg *a, const struct shim_line *l, int 
 		if (s->hash == h && s->keylen == klen && memcmp(s->key, a->keybuf, klen) == 0)
 			return s;
 	}
-	if (a->n >= SHIM_MAX_SERIES) {
+	if (a->n >= SHIM_MAX_SERIES || a->bytes >= SHIM_MAX_BYTES) {
 		*rv = MB_ETOOBIG;
 		return NULL;
 	}
@@ -205,9 +222,11 @@ static struct series *lookup(struct shim_agg *a, const struct shim_line *l, int 
 		}
 	}
 	a->all[a->n++] = s;
+	a->bytes += series_bytes(s);
 	if ((a->n + 1) * 2 > a->tabcap) {
 		if (tab_rebuild(a, a->tabcap * 2) != 0) {
 			/* The old table still indexes every series but this one. */
+			a->bytes -= series_bytes(s);
 			series_free(s);
 			a->n--;
 			goto nomem;
@@ -221,7 +240,7 @@ nomem:
 	return NULL;
 }
 
-static int set_add(struct set_state *st, const char *m, size_t n)
+static int set_add(struct shim_agg *a, struct set_state *st, const char *m, size_t n)
 {
 	uint64_t h = mb_hash64(m, n);
 	mb_hll_add_hash(&st->hll, h);
@@ -230,7 +249,7 @@ static int set_add(struct set_state *st, const char *m, size_t n)
 	if (h == 0)
 		h = 1;
 	if ((st->n + 1) * 2 > st->cap) {
-		if (st->n >= SHIM_SET_EXACT_MAX) {
+		if (st->n >= SHIM_SET_EXACT_MAX || a->bytes >= SHIM_MAX_BYTES) {
 			st->overflow = true;
 			return 0;
 		}
@@ -247,6 +266,7 @@ static int set_add(struct set_state *st, const char *m, size_t n)
 			nh[j] = st->h[i];
 		}
 		free(st->h);
+		a->bytes += (size_t)(nc - st->cap) * sizeof *nh;
 		st->h = nh;
 		st->cap = nc;
 	}
@@ -259,6 +279,17 @@ static int set_add(struct set_state *st, const char *m, size_t n)
 	st->h[j] = h;
 	st->n++;
 	return 0;
+}
+
+static bool sketch_covers(const struct mb_sketch *sk, double v)
+{
+	double av = fabs(v);
+	if (av < MB_SKETCH_MIN_VALUE)
+		return true;
+	int32_t i = mb_sketch_index(av);
+	if (v > 0)
+		return sk->pos_n && i >= sk->pos_lo && i < sk->pos_lo + (int32_t)sk->pos_n;
+	return sk->neg_n && i >= sk->neg_lo && i < sk->neg_lo + (int32_t)sk->neg_n;
 }
 
 int shim_agg_add(struct shim_agg *a, const struct shim_line *l, int64_t now_ms)
@@ -284,7 +315,7 @@ int shim_agg_add(struct shim_agg *a, const struct shim_line *l, int64_t now_ms)
 		break;
 	}
 	case MB_SET:
-		if ((rv = set_add(s->u.set, l->member, l->memberlen)) != 0)
+		if ((rv = set_add(a, s->u.set, l->member, l->memberlen)) != 0)
 			return rv;
 		break;
 	default: { /* timer kinds */
@@ -293,8 +324,16 @@ int shim_agg_add(struct shim_agg *a, const struct shim_line *l, int64_t now_ms)
 		double c = t->count + inv, sum = t->sum + v * inv, sq = t->sumsq + v * v * inv;
 		if (!isfinite(c) || !isfinite(sum) || !isfinite(sq))
 			return MB_EINVAL;
+		/* Over the budget a sketch may fill its bins but not widen its range. */
+		if (a->bytes >= SHIM_MAX_BYTES && !sketch_covers(&t->sk, v))
+			return MB_ETOOBIG;
 		if ((rv = mb_sketch_add(&t->sk, v, 1)) != 0)
 			return rv;
+		uint32_t bins = t->sk.pos_n + t->sk.neg_n;
+		if (bins != t->bins) {
+			a->bytes = a->bytes + (size_t)bins * 8 - (size_t)t->bins * 8;
+			t->bins = bins;
+		}
 		if (t->count == 0 || v < t->min)
 			t->min = v;
 		if (t->count == 0 || v > t->max)
@@ -463,6 +502,7 @@ void shim_agg_flush_done(struct shim_agg *a, struct shim_flush *f, int64_t now)
 	for (size_t i = 0; i < a->n; i++) {
 		struct series *s = a->all[i];
 		if (now - s->last_ms >= SHIM_IDLE_MS) {
+			a->bytes -= series_bytes(s);
 			series_free(s);
 			removed = true;
 			continue;
@@ -476,6 +516,7 @@ void shim_agg_flush_done(struct shim_agg *a, struct shim_flush *f, int64_t now)
 				memset(&st->hll, 0, sizeof st->hll);
 				/* A big table is given back: memory follows the live members. */
 				if (st->cap > 256) {
+					a->bytes -= st->cap * sizeof *st->h;
 					free(st->h);
 					st->h = NULL;
 					st->cap = 0;
@@ -487,7 +528,15 @@ void shim_agg_flush_done(struct shim_agg *a, struct shim_flush *f, int64_t now)
 			} else if (mb_kind_is_timer(s->kind)) {
 				struct timer_state *t = s->u.t;
 				t->count = t->sum = t->sumsq = t->min = t->max = 0;
-				mb_sketch_reset(&t->sk);
+				/* A wide sketch is given back; a narrow one keeps its memory. */
+				if (t->bins > 64) {
+					a->bytes -= (size_t)t->bins * 8;
+					mb_sketch_free(&t->sk);
+					memset(&t->sk, 0, sizeof t->sk);
+					t->bins = 0;
+				} else {
+					mb_sketch_reset(&t->sk);
+				}
 			}
 		}
 		a->all[w++] = s;

@@ -248,3 +248,32 @@ MB_TEST(agg_flush_encodes)
 	shim_flush_free(&f);
 	shim_agg_free(a);
 }
+
+MB_TEST(agg_memory_budget_bounds_wide_timers)
+{
+	/* Each of these timers spans 1e-9..1e15: ~22 KiB of dense sketch bins. Past the budget
+	 * new series are refused and existing sketches do not widen; the total stays bounded. */
+	struct shim_agg *a;
+	char line[128];
+	CHECK(shim_agg_new(&a) == 0);
+	for (int i = 0; i < 4000; i++) {
+		snprintf(line, sizeof line, "wide%d:0.000000001|ms\nwide%d:1e15|ms", i, i);
+		feed(a, line, 0);
+	}
+	struct shim_stats *st = shim_agg_stats(a);
+	CHECK(st->series_refused > 0);
+	CHECK(shim_agg_bytes(a) <= SHIM_MAX_BYTES + 64 * 1024);
+	CHECK(shim_agg_nseries(a) < 4000);
+	/* a value inside an existing range is still taken */
+	uint64_t before = st->series_refused + st->bad_lines;
+	feed(a, "wide0:1000|ms", 0);
+	CHECK_EQ_INT(st->series_refused + st->bad_lines, before);
+	/* the budget comes back when the series expire */
+	struct shim_flush f = {0};
+	CHECK(shim_agg_flush(a, SHIM_IDLE_MS, &f) == 0);
+	shim_agg_flush_done(a, &f, SHIM_IDLE_MS);
+	CHECK_EQ_INT(shim_agg_nseries(a), 0);
+	CHECK_EQ_INT(shim_agg_bytes(a), 0);
+	shim_flush_free(&f);
+	shim_agg_free(a);
+}

@@ -54,6 +54,10 @@ struct shim_stats {
 #define SHIM_IDLE_MS (5 * 60 * 1000)
 #define SHIM_MAX_SERIES 200000    /* beyond it new series are refused and counted */
 #define SHIM_SET_EXACT_MAX 4096   /* exact members kept per set and interval */
+/* The series' memory budget: past it new series are refused (series_refused), set tables
+ * stop growing (their count follows the HyperLogLog) and a timer's sketch does not widen
+ * (a value outside its range is refused). What one series can add past it is bounded. */
+#define SHIM_MAX_BYTES ((size_t)64 << 20)
 
 struct shim_agg;
 int shim_agg_new(struct shim_agg **out);
@@ -65,6 +69,7 @@ void shim_agg_packet(struct shim_agg *a, const char *buf, size_t n, int64_t now_
 int shim_agg_add(struct shim_agg *a, const struct shim_line *l, int64_t now_ms);
 struct shim_stats *shim_agg_stats(struct shim_agg *a);
 size_t shim_agg_nseries(const struct shim_agg *a);
+size_t shim_agg_bytes(const struct shim_agg *a);
 
 /* The records of one flush. Pointers inside stay valid until shim_agg_flush_done. */
 struct shim_flush {
