@@ -4,6 +4,7 @@ rates and bad lines, the unix: socket, identity and resource metrics; values ass
 import os
 import random
 import socket
+import time
 
 import mbharness as mb
 import shimlib
@@ -187,3 +188,28 @@ class ShimSocketTest(mb.StackTest):
         drops = shimlib.total(b, "metricsbus.shim.udp_drops")
         self.assertGreater(drops, 0, "the buffer overflowed (%d of %d received)" % (got, sent))
         self.assertEqual(got + drops, sent)
+
+
+class ShimIdleSoak(mb.StackTest):
+    @mb.soak
+    def test_gauge_repeats_until_idle_5min_then_forgotten(self):
+        sink = shimlib.Sink(self.stack, self.stack.ingest)
+        p = self.stack.shim("--flush-interval", "5s")
+        port = shimlib.shim_port(self.stack, p)
+        shimlib.send(port, "idle.g:42|g", "idle.c:1|c")
+        t0 = time.monotonic()
+
+        def gone():
+            b = sink.batches()
+            last = [x for x in b if any(r["name"] == "idle.g" for r in x["records"])]
+            return last and b[-1]["seq"] > last[-1]["seq"] + 1 and last
+        last = mb.poll(gone, timeout=400, interval=1, what="the gauge forgotten")
+        took = time.monotonic() - t0
+        self.assertGreaterEqual(took, 295)
+        self.assertLess(took, 330)
+        gs = [r["value"] for r in shimlib.records(last, "idle.g", "gauge")]
+        self.assertGreater(len(gs), 55, "reported every interval while alive")
+        self.assertEqual(set(gs), {42})
+        self.assertEqual(shimlib.total(sink.batches(), "idle.c"), 1, "a counter only once")
+        p.send_signal(15)
+        self.assertEqual(shimlib.wait_exit(self.stack, p), 0)
