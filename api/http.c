@@ -101,14 +101,20 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	struct api_response resp;
 	struct arg_ctx ac;
 	struct timespec ts0, ts1;
+	static int seen;
 	(void)version;
 	(void)upload;
-	(void)con_cls;
-	clock_gettime(CLOCK_MONOTONIC, &ts0);
-	if (*upload_size) {
-		*upload_size = 0; /* a body is never read: the answer was queued already */
+	/* Answer on the second call, once the whole request is in: a response queued on the
+	 * first call makes MHD close the connection (no keep-alive). */
+	if (*con_cls == NULL) {
+		*con_cls = &seen;
 		return MHD_YES;
 	}
+	if (*upload_size) {
+		*upload_size = 0; /* a body is never used: drained */
+		return MHD_YES;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &ts0);
 	memset(&args, 0, sizeof args);
 	memset(&resp, 0, sizeof resp);
 	memset(&ac, 0, sizeof ac);

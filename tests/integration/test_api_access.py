@@ -102,6 +102,54 @@ class Access(mb.StackTest):
             return st == 200
         mb.poll(up, what="api on [::1]")
 
+    def test_keep_alive_and_idle_timeout(self):
+        import http.client
+        s = self.stack
+        s.agentd()
+        s.api("--connection-timeout", "1s")
+        c = http.client.HTTPConnection("127.0.0.1", s.http_port, timeout=10)
+        try:
+            c.request("GET", "/v0/ping")
+            r = c.getresponse()
+            r.read()
+            self.assertEqual(r.status, 200)
+            self.assertNotEqual((r.getheader("connection") or "").lower(), "close")
+            sock = c.sock
+            c.request("GET", "/v0/containers")
+            r = c.getresponse()
+            r.read()
+            self.assertEqual(r.status, 200)
+            self.assertIs(c.sock, sock, "the second request reused the connection")
+        finally:
+            c.close()
+        # an idle client (sent nothing) is dropped after --connection-timeout
+        idle = socket.create_connection(("127.0.0.1", s.http_port))
+        idle.settimeout(15)
+        try:
+            t0 = time.monotonic()
+            self.assertEqual(idle.recv(100), b"")
+            self.assertLess(time.monotonic() - t0, 10)
+        finally:
+            idle.close()
+
+    def test_connection_limit_holds_and_others_are_served_after(self):
+        s = self.stack
+        s.agentd()
+        s.api("--connection-limit", "8", "--connection-timeout", "2s")
+        socks = [socket.create_connection(("127.0.0.1", s.http_port)) for _ in range(20)]
+        try:
+            # past the limit MHD refuses: the extra connections are closed at once
+            for x in socks[8:]:
+                x.settimeout(10)
+                try:
+                    self.assertEqual(x.recv(10), b"")
+                except ConnectionResetError:
+                    pass
+        finally:
+            for x in socks:
+                x.close()
+        al.wait_http(s, "/v0/ping", 200)
+
     def test_503_when_agentd_is_down_then_recovers(self):
         s = self.stack
         s.api("--request-timeout", "2s")
