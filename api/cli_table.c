@@ -79,8 +79,12 @@ int api_table_render(const struct api_table *t, struct mb_buf *out)
 			if (!t->right[c] && !last)
 				for (size_t k = 0; k < pad; k++)
 					rv |= api_put(out, " ");
-			rv |= api_put(out, last ? "\n" : "  ");
+			if (!last)
+				rv |= api_put(out, "  ");
 		}
+		while (out->len && out->data[out->len - 1] == ' ')
+			out->len--; /* no trailing blanks when the last cells are empty */
+		rv |= api_put(out, "\n");
 	}
 	return rv ? MB_ENOMEM : 0;
 }
@@ -91,6 +95,15 @@ void api_table_free(struct api_table *t)
 		free(t->cells[i]);
 	free(t->cells);
 	memset(t, 0, sizeof *t);
+}
+
+/* Readable in a table: integers whole, others to 6 significant digits (--json is exact). */
+static void fmt_value(double v, char *out, size_t n)
+{
+	if (v == floor(v) && fabs(v) < 1e15)
+		snprintf(out, n, "%.0f", v);
+	else
+		snprintf(out, n, "%.6g", v);
 }
 
 static void tags_str(const struct mb_kv *tags, int n, char *out, size_t len)
@@ -117,7 +130,7 @@ static int points_table(struct mb_buf *b, const struct mb_reply *r)
 	for (uint32_t i = 0; i < r->npoints && rv == 0; i++) {
 		const struct mb_point *p = &r->points[i];
 		char v[40], ts[40], tags[1024];
-		api_fmt_double(p->value, v, sizeof v);
+		fmt_value(p->value, v, sizeof v);
 		mb_format_rfc3339(p->time_ms, ts, sizeof ts);
 		tags_str(p->tags, p->ntags, tags, sizeof tags);
 		const char *row[] = {p->name, v, p->unit ? p->unit : "", ts, tags};
@@ -188,7 +201,7 @@ int api_render_table(struct mb_buf *b, const struct mb_reply *r)
 		for (uint32_t i = 0; i < r->nrange && rv == 0; i++) {
 			mb_format_rfc3339(r->range_t[i], x, sizeof x);
 			if (isfinite(r->range_v[i]))
-				api_fmt_double(r->range_v[i], y, sizeof y);
+				fmt_value(r->range_v[i], y, sizeof y);
 			else
 				snprintf(y, sizeof y, "-");
 			const char *row[] = {x, y};

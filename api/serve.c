@@ -22,7 +22,10 @@ int api_client_status(int rv, const char *err, int timeout_ms, char *msg, size_t
 	char d[32];
 	switch (rv) {
 	case MB_EDOWN:
-		snprintf(msg, n, "agentd is not answering: %s", err && *err ? err : "not connected");
+		if (err && strncmp(err, "agentd is not answering", 23) == 0)
+			snprintf(msg, n, "%s", err); /* the client's reason says it already */
+		else
+			snprintf(msg, n, "agentd is not answering: %s", err && *err ? err : "not connected");
 		return 503;
 	case MB_ETIMEDOUT:
 		mb_format_duration(timeout_ms, d, sizeof d);
