@@ -304,9 +304,10 @@ void shim_deliver_stop(struct shim_deliver *d)
 	d->stop = true;
 	pthread_cond_broadcast(&d->cv);
 	pthread_mutex_unlock(&d->mu);
-	/* Wakes the thread out of a send or a wait for an ack (nng 1.5.2 can hang when a
-	 * socket is closed under a blocked receiver: cancel first, close after the join). */
-	nng_aio_cancel(d->aio);
+	/* Wakes the thread out of a send or a wait for an ack, and makes any operation it
+	 * starts after this fail at once (nng 1.5.2 can hang when a socket is closed under a
+	 * blocked receiver: stop the aio first, close after the join). */
+	nng_aio_stop(d->aio);
 	pthread_join(d->thr, NULL);
 	nng_aio_free(d->aio);
 	nng_close(d->sock);

@@ -114,6 +114,15 @@ class ShimDeliveryTest(mb.StackTest):
         self.assertLess(time.monotonic() - t0, 5 * (3 if mb.SANITIZED else 1))
         self.assertIn("not acknowledged", self.stack.log_of(p))
 
+    def test_drain_timeout_when_peer_never_answers(self):
+        sink = shimlib.Sink(self.stack, self.stack.ingest, "--no-ack")
+        p = self.stack.shim("--flush-interval", "10s", "--drain-timeout", "300ms",
+                            cmd=["/bin/sh", "-c", "exit 4"])
+        t0 = time.monotonic()
+        self.assertEqual(shimlib.wait_exit(self.stack, p), 4)
+        self.assertLess(time.monotonic() - t0, 3 * (3 if mb.SANITIZED else 1))
+        self.assertTrue(shimlib.stopped(sink.batches()), "the stop batch was sent")
+
     def test_final_flush_waits_for_ack(self):
         sink = shimlib.Sink(self.stack, self.stack.ingest)
         client = ("import os, socket\n"
