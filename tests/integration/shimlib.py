@@ -17,11 +17,16 @@ class Sink:
         n = sum(1 for p in stack.procs)
         self.out = os.path.join(stack.dir, f"sink{n}.jsonl")
         self.err = self.out + ".err"
-        self.p = stack.spawn([mb.tool("mbsink"), "--listen", url] + list(args),
-                             stdout=open(self.out, "wb"), stderr=open(self.err, "wb"),
-                             name="mbsink")
-        mb.poll(lambda: self.p.poll() is None and "listening" in open(self.err).read(),
-                what="mbsink listening")
+        with open(self.out, "wb") as out, open(self.err, "wb") as err:
+            self.p = stack.spawn([mb.tool("mbsink"), "--listen", url] + list(args),
+                                 stdout=out, stderr=err, name="mbsink")
+
+        def listening():
+            if self.p.poll() is not None:
+                raise AssertionError("mbsink exited %s" % self.p.returncode)
+            with open(self.err) as f:
+                return "listening" in f.read()
+        mb.poll(listening, what="mbsink listening")
 
     def batches(self):
         out = []
