@@ -131,10 +131,48 @@ int agent_slot_get(struct agent_store *s, MDB_txn *t, const struct agent_series 
 	}
 	int nsub = 0;
 	double single = 0;
+	/* Sub-slots that are final below are read from their chunk, fetched once. */
+	const struct agent_geom *gb = &s->geom[level - 1];
+	int wb = agent_layout_width(ls);
+	uint32_t cpsb = gb->cps[ls];
+	size_t csize = AGENT_CHUNK_HDR + (size_t)cpsb * wb * sizeof(double);
+	int64_t cached = -1;
+	const uint8_t *cp = NULL;
 	for (int64_t j = 0; j < m; j++) {
 		double sub[5];
-		if (agent_slot_get(s, t, se, level - 1, abs * m + j, rv, sub, sk, h) != 0)
+		int64_t sa = abs * m + j;
+		if (level - 1 == 0 || agent_roll_stored(&rv[level - 1], sa, se->id)) {
+			int64_t ac = sa / cpsb;
+			if (ac != cached) {
+				uint8_t key[AGENT_KEY_LEN];
+				agent_key(key, level - 1, (uint32_t)(ac % gb->nchunks[ls]), se->id);
+				MDB_val k = {sizeof key, key}, v;
+				cached = ac;
+				cp = NULL;
+				if (mdb_get(t, s->db_chunks, &k, &v) == 0 && v.mv_size == csize &&
+				    agent_be64(v.mv_data) == (uint64_t)ac)
+					cp = (const uint8_t *)v.mv_data + AGENT_CHUNK_HDR;
+			}
+			if (!cp)
+				continue;
+			memcpy(sub, cp + (size_t)(sa % cpsb) * wb * 8, (size_t)wb * 8);
+			if (agent_slot_empty(sub))
+				continue;
+			if (sk) {
+				struct mb_sketch one;
+				if (agent_read_sketch(s, t, se->id, level - 1, sa, &one, NULL) == 0) {
+					mb_sketch_merge(sk, &one);
+					mb_sketch_free(&one);
+				}
+			}
+			if (h) {
+				struct mb_hll one;
+				if (agent_read_sketch(s, t, se->id, level - 1, sa, NULL, &one) == 0)
+					mb_hll_merge(h, &one);
+			}
+		} else if (agent_slot_get(s, t, se, level - 1, sa, rv, sub, sk, h) != 0) {
 			continue;
+		}
 		fold(out, lay, sub, ls, se->kind);
 		single = sub[0];
 		nsub++;
