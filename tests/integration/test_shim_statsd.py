@@ -162,6 +162,26 @@ class ShimSocketTest(mb.StackTest):
         want = 8 << 20 if os.geteuid() == 0 else 200 << 10
         self.assertGreaterEqual(rb, want, out)
 
+    def test_64k_datagrams(self):
+        sink = shimlib.Sink(self.stack, self.stack.ingest)
+        p = self.stack.shim("--flush-interval", "60s")
+        port = shimlib.shim_port(self.stack, p)
+        line = "big.datagram.counter:1|c"
+        n = 65507 // (len(line) + 1)
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        payload = "\n".join([line] * n).encode()
+        self.assertGreater(len(payload), 65000)
+        s.sendto(payload, ("127.0.0.1", port))
+        # a single 64 KiB set member, in a datagram of its own
+        s.sendto(b"big.set:" + b"m" * 65000 + b"|s", ("127.0.0.1", port))
+        s.close()
+        p.send_signal(15)
+        self.assertEqual(shimlib.wait_exit(self.stack, p), 0)
+        b = sink.batches()
+        self.assertEqual(shimlib.total(b, "big.datagram.counter"), n)
+        self.assertEqual(one(b, "big.set", "set")["value"], 1)
+        self.assertEqual(shimlib.total(b, "metricsbus.shim.bad_lines"), 0)
+
     def test_kernel_drops_counted(self):
         """A stopped shim cannot read: the kernel drops what overflows its buffer, and the
         shim reports exactly how many (SO_RXQ_OVFL): received + dropped = sent."""
