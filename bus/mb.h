@@ -438,11 +438,12 @@ int mb_dial(nng_socket s, const char *url, size_t recvmax, nng_dialer *out);
  * that moves is the listener's "other" (+1, "accept" does not move), and later dialers get a
  * pipe at their end whose messages vanish. But 1.5.2 also adds every accepted pipe's own
  * error to the same counters ("other" +1 each time a peer disconnects cleanly), so no single
- * statistic reveals the bug. This returns errors - (accepted - open pipes), re-read briefly
- * to let a closing pipe settle: 0 on a healthy listener however many peers come and go, and
- * it rises on an accept failure. It may also rise, rarely, when a pipe fails twice (a send in
- * flight when its peer dies): treat a rise as a suspicion and confirm with
- * mb_listener_probe before re-creating the listener. Any thread; takes a few ms at most. */
+ * statistic reveals the bug. This returns errors - (accepted - open - rejected pipes), re-read
+ * briefly to let a closing pipe settle: 0 on a healthy listener however many peers come and
+ * go (cleanly, killed, oversized, wrong protocol), and it rises on an accept failure. It
+ * may also rise, rarely, when a pipe fails twice (a send in flight when its peer dies): treat
+ * a rise as a suspicion and confirm with mb_listener_probe before re-creating the listener.
+ * Any thread; takes a few ms at most. */
 int64_t mb_listener_errors(nng_listener l);
 /* Added (backward compatible): the exact health check. Dials the listener's own URL with its
  * peer protocol (REQ or REP listeners only) and waits up to timeout_ms for the listener's

@@ -65,13 +65,16 @@ fail:
 /* nng 1.5.2 charges a listener with two kinds of error in the same counters: accept failures
  * (what the half-open bug produces) and the errors of every pipe it accepted (ECONNSHUT
  * when a peer simply disconnects, so "other" rises with every shim that exits). Each closed
- * pipe normally adds one, so accept failures = errors - (accepted - open pipes). */
+ * pipe adds one, except pipes the protocol rejected (a wrong-protocol peer: "reject", no
+ * error), so accept failures = errors - (accepted - open - rejected). Measured on 1.5.2 for
+ * clean and server-side closes, oversized messages, rejected peers and probes. */
 static const char *const listener_error_stats[] = {
 	"disconnect", "canceled", "other", "timeout", "proto", "auth", "oom",
 };
 
 /* Reads the listener's counters; -1 when nng has no statistics for it. */
-static int listener_counts(nng_listener l, int64_t *errors, int64_t *accepted, int64_t *open)
+static int listener_counts(nng_listener l, int64_t *errors, int64_t *accepted, int64_t *open,
+                           int64_t *rejected)
 {
 	nng_stat *all, *ls, *st;
 	int rv = -1;
@@ -84,6 +87,8 @@ static int listener_counts(nng_listener l, int64_t *errors, int64_t *accepted, i
 			if ((st = nng_stat_find(ls, listener_error_stats[i])) != NULL)
 				*errors += (int64_t)nng_stat_value(st);
 		}
+		st = nng_stat_find(ls, "reject");
+		*rejected = st ? (int64_t)nng_stat_value(st) : 0;
 		st = nng_stat_find(ls, "accept");
 		*accepted = st ? (int64_t)nng_stat_value(st) : 0;
 		st = nng_stat_find(ls, "pipes");
@@ -100,10 +105,10 @@ int64_t mb_listener_errors(nng_listener l)
 	/* A pipe's error is counted a moment before the pipe leaves "pipes": re-read a few times
 	 * and keep the lowest so that a shim disconnecting right now is not taken for a failure. */
 	for (int i = 0; i < 4; i++) {
-		int64_t err, acc, open;
-		if (listener_counts(l, &err, &acc, &open) != 0)
+		int64_t err, acc, open, rej;
+		if (listener_counts(l, &err, &acc, &open, &rej) != 0)
 			return -1;
-		int64_t failures = err - (acc - open);
+		int64_t failures = err - (acc - open - rej);
 		if (failures < 0)
 			failures = 0;
 		if (best < 0 || failures < best)
@@ -129,7 +134,7 @@ int mb_listener_probe(nng_listener l, int timeout_ms)
 	nng_socket ps;
 	nng_dialer d;
 	atomic_int own_pipe = 0;
-	int64_t err, acc0, acc, open;
+	int64_t err, acc0, acc, open, rej;
 	if ((rv = nng_listener_get_string(l, NNG_OPT_URL, &url)) != 0 ||
 	    (rv = nng_listener_get_int(l, NNG_OPT_PEER, &peer)) != 0) {
 		mb_log_warnx("listener probe: %s", nng_strerror(rv));
@@ -150,7 +155,7 @@ int mb_listener_probe(nng_listener l, int timeout_ms)
 		goto out;
 	}
 	if (nng_pipe_notify(ps, NNG_PIPE_EV_ADD_POST, probe_pipe_cb, &own_pipe) != 0 ||
-	    listener_counts(l, &err, &acc0, &open) != 0) {
+	    listener_counts(l, &err, &acc0, &open, &rej) != 0) {
 		mbrv = MB_ENNG;
 		goto out_sock;
 	}
@@ -164,7 +169,7 @@ int mb_listener_probe(nng_listener l, int timeout_ms)
 	bool accepted = false;
 	for (;;) {
 		if (!accepted) {
-			if (listener_counts(l, &err, &acc, &open) != 0) {
+			if (listener_counts(l, &err, &acc, &open, &rej) != 0) {
 				mbrv = MB_ENNG;
 				break;
 			}

@@ -7,6 +7,7 @@
 #include "../tests/unit/mbtest.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -357,11 +358,57 @@ static int64_t wait_errors_above(nng_listener l, int64_t base, int timeout_ms)
 	return e;
 }
 
+/* A peer of the wrong protocol, spoken by hand (a PUSH header, 0x50): nng completes the
+ * handshake, the REP socket rejects the pipe and closes it. Returns 0 once it is closed. A raw
+ * socket rather than an nng dialer, which would redial and could be closed mid-handshake. */
+static int wrong_protocol_peer(const char *url)
+{
+	static const unsigned char hdr[8] = {0, 'S', 'P', 0, 0x00, 0x50, 0, 0};
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	const char *path = url + strlen("ipc://");
+	unsigned char buf[64];
+	int rv = -1;
+	if (strlen(path) >= sizeof sa.sun_path)
+		return -1;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+	    write(fd, hdr, sizeof hdr) != (ssize_t)sizeof hdr)
+		goto out;
+	for (int64_t end = mb_mono_ms() + 3000; mb_mono_ms() < end;) {
+		struct pollfd pf = {.fd = fd, .events = POLLIN};
+		if (poll(&pf, 1, 100) <= 0)
+			continue;
+		ssize_t n = read(fd, buf, sizeof buf);
+		if (n <= 0) {
+			rv = 0; /* closed by the listener's side */
+			break;
+		}
+	}
+out:
+	close(fd);
+	return rv;
+}
+
 MB_TEST(net_listener_errors_zero_on_a_healthy_listener)
 {
 	struct srv s;
 	struct mb_client *c;
-	CHECK_EQ_INT(srv_start(&s, "healthy.sock", SRV_ECHO, MB_MAX_MSG), 0);
+	CHECK_EQ_INT(srv_start(&s, "healthy.sock", SRV_ECHO, 1024), 0);
+	CHECK_EQ_INT(mb_listener_errors(s.l), 0);
+	/* Rejected peers and an oversized message (nng drops that pipe) are not accept errors. */
+	CHECK_EQ_INT(wrong_protocol_peer(s.url), 0);
+	CHECK_EQ_INT(wrong_protocol_peer(s.url), 0);
+	CHECK_EQ_INT(mb_client_open(s.url, 0, &c), 0);
+	CHECK_EQ_INT(mb_client_wait_connected(c, 5000), 0);
+	static char big[4096];
+	void *rep0;
+	size_t n0;
+	CHECK(mb_client_call(c, big, sizeof big, 500, &rep0, &n0) != 0);
+	mb_client_close(c);
+	dump_listener(s.l, "after rejected and oversized");
 	CHECK_EQ_INT(mb_listener_errors(s.l), 0);
 	/* Clients that come and go cleanly are not errors. */
 	for (int i = 0; i < 3; i++) {
@@ -436,6 +483,9 @@ static void half_open_body(void)
 	struct srv s;
 	struct mb_client *c;
 	CHECK_EQ_INT(srv_start(&s, "halfopen.sock", SRV_ECHO, MB_MAX_MSG), 0);
+	/* Rejected peers first: they must not mask the failure that follows. */
+	CHECK_EQ_INT(wrong_protocol_peer(s.url), 0);
+	CHECK_EQ_INT(wrong_protocol_peer(s.url), 0);
 	int64_t e0 = mb_listener_errors(s.l);
 	CHECK_EQ_INT(e0, 0);
 	CHECK_EQ_INT(mb_listener_probe(s.l, 2000), 0);
