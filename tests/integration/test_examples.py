@@ -326,6 +326,36 @@ class TestExampleApp(TempDirTest):
         self.assertEqual(0, p.wait(10), "the poller stops cleanly on TERM")
 
 
+class TestDocsMatchPrograms(unittest.TestCase):
+    """docs/operations.md, security.md, protocol.md and the examples name only flags, commands
+    and variables the programs as built really take."""
+    DOCS = ["docs/operations.md", "docs/security.md", "docs/protocol.md", "docs/examples/README.md",
+            "docs/examples/Dockerfile", "docs/examples/kubernetes-pod.yaml", "docs/examples/marathon.json",
+            "docs/examples/systemd/metricsbus-api.service", "docs/examples/systemd/metricsbus-api.default"]
+    OTHER_TOOLS = {"--group-add", "--now", "--rm", "--prefix", "--no-install-recommends", "--from"}  # docker, systemctl, npm, apt
+
+    def helps(self):
+        progs = ("metricsbus", "metricsbus-agentd", "metricsbus-api", "metricsbus-shim")
+        if not all(os.path.exists(mb.binpath(p)) for p in progs):
+            self.skipTest("programs not built")
+        return {p: subprocess.run([mb.binpath(p), "--help"], capture_output=True, text=True).stdout for p in progs}
+
+    def test_flags_and_variables_exist(self):
+        helps = self.helps()
+        flags = set(re.findall(r"--[a-z][a-z-]*", "\n".join(helps.values())))
+        for doc in self.DOCS:
+            text = read(os.path.join(mb.ROOT, doc))
+            for f in set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", text)) - self.OTHER_TOOLS:
+                self.assertIn(f, flags, f"{doc} names {f}, which no program takes")
+            for v in set(re.findall(r"METRICSBUS_([A-Z_]+)", text)) - {"RUN_DIR", "CONTAINER_NAME"}:
+                self.assertIn("--" + v.lower().replace("_", "-"), flags, f"{doc} names METRICSBUS_{v}")
+
+    def test_cli_commands_in_operations_exist(self):
+        cli = self.helps()["metricsbus"]
+        for cmd in set(re.findall(r"(?m)^\s+metricsbus (?:--query \S+ )?([a-z]+)", read(os.path.join(mb.ROOT, "docs/operations.md")))):
+            self.assertRegex(cli, r"\b" + cmd + r"\b", f"operations.md runs `metricsbus {cmd}`")
+
+
 class TestInstall(TempDirTest):
     def make(self, *args):
         return subprocess.run(["make", "-C", mb.ROOT, "--no-print-directory", "B=" + os.path.relpath(mb.BUILD, mb.ROOT)]
