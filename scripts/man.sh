@@ -13,7 +13,7 @@ summary=$(printf '%s\n' "$help" | sed -n '2,$p' | sed -e '/^[[:space:]]*$/d' | h
 # A help text that opens with a list ("Commands:") has no one-line summary to offer.
 case $summary in *:) summary="" ;; esac
 [ -z "$summary" ] && [ "$name" = metricsbus ] && summary="command-line client for metricsbus-agentd"
-printf '.TH %s %s "" "%s" "metricsbus"\n' "$(printf '%s' "$name" | tr a-z A-Z)" "$sec" "$version"
+printf '.TH %s %s "" "%s" "metricsbus"\n' "$(printf '%s' "$name" | tr '[:lower:]' '[:upper:]')" "$sec" "$version"
 printf '.SH NAME\n%s \\- %s\n' "$name" "${summary:-part of metricsbus}"
 printf '.SH DESCRIPTION\n.nf\n'
 printf '%s\n' "$help" | esc

@@ -326,6 +326,19 @@ class TestExampleApp(TempDirTest):
         self.assertEqual(0, p.wait(10), "the poller stops cleanly on TERM")
 
 
+class TestScripts(unittest.TestCase):
+    def test_demo_and_man_scripts_pass_shellcheck(self):
+        scripts = [os.path.join(mb.ROOT, "scripts", f) for f in ("demo.sh", "man.sh")]
+        for f in scripts:
+            r = subprocess.run(["sh", "-n", f], capture_output=True, text=True)
+            self.assertEqual(0, r.returncode, r.stderr)
+        sc = shutil.which("shellcheck")
+        if not sc:
+            self.skipTest("shellcheck not installed")
+        r = subprocess.run([sc, "-s", "sh"] + scripts, capture_output=True, text=True, timeout=120)
+        self.assertEqual(0, r.returncode, r.stdout + r.stderr)
+
+
 class TestDocsMatchPrograms(unittest.TestCase):
     """docs/operations.md, security.md, protocol.md and the examples name only flags, commands
     and variables the programs as built really take."""
