@@ -178,13 +178,10 @@ static void slot_merge(double *sl, int lay, const struct cop *op)
 static int apply_cops(struct agent_store *s, MDB_txn *t, struct agent_wbuf *wb)
 {
 	int rv = 0;
-	MDB_cursor *cur;
-	if ((rv = mdb_cursor_open(t, s->db_chunks, &cur)) != 0)
-		return rv;
-	if (!wb->chunk && !(wb->chunk = malloc(AGENT_CHUNK_HDR + 64 * 5 * sizeof(double)))) {
-		mdb_cursor_close(cur);
+	MDB_cursor *cur = NULL;
+	int curlvl = -1;
+	if (!wb->chunk && !(wb->chunk = malloc(AGENT_CHUNK_HDR + 64 * 5 * sizeof(double))))
 		return ENOMEM;
-	}
 	double nan = agent_nan();
 	for (size_t i = 0; i < wb->n_cops;) {
 		size_t j = i;
@@ -200,6 +197,14 @@ static int apply_cops(struct agent_store *s, MDB_txn *t, struct agent_wbuf *wb)
 		agent_key(key, o->level, (uint32_t)o->hi, o->id);
 		MDB_val k = {sizeof key, key}, v;
 		uint8_t *buf = wb->chunk;
+		if (o->level != curlvl) {
+			if (cur)
+				mdb_cursor_close(cur);
+			cur = NULL;
+			if ((rv = mdb_cursor_open(t, s->db_chunk[o->level], &cur)) != 0)
+				goto out;
+			curlvl = o->level;
+		}
 		double *slots = (double *)(void *)(buf + AGENT_CHUNK_HDR);
 		bool exists = false, have = false;
 		uint64_t abs = 0;
@@ -232,15 +237,19 @@ static int apply_cops(struct agent_store *s, MDB_txn *t, struct agent_wbuf *wb)
 		MDB_val k2 = {sizeof key2, key2}, d = {size, NULL};
 		if (exists && v.mv_size == size)
 			rv = agent_cput(cur, &k2, &d, MDB_CURRENT | MDB_RESERVE);
-		else
+		else if (exists)
 			rv = agent_cput(cur, &k2, &d, MDB_RESERVE);
+		else
+			rv = agent_cput(cur, &k2, &d,
+			                MDB_RESERVE | agent_append_flag(s, o->level, key2));
 		if (rv != 0)
 			goto out;
 		memcpy(d.mv_data, buf, size);
 		i = j;
 	}
 out:
-	mdb_cursor_close(cur);
+	if (cur)
+		mdb_cursor_close(cur);
 	return rv;
 }
 

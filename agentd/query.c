@@ -23,7 +23,7 @@ int agent_read_slot(struct agent_store *s, MDB_txn *t, const struct agent_series
 	uint8_t key[AGENT_KEY_LEN];
 	agent_key(key, level, (uint32_t)(ac % g->nchunks[lay]), se->id);
 	MDB_val k = {sizeof key, key}, v;
-	int rv = mdb_get(t, s->db_chunks, &k, &v);
+	int rv = mdb_get(t, s->db_chunk[level], &k, &v);
 	if (rv != 0)
 		return rv;
 	if (v.mv_size != AGENT_CHUNK_HDR + (size_t)cps * w * sizeof(double) ||

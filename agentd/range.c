@@ -228,7 +228,7 @@ void agent_q_range(struct agent_store *s, MDB_txn *t, const struct mb_query *q,
 			uint8_t key[AGENT_KEY_LEN];
 			agent_key(key, lvl, (uint32_t)(ac % s->geom[lvl].nchunks[lay]), se->id);
 			MDB_val k = {sizeof key, key}, v;
-			if (mdb_get(t, s->db_chunks, &k, &v) != 0 || v.mv_size != csize ||
+			if (mdb_get(t, s->db_chunk[lvl], &k, &v) != 0 || v.mv_size != csize ||
 			    agent_be64(v.mv_data) != (uint64_t)ac)
 				continue;
 			const uint8_t *base_p = (const uint8_t *)v.mv_data + AGENT_CHUNK_HDR;

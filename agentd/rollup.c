@@ -149,7 +149,7 @@ int agent_slot_get(struct agent_store *s, MDB_txn *t, const struct agent_series 
 				MDB_val k = {sizeof key, key}, v;
 				cached = ac;
 				cp = NULL;
-				if (mdb_get(t, s->db_chunks, &k, &v) == 0 && v.mv_size == csize &&
+				if (mdb_get(t, s->db_chunk[level - 1], &k, &v) == 0 && v.mv_size == csize &&
 				    agent_be64(v.mv_data) == (uint64_t)ac)
 					cp = (const uint8_t *)v.mv_data + AGENT_CHUNK_HDR;
 			}
@@ -205,8 +205,9 @@ static int roll_series(struct agent_store *s, MDB_txn *t, const struct agent_ser
 		uint8_t key[AGENT_KEY_LEN];
 		agent_key(key, l, (uint32_t)(ac % g->nchunks[lay]), se->id);
 		MDB_val k = {sizeof key, key}, v;
-		bool have = false;
-		int r = mdb_get(t, s->db_chunks, &k, &v);
+		bool have = false, exists = false;
+		int r = mdb_get(t, s->db_chunk[l], &k, &v);
+		exists = r == 0;
 		if (r == 0 && v.mv_size == size && agent_be64(v.mv_data) == (uint64_t)ac) {
 			memcpy(buf, v.mv_data, size);
 			have = true;
@@ -259,7 +260,8 @@ static int roll_series(struct agent_store *s, MDB_txn *t, const struct agent_ser
 			uint8_t key2[AGENT_KEY_LEN];
 			memcpy(key2, key, sizeof key2);
 			MDB_val k2 = {sizeof key2, key2}, d = {size, NULL};
-			if ((r = agent_put(t, s->db_chunks, &k2, &d, MDB_RESERVE)) != 0)
+			unsigned fl = MDB_RESERVE | (exists ? 0 : agent_append_flag(s, l, key2));
+			if ((r = agent_put(t, s->db_chunk[l], &k2, &d, fl)) != 0)
 				return r;
 			memcpy(d.mv_data, buf, size);
 		}

@@ -80,13 +80,33 @@ static int open_dbis(struct agent_store *s)
 		const char *name;
 		MDB_dbi *dbi;
 	} d[] = {{"meta", &s->db_meta},     {"series", &s->db_series}, {"sources", &s->db_sources},
-	         {"chunks", &s->db_chunks}, {"sketch", &s->db_sketch}, {"seq", &s->db_seq},
+	         {"sketch", &s->db_sketch}, {"seq", &s->db_seq},
 	         {"totals", &s->db_totals}};
 	for (size_t i = 0; i < sizeof d / sizeof d[0]; i++)
 		if ((rv = mdb_dbi_open(t, d[i].name, MDB_CREATE, d[i].dbi)) != 0) {
 			mdb_txn_abort(t);
 			return rv;
 		}
+	for (int l = 0; l < s->nlevels; l++) {
+		char name[16];
+		snprintf(name, sizeof name, "chunks.%d", l);
+		if ((rv = mdb_dbi_open(t, name, MDB_CREATE, &s->db_chunk[l])) != 0) {
+			mdb_txn_abort(t);
+			return rv;
+		}
+		MDB_cursor *c;
+		MDB_val k, v;
+		s->chunk_has_max[l] = false;
+		if ((rv = mdb_cursor_open(t, s->db_chunk[l], &c)) != 0) {
+			mdb_txn_abort(t);
+			return rv;
+		}
+		if (mdb_cursor_get(c, &k, &v, MDB_LAST) == 0 && k.mv_size == AGENT_KEY_LEN) {
+			memcpy(s->chunk_max[l], k.mv_data, AGENT_KEY_LEN);
+			s->chunk_has_max[l] = true;
+		}
+		mdb_cursor_close(c);
+	}
 	return mdb_txn_commit(t);
 }
 
@@ -95,7 +115,7 @@ static int env_open(struct agent_store *s, uint64_t mapsize)
 	int rv;
 	if ((rv = mdb_env_create(&s->env)) != 0)
 		return rv;
-	if ((rv = mdb_env_set_maxdbs(s->env, 8)) != 0 ||
+	if ((rv = mdb_env_set_maxdbs(s->env, 8 + MB_MAX_LEVELS)) != 0 ||
 	    (rv = mdb_env_set_maxreaders(s->env, 256)) != 0 ||
 	    (rv = mdb_env_set_mapsize(s->env, mapsize)) != 0 ||
 	    (rv = mdb_env_open(s->env, s->dir, MDB_NOMETASYNC | MDB_NOTLS, 0640)) != 0 ||

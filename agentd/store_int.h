@@ -77,7 +77,12 @@ struct agent_store {
 	struct agent_store_opts o;
 	char dir[4096];
 	MDB_env *env;
-	MDB_dbi db_meta, db_series, db_sources, db_chunks, db_sketch, db_seq, db_totals;
+	MDB_dbi db_meta, db_series, db_sources, db_sketch, db_seq, db_totals;
+	/* A chunks DB per level: new chunks then go in with MDB_APPEND (full pages, not split
+	 * halves) while a ring fills; chunk_max is the greatest key of each (writer only). */
+	MDB_dbi db_chunk[MB_MAX_LEVELS];
+	uint8_t chunk_max[MB_MAX_LEVELS][AGENT_KEY_LEN];
+	bool chunk_has_max[MB_MAX_LEVELS];
 	uint64_t map_size;
 	struct agent_geom geom[MB_MAX_LEVELS];
 	int nlevels;
@@ -119,6 +124,8 @@ int agent_geom_init(struct agent_store *s);
 int agent_layout(int kind, int level);
 int agent_layout_width(int lay);
 void agent_key(uint8_t *k, int level, uint32_t ring, uint64_t id);
+/* MDB_APPEND when a new chunk key is past every key of its level's DB, else 0. */
+unsigned agent_append_flag(struct agent_store *s, int level, const uint8_t *key);
 bool agent_slot_empty(const double *slot);
 /* Encodes a sketch into b (appends). */
 int agent_sketch_enc(const struct mb_sketch *sk, struct mb_buf *b);

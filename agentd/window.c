@@ -62,6 +62,15 @@ void agent_key(uint8_t *k, int level, uint32_t ring, uint64_t id)
 	agent_put_be64(k + 5, id);
 }
 
+unsigned agent_append_flag(struct agent_store *s, int level, const uint8_t *key)
+{
+	if (s->chunk_has_max[level] && memcmp(key, s->chunk_max[level], AGENT_KEY_LEN) <= 0)
+		return 0;
+	memcpy(s->chunk_max[level], key, AGENT_KEY_LEN);
+	s->chunk_has_max[level] = true;
+	return MDB_APPEND;
+}
+
 static int put_varint(struct mb_buf *b, uint64_t v)
 {
 	uint8_t t[10];

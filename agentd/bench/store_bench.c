@@ -238,7 +238,8 @@ static int bench_disk(const char *root, int nseries, int kind, int slots)
 	MDB_txn *t;
 	if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &t) != 0)
 		return -1;
-	raw_by_level(t, s->db_chunks, ch, s->nlevels);
+	for (int l = 0; l < s->nlevels; l++)
+		raw_by_level(t, s->db_chunk[l], ch, s->nlevels);
 	raw_by_level(t, s->db_sketch, sk, s->nlevels);
 	double other[1] = {0};
 	raw_by_level(t, s->db_totals, other, 0);
