@@ -281,6 +281,8 @@ static int set_add(struct shim_agg *a, struct set_state *st, const char *m, size
 	return 0;
 }
 
+static int timer_add(struct shim_agg *a, struct timer_state *t, double v, double inv);
+
 static bool sketch_covers(const struct mb_sketch *sk, double v)
 {
 	double av = fabs(v);
@@ -318,34 +320,52 @@ int shim_agg_add(struct shim_agg *a, const struct shim_line *l, int64_t now_ms)
 		if ((rv = set_add(a, s->u.set, l->member, l->memberlen)) != 0)
 			return rv;
 		break;
-	default: { /* timer kinds */
-		struct timer_state *t = s->u.t;
-		double v = l->value;
-		double c = t->count + inv, sum = t->sum + v * inv, sq = t->sumsq + v * v * inv;
-		if (!isfinite(c) || !isfinite(sum) || !isfinite(sq))
-			return MB_EINVAL;
-		/* Over the budget a sketch may fill its bins but not widen its range. */
-		if (a->bytes >= SHIM_MAX_BYTES && !sketch_covers(&t->sk, v))
-			return MB_ETOOBIG;
-		if ((rv = mb_sketch_add(&t->sk, v, 1)) != 0)
+	default: /* timer kinds */
+		if (l->nvalues > 1) {
+			/* Packed values: already checked by the parser, each one added in turn. */
+			const char *v = l->values, *vend = l->values + l->valueslen;
+			while (v <= vend) {
+				const char *c = memchr(v, ':', (size_t)(vend - v));
+				const char *e = c ? c : vend;
+				double d;
+				if (shim_parse_number(v, (size_t)(e - v), &d) != 0 ||
+				    (rv = timer_add(a, s->u.t, d, inv)) != 0)
+					return rv ? rv : MB_EINVAL;
+				v = e + 1;
+			}
+		} else if ((rv = timer_add(a, s->u.t, l->value, inv)) != 0) {
 			return rv;
-		uint32_t bins = t->sk.pos_n + t->sk.neg_n;
-		if (bins != t->bins) {
-			a->bytes = a->bytes + (size_t)bins * 8 - (size_t)t->bins * 8;
-			t->bins = bins;
 		}
-		if (t->count == 0 || v < t->min)
-			t->min = v;
-		if (t->count == 0 || v > t->max)
-			t->max = v;
-		t->count = c;
-		t->sum = sum;
-		t->sumsq = sq;
 		break;
-	}
 	}
 	s->dirty = true;
 	s->last_ms = now_ms;
+	return 0;
+}
+
+static int timer_add(struct shim_agg *a, struct timer_state *t, double v, double inv)
+{
+	int rv;
+	double c = t->count + inv, sum = t->sum + v * inv, sq = t->sumsq + v * v * inv;
+	if (!isfinite(c) || !isfinite(sum) || !isfinite(sq))
+		return MB_EINVAL;
+	/* Over the budget a sketch may fill its bins but not widen its range. */
+	if (a->bytes >= SHIM_MAX_BYTES && !sketch_covers(&t->sk, v))
+		return MB_ETOOBIG;
+	if ((rv = mb_sketch_add(&t->sk, v, 1)) != 0)
+		return rv;
+	uint32_t bins = t->sk.pos_n + t->sk.neg_n;
+	if (bins != t->bins) {
+		a->bytes = a->bytes + (size_t)bins * 8 - (size_t)t->bins * 8;
+		t->bins = bins;
+	}
+	if (t->count == 0 || v < t->min)
+		t->min = v;
+	if (t->count == 0 || v > t->max)
+		t->max = v;
+	t->count = c;
+	t->sum = sum;
+	t->sumsq = sq;
 	return 0;
 }
 

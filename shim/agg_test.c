@@ -149,6 +149,21 @@ MB_TEST(agg_kinds_each_aggregated)
 	shim_agg_free(a);
 }
 
+MB_TEST(agg_packed_values)
+{
+	struct shim_agg *a;
+	struct shim_flush f = {0};
+	CHECK(shim_agg_new(&a) == 0);
+	feed(a, "p:1:2:3|d|@0.5\np:4|d", 0);
+	CHECK(shim_agg_flush(a, 0, &f) == 0);
+	const struct mb_record *r = find(&f, "p", MB_DISTRIBUTION);
+	CHECK(r && r->count == 7 && r->sum == 16 && r->min == 1 && r->max == 4);
+	CHECK(r && mb_sketch_count(&r->sketch) == 4);
+	shim_agg_flush_done(a, &f, 0);
+	shim_flush_free(&f);
+	shim_agg_free(a);
+}
+
 MB_TEST(agg_canonical_tag_order_is_one_series)
 {
 	struct shim_agg *a;

@@ -238,6 +238,9 @@ int shim_parse_line(const char *p, size_t n, struct shim_line *l)
 	l->value = 0;
 	l->member = NULL;
 	l->memberlen = 0;
+	l->values = NULL;
+	l->valueslen = 0;
+	l->nvalues = 1;
 	l->rate = 1;
 	l->ntags = 0;
 	if (parse_type(type, (size_t)(tend - type), &l->kind) != 0)
@@ -248,6 +251,24 @@ int shim_parse_line(const char *p, size_t n, struct shim_line *l)
 			return SHIM_LINE_BAD;
 		l->member = val;
 		l->memberlen = (uint32_t)vallen;
+	} else if (mb_kind_is_timer(l->kind) && memchr(val, ':', vallen)) {
+		/* DogStatsD 1.1 packs several values of a timer kind in one line: each must be
+		 * a number, or the whole line is bad. */
+		const char *v = val, *vend = val + vallen;
+		uint32_t nv = 0;
+		while (v <= vend) {
+			const char *c = memchr(v, ':', (size_t)(vend - v));
+			const char *e = c ? c : vend;
+			double d;
+			if (shim_parse_number(v, (size_t)(e - v), &d) != 0)
+				return SHIM_LINE_BAD;
+			if (nv++ == 0)
+				l->value = d;
+			v = e + 1;
+		}
+		l->values = val;
+		l->valueslen = (uint32_t)vallen;
+		l->nvalues = nv;
 	} else {
 		if (shim_parse_number(val, vallen, &l->value) != 0)
 			return SHIM_LINE_BAD;

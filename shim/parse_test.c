@@ -40,6 +40,21 @@ MB_TEST(parse_every_type)
 	CHECK(l.kind == MB_SET && l.memberlen == 5 && memcmp(l.member, "alice", 5) == 0);
 }
 
+MB_TEST(parse_packed_values)
+{
+	struct shim_line l;
+	CHECK_EQ_INT(parse("d:1:2.5:3|d|#a:b", &l), SHIM_LINE_OK);
+	CHECK(l.kind == MB_DISTRIBUTION && l.nvalues == 3 && l.value == 1 && l.ntags == 1);
+	CHECK_EQ_INT(parse("t:1|ms", &l), SHIM_LINE_OK);
+	CHECK_EQ_INT(l.nvalues, 1);
+	CHECK_EQ_INT(parse("d:1::3|d", &l), SHIM_LINE_BAD);
+	CHECK_EQ_INT(parse("d:1:x|h", &l), SHIM_LINE_BAD);
+	CHECK_EQ_INT(parse("d:1:|ms", &l), SHIM_LINE_BAD);
+	/* only timer kinds pack */
+	CHECK_EQ_INT(parse("c:1:2|c", &l), SHIM_LINE_BAD);
+	CHECK_EQ_INT(parse("g:1:2|g", &l), SHIM_LINE_BAD);
+}
+
 MB_TEST(parse_gauge_deltas)
 {
 	struct shim_line l;

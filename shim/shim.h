@@ -31,7 +31,10 @@ struct shim_line {
 	bool delta;            /* gauge given as +N / -N */
 	const char *name;
 	uint16_t namelen;
-	double value;          /* not for sets */
+	double value;          /* not for sets; the first of packed values */
+	const char *values;    /* timer kinds: "v1:v2:..." (DogStatsD 1.1 packed values) */
+	uint32_t valueslen;
+	uint32_t nvalues;      /* 1 unless packed */
 	const char *member;    /* set member */
 	uint32_t memberlen;
 	double rate;           /* (0, 1] */
