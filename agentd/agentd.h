@@ -55,6 +55,9 @@ int agent_writer_start(struct agent_store *st, int max_jobs, struct agent_writer
 int agent_writer_push(struct agent_writer *w, struct agent_job *j);
 /* Jobs queued now. Any thread. */
 int agent_writer_depth(struct agent_writer *w);
+/* How long jobs have waited without a commit finishing (0 when the queue is empty): a stuck
+ * writer must stop the systemd watchdog pings. Any thread. */
+int64_t agent_writer_stalled_ms(struct agent_writer *w);
 /* Non-zero once a commit failed with the store unusable: main stops the daemon. */
 int agent_writer_broken(struct agent_writer *w);
 /* Refuses new jobs, commits and answers every queued one, joins the thread, frees w. */

@@ -9,6 +9,7 @@
  * proof, and a failure the count missed must not last. */
 #define PROBE_EVERY_MS 5000
 #define PROBE_TIMEOUT_MS 1000
+#define PROBE_RETRY_MS 4000
 
 static int listen_now(struct agent_listener *al)
 {
@@ -48,6 +49,10 @@ void agent_listener_watchdog(struct agent_listener *al)
 		return;
 	al->next_probe = now + PROBE_EVERY_MS;
 	int rv = mb_listener_probe(al->l, PROBE_TIMEOUT_MS);
+	/* A busy machine can be slow to accept: only a second, longer miss condemns it
+	 * (re-listening drops every connected peer's pipe). */
+	if (rv == MB_EDOWN)
+		rv = mb_listener_probe(al->l, PROBE_RETRY_MS);
 	if (rv != MB_EDOWN)
 		return;
 	mb_log_warnx("%s: listener on %s stopped accepting (a peer closed before the handshake):"

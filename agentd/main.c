@@ -202,7 +202,14 @@ int main(int argc, char **argv)
 		agent_ingest_watchdog(in);
 		agent_qsvc_watchdog(q);
 		if (wd_ms > 0 && now >= next_wd) {
-			mb_notify("WATCHDOG=1");
+			/* A writer stuck in a commit (hung disk) is what the watchdog is for: stop
+			 * vouching for the daemon and let systemd restart it. */
+			int64_t stalled = agent_writer_stalled_ms(w);
+			if (stalled < wd_ms)
+				mb_notify("WATCHDOG=1");
+			else
+				mb_log_error("writer stalled for %lld ms: withholding WATCHDOG=1",
+				             (long long)stalled);
 			next_wd = now + wd_ms / 2;
 		}
 		if (agent_writer_broken(w)) {

@@ -22,6 +22,7 @@ struct agent_writer {
 	int depth, max_jobs;
 	bool stopping, started;
 	atomic_int broken;
+	atomic_int_fast64_t progress_ms; /* last commit done, or last time found idle */
 	/* writer thread only */
 	struct mb_batch **batches;
 	struct agent_job **jobs;
@@ -112,8 +113,10 @@ static void *writer_main(void *arg)
 	struct agent_writer *w = arg;
 	for (;;) {
 		pthread_mutex_lock(&w->mu);
-		while (!w->head && !w->stopping)
+		while (!w->head && !w->stopping) {
+			atomic_store(&w->progress_ms, mb_mono_ms());
 			pthread_cond_wait(&w->cv, &w->mu);
+		}
 		if (!w->head && w->stopping) {
 			pthread_mutex_unlock(&w->mu);
 			break;
@@ -137,6 +140,7 @@ static void *writer_main(void *arg)
 		atomic_store_explicit(&agent_ctr.queue_depth, w->depth, memory_order_relaxed);
 		pthread_mutex_unlock(&w->mu);
 		commit_group(w, n);
+		atomic_store(&w->progress_ms, mb_mono_ms());
 	}
 	return NULL;
 }
@@ -149,6 +153,7 @@ int agent_writer_start(struct agent_store *st, int max_jobs, struct agent_writer
 		return MB_ENOMEM;
 	w->st = st;
 	w->max_jobs = max_jobs;
+	atomic_store(&w->progress_ms, mb_mono_ms());
 	w->batches = calloc(WRITER_MAX_BATCHES, sizeof *w->batches);
 	w->jobs = calloc(WRITER_MAX_BATCHES, sizeof *w->jobs);
 	w->status = calloc(WRITER_MAX_BATCHES, sizeof *w->status);
@@ -206,6 +211,14 @@ int agent_writer_depth(struct agent_writer *w)
 	int d = w->depth;
 	pthread_mutex_unlock(&w->mu);
 	return d;
+}
+
+int64_t agent_writer_stalled_ms(struct agent_writer *w)
+{
+	if (agent_writer_depth(w) == 0)
+		return 0;
+	int64_t d = mb_mono_ms() - atomic_load(&w->progress_ms);
+	return d > 0 ? d : 0;
 }
 
 int agent_writer_broken(struct agent_writer *w)
