@@ -17,7 +17,9 @@ static const double buckets[] = {
 	500,    1000,    2500,   5000,  10000,  25000, 50000, 100000, 250000, 500000,
 };
 #define NBUCKETS ((int)(sizeof buckets / sizeof buckets[0]))
-static const char *const qlabel[MB_EXPORT_NQ] = {"0.5", "0.9", "0.95", "0.99", "0.999"};
+static const char *const qlabel[MB_EXPORT_NQ] = {"quantile=\"0.5\"", "quantile=\"0.9\"",
+                                                 "quantile=\"0.95\"", "quantile=\"0.99\"",
+                                                 "quantile=\"0.999\""};
 
 void api_prom_sanitize(const char *in, char *out, size_t n)
 {
@@ -137,6 +139,11 @@ static const char *pick(struct labelset *ls, const char *key, const char *prefix
 {
 	char s[MB_MAX_TAG_KEY + 2], cand[sizeof ls->name[0]];
 	api_prom_sanitize(key, s, sizeof s);
+	if (!reserved_label(s) && !used(ls, s)) {
+		/* the common case, without printf: this runs for every label of every series */
+		memcpy(ls->name[ls->n], s, strlen(s) + 1);
+		return ls->name[ls->n++];
+	}
 	snprintf(cand, sizeof cand, "%s", s);
 	if (reserved_label(cand) || used(ls, cand)) {
 		snprintf(cand, sizeof cand, "%s_%s", prefix, s);
@@ -261,8 +268,7 @@ static int put_series(struct mb_buf *b, const struct mb_export_item *it, const s
 		for (int q = 0; it->has_q && q < MB_EXPORT_NQ; q++) {
 			if (!isfinite(it->q[q]))
 				continue;
-			snprintf(extra, sizeof extra, "quantile=\"%s\"", qlabel[q]);
-			rv |= sample(b, fam, fl, "", lab, ll, extra, it->q[q] * e->scale);
+			rv |= sample(b, fam, fl, "", lab, ll, qlabel[q], it->q[q] * e->scale);
 		}
 		rv |= sample(b, fam, fl, "_sum", lab, ll, NULL, it->sum * e->scale);
 		rv |= sample(b, fam, fl, "_count", lab, ll, NULL, it->count);
