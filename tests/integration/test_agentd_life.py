@@ -79,6 +79,21 @@ class AgentdLife(mb.StackTest):
                      "--max-series-per-source", "--node-id", "--cluster-id", "--verify-peer"):
             self.assertIn(flag, r.stdout)
 
+    def test_other_retention_refused_with_both_named(self):
+        st = self.stack
+        p = st.agentd()
+        self.assertEqual(send_batch(st, "c:x:1", cid="r1", inst=3, seq=1)["st"], 0)
+        self.assertEqual(st.stop(p), 0)
+        q = st.agentd("--retention", "10s:1h,1m:1d", wait=False)
+        self.assertEqual(q.wait(timeout=60), 1)
+        log = st.log_of(q)
+        self.assertIn("10s:1h,1m:1d", log)
+        self.assertIn("10s:6h,1m:7d,1h:90d", log)
+        self.assertIn("docs/operations.md", log)
+        # the refused start harmed nothing: the store opens again as it was
+        st.agentd()
+        self.assertEqual(range_sum(st, "r1", "x"), 1)
+
     def test_verify_peer_takes_identity_from_cgroup(self):
         st = self.stack
         st.agentd("--verify-peer", "--node-interval", "500ms")
