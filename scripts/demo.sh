@@ -13,7 +13,14 @@ PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 
 say() { printf 'demo: %s\n' "$*"; }
-die() { printf 'demo: error: %s\n' "$*" >&2; stop_all; exit 1; }
+die() {
+	printf 'demo: error: %s\n' "$*" >&2
+	for f in "$LOGS"/*.log; do # the last words of each process, often the reason
+		[ -s "$f" ] && { printf -- '--- %s\n' "$f"; tail -n 3 "$f"; } >&2
+	done
+	stop_all
+	exit 1
+}
 
 for p in metricsbus-agentd metricsbus-api metricsbus-shim metricsbus; do
 	[ -x "$BIN/$p" ] || { printf 'demo: error: %s missing: run make first\n' "$BIN/$p" >&2; exit 1; }
@@ -30,6 +37,11 @@ RUN=$DIR/run
 DATA=$DIR/data
 LOGS=$DIR/logs
 mkdir -p "$RUN" "$DATA" "$LOGS" || exit 1
+# One demo per directory: a second would share agentd's sockets and overwrite the logs.
+if command -v flock >/dev/null 2>&1; then
+	exec 9>"$DIR/demo.lock"
+	flock -n 9 || { echo "demo: error: another demo is running on $DIR (Ctrl-C it first)" >&2; exit 1; }
+fi
 INGEST=ipc://$RUN/ingest.sock
 QUERY=ipc://$RUN/query.sock
 export METRICSBUS_RUN_DIR="$RUN"
@@ -108,11 +120,11 @@ BASE=http://127.0.0.1:$PORT
 
 say "data in $DATA, sockets in $RUN, logs in $LOGS"
 "$BIN/metricsbus-agentd" --data-dir "$DATA" --ingest "$INGEST" --query "$QUERY" \
-	>"$LOGS/agentd.log" 2>&1 &
+	>"$LOGS/agentd.log" 2>&1 9>&- &
 started $!
 until_ok 20 "agentd" "$BIN/metricsbus" --query "$QUERY" containers
 
-"$BIN/metricsbus-api" --listen "127.0.0.1:$PORT" --query "$QUERY" >"$LOGS/api.log" 2>&1 &
+"$BIN/metricsbus-api" --listen "127.0.0.1:$PORT" --query "$QUERY" >"$LOGS/api.log" 2>&1 9>&- &
 started $!
 until_ok 20 "the HTTP bridge on $BASE" curl -fsS -o /dev/null "$BASE/system/v1/metrics/v0/ping"
 
@@ -120,13 +132,13 @@ until_ok 20 "the HTTP bridge on $BASE" curl -fsS -o /dev/null "$BASE/system/v1/m
 # entrypoint; both report as the container demo-app.
 APP_PORT=$APP_PORT PYTHONUNBUFFERED=1 "$BIN/metricsbus-shim" --agent "$INGEST" \
 	--flush-interval 2s --container-id demo-app --dimension task_name=demo-app -- \
-	"$PY" "$ROOT/docs/examples/app/app.py" >"$LOGS/app.log" 2>&1 &
+	"$PY" "$ROOT/docs/examples/app/app.py" >"$LOGS/app.log" 2>&1 9>&- &
 started $!
 until_ok 20 "the demo app on port $APP_PORT" curl -fsS -o /dev/null "http://127.0.0.1:$APP_PORT/health"
 
 APP_URL=http://127.0.0.1:$APP_PORT/ "$BIN/metricsbus-shim" --agent "$INGEST" \
 	--flush-interval 2s --container-id demo-app --dimension task_name=demo-app -- \
-	"$PY" "$ROOT/docs/examples/app/poller.py" >"$LOGS/poller.log" 2>&1 &
+	"$PY" "$ROOT/docs/examples/app/poller.py" >"$LOGS/poller.log" 2>&1 9>&- &
 started $!
 
 APPURL=$BASE/system/v1/metrics/v0/containers/demo-app/app
