@@ -10,7 +10,7 @@
 #include "store.h"
 
 /* Disk per series, per level (the bound the ring gives; see window.c):
- *   ring_len  = ceil(span/res / cps) * cps slots, cps = 64 for 8-byte slots, 32 for 40-byte
+ *   ring_len  = (ceil(span/res / cps) + 1) * cps slots, cps = 64 for 8-byte slots, 32 for 40-byte
  *   chunks    = ring_len / cps, each a value of 8 + cps * slot_bytes plus LMDB's ~21 B of
  *               key and node header, inside B-tree leaf pages filled to 50..100%.
  *   counter, every level; gauge/resource/set at the finest: 8 B slots -> ~8.5 B/point + page

@@ -907,3 +907,84 @@ MB_TEST(store_every_fault_point)
 		fault_run(&agent_fault_resize, n, "resize");
 	mb_log_set_level(MB_LOG_INFO);
 }
+
+/* Gauges, sets and timers read from a coarse level (rolled up, and the open slots computed
+ * from the level below) agree with what was sent. */
+MB_TEST(store_rollup_gauge_set_timer)
+{
+	const char *ret = "10s:10m,1m:2h";
+	int64_t base = T0 / 3600000 * 3600000;
+	agent_store_test_now_ms = base + 1000;
+	struct agent_store *s = open_store("rg", ret, 0, NULL);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	int n = 6 * 60; /* one hour of 10 s intervals */
+	double gmin = 1e9, gmax = -1e9, gsum = 0, tsum = 0, tcnt = 0;
+	for (int i = 0; i < n; i++) {
+		int64_t tm = base + (int64_t)(i + 1) * 10000;
+		agent_store_test_now_ms = tm + 500;
+		struct tb t;
+		tb_init(&t, "c", 77, (uint64_t)i + 1, tm);
+		double gv = (double)((i * 37) % 101);
+		tb_add(&t, MB_GAUGE, "g", gv);
+		gmin = fmin(gmin, gv);
+		gmax = fmax(gmax, gv);
+		gsum += gv;
+		struct mb_record *st = tb_add(&t, MB_SET, "u", 0);
+		st->hll = &t.hll[0];
+		/* Each minute has 6 intervals of members m*1000 + 0..9: 10 distinct a minute. */
+		for (int j = 0; j < 10; j++) {
+			int mem = (i / 6) * 1000 + j;
+			mb_hll_add(st->hll, &mem, sizeof mem);
+		}
+		st->set_count = 10;
+		struct mb_record *tr = tb_add(&t, MB_TIMER, "lat", 0);
+		double v[3] = {1.0 + i % 5, 2.0, 3.0 + i % 7};
+		tb_timer(tr, v, 3);
+		tsum += v[0] + v[1] + v[2];
+		tcnt += 3;
+		CHECK_EQ_INT(commit1(s, &t), MB_ACK_OK);
+		tb_free(&t);
+	}
+	agent_store_test_now_ms = base + 3600000 + 5000;
+	int64_t from = base, to = base + 3600000;
+	struct mb_reply r = range(s, "c", "g", from, to, 3600000, MB_STAT_MIN);
+	CHECK_EQ_INT(r.status, 200);
+	CHECK_EQ_INT(r.step_ms, 3600000);
+	CHECK(r.nrange == 1 && r.range_v[0] == gmin);
+	mb_reply_free(&r);
+	r = range(s, "c", "g", from, to, 3600000, MB_STAT_MAX);
+	CHECK(r.nrange == 1 && r.range_v[0] == gmax);
+	mb_reply_free(&r);
+	r = range(s, "c", "g", from, to, 3600000, MB_STAT_MEAN);
+	CHECK(r.nrange == 1 && fabs(r.range_v[0] - gsum / n) < 1e-9);
+	mb_reply_free(&r);
+	r = range(s, "c", "g", from, to, 3600000, MB_STAT_COUNT);
+	if (r.nrange)
+		fprintf(stderr, "  gauge count %g (want %d)\n", r.range_v[0], n);
+	CHECK(r.nrange == 1 && r.range_v[0] == n);
+	mb_reply_free(&r);
+	r = range(s, "c", "lat", from, to, 3600000, MB_STAT_SUM);
+	CHECK(r.nrange == 1 && fabs(r.range_v[0] - tsum) < 1e-9);
+	mb_reply_free(&r);
+	r = range(s, "c", "lat", from, to, 3600000, MB_STAT_COUNT);
+	CHECK(r.nrange == 1 && r.range_v[0] == tcnt);
+	mb_reply_free(&r);
+	/* Sets: 10 distinct a minute; over the hour 600 (HLL: within 5%). */
+	r = range(s, "c", "u", from, to, 60000, MB_STAT_COUNT);
+	CHECK_EQ_INT(r.nrange, 60);
+	int good = 0;
+	for (uint32_t i = 0; i < r.nrange; i++) {
+		good += fabs(r.range_v[i] - 10) <= 1;
+		if (fabs(r.range_v[i] - 10) > 1)
+			fprintf(stderr, "  set minute %u: %g\n", i, r.range_v[i]);
+	}
+	CHECK_EQ_INT(good, 60);
+	mb_reply_free(&r);
+	r = range(s, "c", "u", from, to, 3600000, MB_STAT_COUNT);
+	CHECK(r.nrange == 1 && fabs(r.range_v[0] - 600) <= 30);
+	mb_reply_free(&r);
+	agent_store_close(s);
+	agent_store_test_now_ms = 0;
+}

@@ -48,7 +48,9 @@ int agent_geom_init(struct agent_store *s)
 		for (int lay = 0; lay < NLAYOUTS; lay++) {
 			uint32_t cps = agent_layout_width(lay) == 1 ? 64 : 32;
 			g->cps[lay] = cps;
-			g->nchunks[lay] = (uint32_t)((slots + cps - 1) / cps);
+			/* One chunk more than the span needs: the current chunk is reset for its
+			 * new lap at once, so the ring always keeps the whole span behind it. */
+			g->nchunks[lay] = (uint32_t)((slots + cps - 1) / cps + 1);
 		}
 		g->ring_slots = (uint64_t)g->nchunks[LAY_ONE] * 64;
 	}
