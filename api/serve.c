@@ -7,6 +7,9 @@
 
 static const char CT_JSON[] = "application/json";
 static const char CT_PROM[] = "text/plain; version=0.0.4; charset=utf-8";
+/* How long a request waits for a lost connection to agentd to come back before 503: nng
+ * re-dials after 100 ms at first. */
+#define RECONNECT_WAIT_MS 500
 
 static void answer_error(struct api_response *resp, int status, const char *msg)
 {
@@ -42,9 +45,24 @@ static int ask(struct api_server *s, const struct mb_query *q, struct mb_reply *
                struct api_response *resp)
 {
 	char err[512], msg[700];
-	err[0] = 0;
-	int rv = q->op == MB_OP_APP ? api_query_app(s->client, q, s->timeout_ms, r, err, sizeof err)
-	                            : mb_client_query(s->client, q, s->timeout_ms, r, err, sizeof err);
+	int64_t t0 = mb_mono_ms();
+	int rv;
+	for (int attempt = 0;; attempt++) {
+		err[0] = 0;
+		rv = q->op == MB_OP_APP
+		             ? api_query_app(s->client, q, s->timeout_ms, r, err, sizeof err)
+		             : mb_client_query(s->client, q, s->timeout_ms, r, err, sizeof err);
+		/* A connection lost under the call, or being re-dialled (agentd restarted, or it
+		 * re-created its listener): queries only read, so wait briefly for the dialer and
+		 * ask again within the same deadline. */
+		int64_t left = s->timeout_ms - (mb_mono_ms() - t0);
+		if (rv != MB_EDOWN || attempt > 0 || left <= 0)
+			break;
+		if (mb_client_wait_connected(s->client, left < RECONNECT_WAIT_MS
+		                                                ? (int)left
+		                                                : RECONNECT_WAIT_MS) != 0)
+			break;
+	}
 	if (rv == 0)
 		return 0;
 	if (rv == MB_EDOWN)
