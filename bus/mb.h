@@ -426,10 +426,12 @@ void mb_reply_free(struct mb_reply *r);
  * dialer, reconnect back-off 100ms..2s, dials that never fail for a missing peer, ipc
  * sockets made 0660. They take nng_socket by value (include <nng/nng.h> first). */
 #ifdef NNG_MAJOR_VERSION
-/* Listens on url with NNG_OPT_RECVMAXSZ = recvmax. For ipc:// the socket file gets mode
- * 0660. Returns 0, or MB_ENNG (logged with the url). Main thread. */
+/* Listens on url with NNG_OPT_RECVMAXSZ = recvmax (0 is taken as MB_MAX_MSG: never
+ * unlimited). For ipc:// the socket file gets mode 0660 whatever the umask. Returns 0, or
+ * MB_ENNG (logged with the url). Main thread. */
 int mb_listen(nng_socket s, const char *url, size_t recvmax, nng_listener *out);
-/* Dials url in the background (NNG_FLAG_NONBLOCK): succeeds when no one listens yet. */
+/* Dials url in the background (NNG_FLAG_NONBLOCK): succeeds when no one listens yet.
+ * recvmax as for mb_listen; reconnects after 100ms, backing off to 2s. MB_ENNG. */
 int mb_dial(nng_socket s, const char *url, size_t recvmax, nng_dialer *out);
 /* The listener's accept failures, for the half-open-peer watchdog (LIBRARY-NOTES nng #1); -1
  * when nng has no statistics for it. Found with a real test (bus/net_test.c): in nng 1.5.2 a

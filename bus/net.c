@@ -24,7 +24,7 @@ int mb_listen(nng_socket s, const char *url, size_t recvmax, nng_listener *out)
 		return MB_ENNG;
 	}
 	/* Before start: nng allocates whatever length a peer announces unless told a limit. */
-	if ((rv = nng_listener_set_size(l, NNG_OPT_RECVMAXSZ, recvmax)) != 0)
+	if ((rv = nng_listener_set_size(l, NNG_OPT_RECVMAXSZ, recvmax ? recvmax : MB_MAX_MSG)) != 0)
 		goto fail;
 	if (strncmp(url, "ipc://", 6) == 0 &&
 	    (rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, 0660)) != 0)
@@ -47,7 +47,7 @@ int mb_dial(nng_socket s, const char *url, size_t recvmax, nng_dialer *out)
 		mb_log_error("dial %s: %s", url, nng_strerror(rv));
 		return MB_ENNG;
 	}
-	if ((rv = nng_dialer_set_size(d, NNG_OPT_RECVMAXSZ, recvmax)) != 0 ||
+	if ((rv = nng_dialer_set_size(d, NNG_OPT_RECVMAXSZ, recvmax ? recvmax : MB_MAX_MSG)) != 0 ||
 	    (rv = nng_dialer_set_ms(d, NNG_OPT_RECONNMINT, 100)) != 0 ||
 	    (rv = nng_dialer_set_ms(d, NNG_OPT_RECONNMAXT, 2000)) != 0)
 		goto fail;

@@ -2,6 +2,7 @@
  * the nng 1.5.2 half-open ipc listener bug (LIBRARY-NOTES nng #1) that mb_listener_errors sees. */
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
 
 #include "mb.h"
 #include "../tests/unit/mbtest.h"
@@ -676,4 +677,30 @@ MB_TEST(net_client_query_round_trip_and_errors)
 	CHECK_EQ_INT(mb_client_query(c, &qu, 500, &r, err, sizeof err), MB_EDOWN);
 	CHECK(strstr(err, "not answering") != NULL);
 	mb_client_close(c);
+}
+
+MB_TEST(net_zero_recvmax_is_bounded)
+{
+	nng_socket sk;
+	nng_listener l;
+	nng_dialer d;
+	size_t sz = 0;
+	char url[300];
+	snprintf(url, sizeof url, "ipc://%s/zero.sock", mbt_tmpdir());
+	CHECK_EQ_INT(nng_rep0_open(&sk), 0);
+	CHECK_EQ_INT(mb_listen(sk, url, 0, &l), 0);
+	CHECK_EQ_INT(nng_listener_get_size(l, NNG_OPT_RECVMAXSZ, &sz), 0);
+	CHECK_EQ_INT(sz, MB_MAX_MSG);
+	CHECK_EQ_INT(mb_listen(sk, "tcp://127.0.0.1:0", 4096, &l), 0);
+	CHECK_EQ_INT(nng_listener_get_size(l, NNG_OPT_RECVMAXSZ, &sz), 0);
+	CHECK_EQ_INT(sz, 4096);
+	nng_close(sk);
+	CHECK_EQ_INT(nng_req0_open(&sk), 0);
+	CHECK_EQ_INT(mb_dial(sk, url, 0, &d), 0);
+	CHECK_EQ_INT(nng_dialer_get_size(d, NNG_OPT_RECVMAXSZ, &sz), 0);
+	CHECK_EQ_INT(sz, MB_MAX_MSG);
+	nng_duration t = 0;
+	CHECK_EQ_INT(nng_dialer_get_ms(d, NNG_OPT_RECONNMAXT, &t), 0);
+	CHECK_EQ_INT(t, 2000);
+	nng_close(sk);
 }
