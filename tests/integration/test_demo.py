@@ -152,6 +152,13 @@ class TestDemo(unittest.TestCase):
     def test_demo_stops_cleanly_on_ctrl_c(self):
         p = self.start(seconds=600)
         self.wait_ready(p)
+        # A second demo on the same directory refuses at once and disturbs nothing.
+        second = subprocess.run([DEMO], env=dict(os.environ, B=os.path.relpath(mb.BUILD, mb.ROOT),
+                                                 DEMO_DIR=self.dir, DEMO_PORT=str(mb.free_port())),
+                                capture_output=True, text=True, timeout=30)
+        self.assertEqual(1, second.returncode, second.stdout + second.stderr)
+        self.assertIn("another demo is running", second.stderr)
+        self.assertIsNone(p.poll())
         os.killpg(p.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
         p.wait(timeout=60)
         self.reader.join(5)
