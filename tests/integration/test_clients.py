@@ -230,6 +230,12 @@ class TestPythonStatsd(ClientTest):
         lines = self.metrics_lines()
         self.assertEqual(10, self.prom_value(lines, "pyclient_hits_total"), "\n".join(lines[:50]))
         self.assertEqual(12, self.prom_value(lines, "pyclient_temp"))
+        # the timer as a summary: running count and sum, the last interval's quantiles
+        self.assertEqual(100, self.prom_value(lines, "pyclient_latency_count"))
+        self.assertEqual(3450, self.prom_value(lines, "pyclient_latency_sum"))
+        self.assertClose(500, self.prom_value(lines, "pyclient_latency", r'quantile="0\.99"'), rel=0.01,
+                         what="summary p99")
+        self.assertEqual(5, self.prom_value(lines, "pyclient_users"))
 
 
 class TestHotShots(ClientTest):
@@ -287,6 +293,13 @@ class TestHotShots(ClientTest):
         self.assertEqual(5, sum(self.range_points(cid, "nodeclient.reqs", "sum", tags="route:/a,canary:")))
         self.assertEqual(8, sum(self.range_points(cid, "nodeclient.reqs", "sum")))
         self.assertClose(500, self.range_points(cid, "nodeclient.size", "p99")[-1], rel=0.01, what="range h p99")
+        # Tags become Prometheus labels; a bare tag a label with an empty value.
+        lines = self.metrics_lines()
+        self.assertEqual(5, self.prom_value(lines, "nodeclient_reqs_total", r'route="/a"'), "\n".join(lines[:60]))
+        self.assertEqual(3, self.prom_value(lines, "nodeclient_reqs_total", r'route="/b"'))
+        self.assertRegex("\n".join(lines), r'nodeclient_reqs_total\{[^}]*canary=""[^}]*route="/a"|'
+                                           r'nodeclient_reqs_total\{[^}]*route="/a"[^}]*canary=""')
+        self.assertEqual(42, self.prom_value(lines, "nodeclient_queue", r'env="test"'))
 
 
 class TestRawNetcat(ClientTest):
