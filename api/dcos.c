@@ -3,6 +3,7 @@
 #include "api.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 static int put_tags(struct mb_buf *b, const struct mb_kv *tags, int n)
@@ -56,6 +57,9 @@ static int put_dims(struct mb_buf *b, const struct mb_kv *dims, int n)
 static int put_points(struct mb_buf *b, const struct mb_reply *r)
 {
 	int rv = api_put(b, "{\"datapoints\":["), k = 0;
+	/* most points of an answer share their interval's end: format each time once */
+	int64_t last_ms = INT64_MIN;
+	char ts[64];
 	for (uint32_t i = 0; i < r->npoints; i++) {
 		const struct mb_point *p = &r->points[i];
 		if (!isfinite(p->value))
@@ -66,8 +70,13 @@ static int put_points(struct mb_buf *b, const struct mb_reply *r)
 		rv |= api_json_num(b, p->value);
 		rv |= api_put(b, ",\"unit\":");
 		rv |= api_json_str(b, p->unit ? p->unit : "");
-		rv |= api_put(b, ",\"timestamp\":");
-		rv |= put_time(b, p->time_ms);
+		if (p->time_ms != last_ms) {
+			char t[40];
+			mb_format_rfc3339(p->time_ms, t, sizeof t);
+			snprintf(ts, sizeof ts, ",\"timestamp\":\"%s\"", t);
+			last_ms = p->time_ms;
+		}
+		rv |= api_put(b, ts);
 		if (p->ntags) {
 			rv |= api_put(b, ",\"tags\":");
 			rv |= put_tags(b, p->tags, p->ntags);
