@@ -254,7 +254,8 @@ class TestHotShots(ClientTest):
             os.makedirs(NPM_DIR, exist_ok=True)
             try:
                 r = subprocess.run([npm, "install", "--prefix", NPM_DIR, "--no-audit", "--no-fund",
-                                    "--ignore-scripts", "--no-save", HOT_SHOTS],
+                                    "--ignore-scripts", "--no-save", "--fetch-retries=1",
+                                    "--fetch-timeout=30000", HOT_SHOTS],
                                    capture_output=True, text=True, timeout=180)
             except subprocess.TimeoutExpired:
                 cls.skip_reason = "npm registry unreachable (timeout installing hot-shots)"
