@@ -11,8 +11,10 @@
 #define PER_BATCH 5000
 #define PER_SOURCE 1000
 
+#define MAXK 8
+
 struct load {
-	int nseries, kind;
+	int nseries, kind, k;
 	struct mb_batch *b;
 	struct mb_batch **bp;
 	int nb;
@@ -32,13 +34,13 @@ static int load_init(struct load *L, int nseries, int kind)
 	/* A batch per (source, slice of PER_BATCH): shims send one batch per container. */
 	int nsrc = (nseries + PER_SOURCE - 1) / PER_SOURCE;
 	L->nb = nsrc;
-	L->b = calloc((size_t)nsrc, sizeof *L->b);
-	L->bp = calloc((size_t)nsrc, sizeof *L->bp);
+	L->b = calloc((size_t)nsrc * MAXK, sizeof *L->b);
+	L->bp = calloc((size_t)nsrc * MAXK, sizeof *L->bp);
 	L->recs = calloc((size_t)nseries, sizeof *L->recs);
 	L->names = calloc((size_t)nseries, sizeof *L->names);
 	L->srcs = calloc((size_t)nsrc, sizeof *L->srcs);
-	L->st = calloc((size_t)nsrc, sizeof *L->st);
-	L->errs = calloc((size_t)nsrc, sizeof *L->errs);
+	L->st = calloc((size_t)nsrc * MAXK, sizeof *L->st);
+	L->errs = calloc((size_t)nsrc * MAXK, sizeof *L->errs);
 	if (!L->b || !L->bp || !L->recs || !L->names || !L->srcs || !L->st || !L->errs)
 		return -1;
 	for (int i = 0; i < 200; i++)
@@ -76,6 +78,10 @@ static int load_init(struct load *L, int nseries, int kind)
 		                                                              : PER_SOURCE);
 		b->interval_ms = 10000;
 		L->bp[s] = b;
+		for (int k = 1; k < MAXK; k++) {
+			L->b[k * nsrc + s] = *b;
+			L->bp[k * nsrc + s] = &L->b[k * nsrc + s];
+		}
 	}
 	return 0;
 }
@@ -158,6 +164,55 @@ static const char *base_dir(void)
 		exit(1);
 	}
 	return d;
+}
+
+/* k consecutive rounds in one transaction: what the writer does when points arrive faster
+ * than one per series per commit (its budget is 200,000 records). */
+static int rounds_commit(struct agent_store *s, struct load *L, int64_t tm, uint64_t seq, int k)
+{
+	for (int j = 0; j < k; j++)
+		for (int i = 0; i < L->nb; i++) {
+			L->b[j * L->nb + i].time_ms = tm + (int64_t)j * 10000;
+			L->b[j * L->nb + i].seq = seq + (uint64_t)j;
+		}
+	agent_store_test_now_ms = tm + (int64_t)(k - 1) * 10000 + 500;
+	int n = L->nb * k;
+	if (agent_store_commit(s, L->bp, n, L->st, L->errs) != 0)
+		return -1;
+	for (int j = 0; j < n; j++)
+		if (L->st[j] != MB_ACK_OK) {
+			fprintf(stderr, "batch status %u: %s\n", L->st[j], L->errs[j]);
+			return -1;
+		}
+	return 0;
+}
+
+static int bench_speed_k(const char *root, int nseries, int kind, int rounds, int k)
+{
+	char dir[600];
+	snprintf(dir, sizeof dir, "%s/speedk-%d-%d", root, nseries, kind);
+	int64_t t0 = mb_now_ms() / 10000 * 10000 - (int64_t)(rounds * k + 1) * 10000;
+	struct agent_store *s = bench_open(dir, MB_DEFAULT_RETENTION);
+	struct load L;
+	if (!s || load_init(&L, nseries, kind) != 0)
+		return -1;
+	if (rounds_commit(s, &L, t0, 1, 1) != 0)
+		return -1;
+	int64_t m0 = mb_mono_ms();
+	for (int r = 0; r < rounds; r++)
+		if (rounds_commit(s, &L, t0 + (int64_t)(1 + r * k) * 10000, (uint64_t)(2 + r * k), k))
+			return -1;
+	int64_t el = mb_mono_ms() - m0;
+	double pts = (double)nseries * rounds * k;
+	printf("commit %-9s %7d series, %d points per series per txn (%d records/txn): %10.0f "
+	       "points/s\n",
+	       mb_kind_name(kind), nseries, k, nseries * k, pts / ((double)el / 1000.0));
+	fflush(stdout);
+	load_free(&L);
+	agent_store_close(s);
+	rmrf(dir);
+	agent_store_test_now_ms = 0;
+	return 0;
 }
 
 /* Points/s committed: rounds after the first (which registers the series). */
@@ -313,7 +368,10 @@ int main(int argc, char **argv)
 	rc |= bench_speed(root, 1000, MB_COUNTER, rounds * 4, 100000);
 	rc |= bench_speed(root, 100000, MB_COUNTER, rounds, 100000);
 	rc |= bench_speed(root, 100000, MB_GAUGE, rounds, 100000);
+	rc |= bench_speed_k(root, 100000, MB_COUNTER, quick ? 2 : rounds / 2, 2);
+	rc |= bench_speed_k(root, 100000, MB_GAUGE, quick ? 2 : rounds / 2, 2);
 	if (!quick) {
+		rc |= bench_speed_k(root, 100000, MB_COUNTER, rounds / 2, 5);
 		rc |= bench_speed(root, 100000, MB_TIMER, rounds / 2 + 2, 100000);
 		rc |= bench_speed(root, 100000, MB_COUNTER, rounds, 20000);
 	}
