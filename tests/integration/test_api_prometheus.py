@@ -73,6 +73,24 @@ class Exposition(mb.StackTest):
                 self.assertRegex(text, r'\ntagged_total\{[^}]*tag_le="x"[^}]*region="us"[^}]*\} 5\n')
         self.stack.close()
 
+    def test_counter_total_survives_restarts_of_every_process(self):
+        s = self.stack
+        a, api, shim, port = al.start(s)
+        def total():
+            st, _, raw = s.http("/metrics")
+            m = re.search(r'\nreq_total\{[^}]*container_id="web-1"[^}]*\} (\S+)\n', raw.decode())
+            return float(m.group(1)) if st == 200 and m else None
+        self.assertEqual(total(), 6)
+        s.stop(shim)
+        s.stop(api)
+        s.stop(a)
+        a = s.agentd("--node-id", "node-7", "--cluster-id", "k1", "--node-interval", "1s")
+        s.api()
+        shim = s.shim("--container-id", al.CID, "--flush-interval", "1s")
+        port = al.shim_port(s, shim)
+        al.send(port, ["req:4|c"])
+        mb.poll(lambda: total() == 10, what="req_total 6 + 4 after restarts")
+
     def test_odd_user_names_never_break_the_exposition(self):
         a, api, shim, port = al.start(self.stack)
         al.send(port, ODD)
