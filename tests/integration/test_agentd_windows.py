@@ -1,0 +1,95 @@
+"""test_agentd_windows: what the store keeps, seen through agentd's sockets: exact counter
+totals and 1% quantiles over a range that spans window levels (batches stamped over hours, as
+a shim's backlog would be), and disk that stays bounded for a series written far past its
+retention."""
+import os
+import time
+import unittest
+
+import mbharness as mb
+from agentd_util import mbsend, query, range_sum, send_batch
+
+
+def percentile(vals, q):
+    s = sorted(vals)
+    return s[min(len(s) - 1, max(0, int(q * len(s) + 0.999999) - 1))]
+
+
+class AgentdWindows(mb.StackTest):
+    def test_totals_and_quantiles_across_levels(self):
+        st = self.stack
+        st.agentd("--node-interval", "1h")
+        now = int(time.time() * 1000)
+        start = now - 9 * 3600 * 1000  # before the 6 h of the 10 s level: the 1 m level only
+        values = []
+        batches = 0
+        t = start
+        seq = 1
+        while t < now - 60000:
+            vals = [1 + (seq * 37 + k * 11) % 400 for k in range(20)]
+            values += vals
+            a = send_batch(st, "c:hits:3", "t:lat:" + ",".join(map(str, vals)), cid="lv",
+                           inst=12, seq=seq, time=t, iv=10000)
+            self.assertEqual(a["st"], 0, a)
+            batches += 1
+            seq += 1
+            t += 7 * 60 * 1000  # every 7 minutes
+        span = ["--src", "lv", "--name", "hits", "--from", start - 3600000, "--to", now]
+        r = query(st, "range", *span, "--stat", "sum")
+        self.assertEqual(r["st"], 200, r)
+        self.assertEqual(sum(v for _, v in r["pts"] if v is not None), 3 * batches)
+        self.assertLessEqual(len(r["pts"]), 11000)
+        # quantiles over the whole span: one point per step; take a step as wide as the span
+        wide = ["--src", "lv", "--name", "lat", "--from", start - 3600000, "--to", now + 3600000,
+                "--step", 12 * 3600 * 1000]
+        for stat, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99)):
+            r = query(st, "range", *wide, "--stat", stat)
+            self.assertEqual(r["st"], 200, r)
+            got = [v for _, v in r["pts"] if v is not None]
+            self.assertEqual(len(got), 1, r)
+            want = percentile(values, q)
+            self.assertLessEqual(abs(got[0] - want), 0.01 * want + 1e-9, (stat, got, want))
+        r = query(st, "range", *wide, "--stat", "count")
+        self.assertEqual(sum(v for _, v in r["pts"] if v is not None), len(values))
+        # a range inside the last 6 h reads the 10 s level and agrees with the 1 m level
+        recent = now - 5 * 3600 * 1000
+        expect = 3 * sum(1 for k in range(batches) if start + k * 420000 >= recent)
+        r = query(st, "range", "--src", "lv", "--name", "hits", "--from", recent, "--to", now,
+                  "--stat", "sum")
+        self.assertEqual(sum(v for _, v in r["pts"] if v is not None), expect)
+
+    def test_disk_bounded_past_retention(self):
+        st = self.stack
+        st.agentd("--retention", "1s:1m,10s:10m", "--node-interval", "1h")
+        data = os.path.join(st.data_dir, "data.mdb")
+        # 1,700 one-second intervals ending about now, so the newest are inside the finest
+        # window as seen from now
+        start = (int(time.time()) - 1700) * 1000
+
+        def write(first, n):
+            a = send_batch(st, "c:hits:1", "g:temp:5", cid="ring", inst=44, seq=first,
+                           time=start + (first - 1) * 1000, iv=1000, repeat=n)
+            self.assertEqual(a["ok"], n, a)
+        # both rings full (600 s at the coarse level), then written past them again
+        write(1, 700)
+        size1 = os.path.getsize(data)
+        write(701, 1000)
+        size2 = os.path.getsize(data)
+        # freed pages are reused: once the rings were full, more points cost no more file
+        self.assertLessEqual(size2, size1 + 64 * 1024, (size1, size2))
+        # the first points have rolled out of every window (a ring keeps its span, rounded up
+        # to whole chunks of 64 slots: at most 1,240 s here); the newest are there
+        r = query(st, "range", "--src", "ring", "--name", "hits", "--from", start,
+                  "--to", start + 400 * 1000, "--stat", "sum")
+        self.assertEqual(r["st"], 200, r)
+        self.assertEqual([v for _, v in r["pts"] if v is not None], [])
+        r = query(st, "range", "--src", "ring", "--name", "hits", "--from",
+                  start + 1675 * 1000, "--to", start + 1700 * 1000, "--stat", "sum",
+                  "--step", 1000)
+        got = [v for _, v in r["pts"] if v is not None]
+        self.assertEqual(r["step"], 1000, r)
+        self.assertGreaterEqual(len(got), 10, r)
+        self.assertTrue(all(v == 1 for v in got), r)
+
+if __name__ == "__main__":
+    unittest.main()
