@@ -214,12 +214,14 @@ int api_http_start(const struct api_http_opts *o, struct api_server *s, struct a
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
 	if (ai->ai_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	/* the logger comes first so that MHD's messages about the other options go through it */
 	h->d = MHD_start_daemon(
-		flags, (uint16_t)port, NULL, NULL, handle, h, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)o->threads, MHD_OPTION_CONNECTION_LIMIT,
-		(unsigned)o->conn_limit, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->conn_timeout_s,
-		MHD_OPTION_UNESCAPE_CALLBACK, raw_unescape, NULL, MHD_OPTION_EXTERNAL_LOGGER,
-		mhd_logger, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+		flags, (uint16_t)port, NULL, NULL, handle, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger,
+		NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE,
+		(unsigned)o->threads, MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->conn_limit,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->conn_timeout_s,
+		MHD_OPTION_UNESCAPE_CALLBACK, raw_unescape, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE,
+		(unsigned)1, MHD_OPTION_END);
 	freeaddrinfo(ai);
 	if (!h->d) {
 		snprintf(err, errlen, "cannot listen on %s (address in use or not available)",

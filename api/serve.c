@@ -255,15 +255,17 @@ static bool node_matches(struct api_server *s, const char *node, struct api_resp
 	init_query(&q, MB_OP_PING);
 	if (ask(s, &q, &r, resp) != 0)
 		return false;
-	pthread_mutex_lock(&s->node_mu);
-	snprintf(s->node_id, sizeof s->node_id, "%s", r.node ? r.node : "");
-	ok = s->node_id[0] && strcmp(s->node_id, node) == 0;
-	pthread_mutex_unlock(&s->node_mu);
+	char mine[MB_MAX_NAME + 1];
+	snprintf(mine, sizeof mine, "%s", r.node ? r.node : "");
 	mb_reply_free(&r);
+	pthread_mutex_lock(&s->node_mu);
+	memcpy(s->node_id, mine, sizeof mine);
+	pthread_mutex_unlock(&s->node_mu);
+	ok = mine[0] && strcmp(mine, node) == 0;
 	if (!ok) {
 		char msg[700];
 		snprintf(msg, sizeof msg, "unknown node %s: this is %s", node,
-		         s->node_id[0] ? s->node_id : "a node without --node-id (use self)");
+		         mine[0] ? mine : "a node without --node-id (use self)");
 		answer_error(resp, 404, msg);
 	}
 	return ok;

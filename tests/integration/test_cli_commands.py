@@ -158,6 +158,11 @@ class Top(mb.StackTest):
         # it refreshes: new traffic shows up without a key press
         al.send(port, ["fresh.hits:1|c"])
         mb.poll(lambda: "fresh.hits" in screen(), timeout=20, what="top to redraw")
+        # agentd going away and coming back: top says so and carries on
+        s.stop(a)
+        mb.poll(lambda: "agentd is not answering" in screen(), timeout=20, what="top: agentd away")
+        a = s.agentd("--node-id", "node-7", "--cluster-id", "k1", "--node-interval", "1s")
+        mb.poll(lambda: al.CID in screen(), timeout=30, what="top: agentd back")
         self.tmux("send-keys", "-t", "mb", "q")
         text = mb.poll(lambda: (lambda t: t if "TOP-EXITED=0" in t else None)(screen()),
                        what="top to quit on q")
