@@ -74,5 +74,7 @@ clean:
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
+# Objects of tools are intermediate files to make; keep them for incremental rebuilds.
+.SECONDARY:
 .PHONY: all programs tests-build deps asan check fuzz demo bench soak check-valgrind install clean format
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

@@ -3,6 +3,7 @@ closing line "N passed, N failed". MB_MODE=soak runs only tests marked soak; oth
 are skipped. Usage: run.py [pattern]"""
 import os
 import sys
+import time
 import unittest
 
 here = os.path.dirname(os.path.abspath(__file__))
@@ -10,7 +11,16 @@ sys.path.insert(0, here)
 
 
 class Result(unittest.TextTestResult):
-    pass
+    """Also records each test's wall time, so the slow ones are named at the end."""
+    times = []
+
+    def startTest(self, test):
+        self._t0 = time.monotonic()
+        super().startTest(test)
+
+    def stopTest(self, test):
+        Result.times.append((time.monotonic() - self._t0, test.id()))
+        super().stopTest(test)
 
 
 def main():
@@ -18,6 +28,9 @@ def main():
     suite = unittest.defaultTestLoader.discover(here, pattern=pattern, top_level_dir=here)
     runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=2, resultclass=Result)
     res = runner.run(suite)
+    print("slowest:")
+    for t, name in sorted(Result.times, reverse=True)[:8]:
+        print(f"  {t:6.1f}s {name}")
     failed = len(res.failures) + len(res.errors) + len(res.unexpectedSuccesses)
     passed = res.testsRun - failed - len(res.skipped)
     print(f"{passed} passed, {failed} failed, {len(res.skipped)} skipped")
