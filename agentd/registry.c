@@ -50,21 +50,25 @@ int agent_canon_key(struct mb_buf *b, const char *src, int kind, const char *nam
 
 /* ------------------------------------------------------------------ series */
 
+static void sb_insert(struct agent_sbucket *b, uint32_t n, uint64_t hash, uint32_t idx)
+{
+	uint32_t i = (uint32_t)(hash & (n - 1));
+	while (b[i].idx1)
+		i = (i + 1) & (n - 1);
+	b[i].hash = hash;
+	b[i].idx1 = idx + 1;
+}
+
 static int sbuckets_rebuild(struct agent_store *s, uint32_t n)
 {
-	int32_t *b = calloc(n, sizeof *b);
+	struct agent_sbucket *b = calloc(n, sizeof *b);
 	if (!b)
 		return MB_ENOMEM;
 	free(s->sbuckets);
 	s->sbuckets = b;
 	s->nsbuckets = n;
-	/* Ascending ids: the newest ends at the head of its chain, so pops are O(1). */
-	for (uint32_t i = 0; i < s->nser; i++) {
-		struct agent_series *se = s->ser[i];
-		uint32_t h = (uint32_t)(se->hash & (n - 1));
-		se->next = b[h];
-		b[h] = (int32_t)i + 1;
-	}
+	for (uint32_t i = 0; i < s->nser; i++)
+		sb_insert(b, n, s->ser[i]->hash, i);
 	return 0;
 }
 
@@ -73,12 +77,39 @@ struct agent_series *agent_series_find(struct agent_store *s, const char *key, s
 {
 	if (!s->nsbuckets)
 		return NULL;
-	for (int32_t i = s->sbuckets[hash & (s->nsbuckets - 1)]; i; i = s->ser[i - 1]->next) {
-		struct agent_series *se = s->ser[i - 1];
-		if (se->hash == hash && se->keylen == keylen && memcmp(se->key, key, keylen) == 0)
+	uint32_t mask = s->nsbuckets - 1;
+	for (uint32_t i = (uint32_t)(hash & mask); s->sbuckets[i].idx1; i = (i + 1) & mask) {
+		if (s->sbuckets[i].hash != hash)
+			continue;
+		struct agent_series *se = s->ser[s->sbuckets[i].idx1 - 1];
+		if (se->keylen == keylen && memcmp(se->key, key, keylen) == 0)
 			return se;
 	}
 	return NULL;
+}
+
+/* Removes index idx from the table (backward-shift deletion keeps probes unbroken). */
+static void sb_remove(struct agent_store *s, uint64_t hash, uint32_t idx)
+{
+	struct agent_sbucket *b = s->sbuckets;
+	uint32_t mask = s->nsbuckets - 1, p = (uint32_t)(hash & mask);
+	while (b[p].idx1 && b[p].idx1 != idx + 1)
+		p = (p + 1) & mask;
+	if (!b[p].idx1)
+		return;
+	for (uint32_t j = p;;) {
+		j = (j + 1) & mask;
+		if (!b[j].idx1)
+			break;
+		uint32_t k = (uint32_t)(b[j].hash & mask);
+		bool stays = p <= j ? (k > p && k <= j) : (k > p || k <= j);
+		if (!stays) {
+			b[p] = b[j];
+			p = j;
+		}
+	}
+	b[p].idx1 = 0;
+	b[p].hash = 0;
 }
 
 /* Parses a canonical key into name and tags pointing into it. */
@@ -153,15 +184,15 @@ int agent_series_add(struct agent_store *s, const char *key, size_t keylen, uint
 	}
 	c->ser[c->nser++] = s->nser;
 	s->ser[s->nser++] = se;
-	if (s->nser > s->nsbuckets) {
-		if ((rv = sbuckets_rebuild(s, s->nsbuckets ? s->nsbuckets * 2 : 1024)) != 0) {
-			agent_series_pop(s);
+	if (s->nser * 2 > s->nsbuckets) {
+		if ((rv = sbuckets_rebuild(s, s->nsbuckets ? s->nsbuckets * 2 : 2048)) != 0) {
+			s->nser--;
+			c->nser--;
+			free(se);
 			return rv;
 		}
 	} else {
-		uint32_t h = (uint32_t)(hash & (s->nsbuckets - 1));
-		se->next = s->sbuckets[h];
-		s->sbuckets[h] = (int32_t)s->nser;
+		sb_insert(s->sbuckets, s->nsbuckets, hash, s->nser - 1);
 	}
 	*out = se;
 	return 0;
@@ -173,13 +204,8 @@ void agent_series_pop(struct agent_store *s)
 		return;
 	uint32_t idx = s->nser - 1;
 	struct agent_series *se = s->ser[idx];
-	if (s->nsbuckets) {
-		int32_t *pp = &s->sbuckets[se->hash & (s->nsbuckets - 1)];
-		while (*pp && *pp != (int32_t)idx + 1)
-			pp = &s->ser[*pp - 1]->next;
-		if (*pp)
-			*pp = se->next;
-	}
+	if (s->nsbuckets)
+		sb_remove(s, se->hash, idx);
 	struct agent_source *c = s->src[se->src];
 	if (c->nser && c->ser[c->nser - 1] == idx)
 		c->nser--;

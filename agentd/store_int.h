@@ -49,6 +49,12 @@ struct agent_series {
 	int32_t next; /* hash chain: index+1, 0 = end */
 };
 
+/* The hash beside the index: a probe compares hashes without touching the series. */
+struct agent_sbucket {
+	uint64_t hash;
+	uint32_t idx1; /* index + 1; 0 = empty */
+};
+
 struct agent_source {
 	char *name;
 	uint16_t ndims;
@@ -92,7 +98,7 @@ struct agent_store {
 	pthread_rwlock_t reg_lock;
 	struct agent_series **ser; /* by id - 1 */
 	uint32_t nser, capser;
-	int32_t *sbuckets;
+	struct agent_sbucket *sbuckets; /* open addressing, load <= 1/2 */
 	uint32_t nsbuckets;
 	struct agent_source **src;
 	uint32_t nsrc, capsrc;
