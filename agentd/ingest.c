@@ -23,6 +23,7 @@ struct ictx {
 	struct agent_job job;
 	struct mb_batch batch;
 	bool have_batch;
+	uint64_t held; /* the decoded batch's footprint, counted in held_bytes */
 	char err[MB_MAX_ERR + 1];
 	struct mb_buf buf;
 };
@@ -39,6 +40,26 @@ struct agent_ingest {
 };
 
 static void ictx_recv(struct ictx *c);
+
+/* Decoded batches can be far larger than their message (a timer's sketch is dense between its
+ * lowest and highest bin: a few bytes on the wire, up to ~50 KiB decoded). What the contexts
+ * hold at once is bounded here, so no mix of batches can make agentd grow without bound. */
+#define BATCH_MAX_DECODED (128ull << 20)
+#define HELD_MAX (512ull << 20)
+static atomic_uint_fast64_t held_bytes;
+
+static uint64_t footprint(const struct mb_batch *b, size_t msglen)
+{
+	uint64_t n = msglen + (uint64_t)b->nrecords * sizeof(struct mb_record);
+	for (uint32_t i = 0; i < b->nrecords; i++) {
+		const struct mb_record *r = &b->records[i];
+		n += (uint64_t)r->ntags * sizeof(struct mb_kv);
+		n += ((uint64_t)r->sketch.pos_n + r->sketch.neg_n) * sizeof(uint64_t);
+		if (r->hll)
+			n += sizeof *r->hll;
+	}
+	return n;
+}
 
 static int reason_of(int rv)
 {
@@ -81,6 +102,8 @@ static void free_batch(struct ictx *c)
 	if (c->have_batch) {
 		mb_batch_free(&c->batch);
 		c->have_batch = false;
+		atomic_fetch_sub(&held_bytes, c->held);
+		c->held = 0;
 	}
 }
 
@@ -134,8 +157,25 @@ static void ictx_request(struct ictx *c, nng_msg *msg)
 		return;
 	}
 	c->have_batch = true;
+	c->held = footprint(&c->batch, nng_msg_len(msg));
+	uint64_t held = atomic_fetch_add(&held_bytes, c->held) + c->held;
 	atomic_fetch_add_explicit(&agent_ctr.records_received, c->batch.nrecords,
 	                          memory_order_relaxed);
+	if (c->held > BATCH_MAX_DECODED || held > HELD_MAX) {
+		bool alone = c->held > BATCH_MAX_DECODED;
+		uint64_t seq = c->batch.seq;
+		nng_msg_free(msg);
+		free_batch(c);
+		if (alone) {
+			atomic_fetch_add_explicit(&agent_ctr.batches_rejected[AGENT_REJ_TOOBIG], 1,
+			                          memory_order_relaxed);
+			ictx_answer(c, seq, MB_ACK_REJECTED, "batch too large once decoded");
+		} else {
+			atomic_fetch_add_explicit(&agent_ctr.batches_retry, 1, memory_order_relaxed);
+			ictx_answer(c, seq, MB_ACK_RETRY, "agentd busy: too much data in flight");
+		}
+		return;
+	}
 	if (in->verify_peer)
 		verify_peer(c, msg);
 	nng_msg_free(msg);

@@ -88,6 +88,24 @@ class AgentdIngest(mb.StackTest):
         mb.poll(lambda: self_total(st, "agentd.queries.failed") >= 6, what="failed queries counted")
         self.assertIsNotNone(query(st, "ping"))
 
+    def test_decoded_size_bounded(self):
+        st = self.stack
+        p = st.agentd("--node-interval", "500ms")
+        # a timer's sketch with its lowest and highest bins is ~70 bytes on the wire and ~33 KiB
+        # decoded: 5,000 of them would hold 160 MiB per batch in each of agentd's contexts
+        recs = ["t:x%d:1e-9,1e9,-1e-9,-1e9" % k for k in range(5000)]
+        a = send_batch(st, *recs, cid="amp", inst=3, seq=1)
+        self.assertEqual(a["st"], 2, a)
+        self.assertIn("too large", a["err"])
+        # a modest one of the same shape is fine
+        a = send_batch(st, *recs[:100], cid="amp", inst=3, seq=2)
+        self.assertEqual(a["st"], 0, a)
+        mb.poll(lambda: self_total(st, "agentd.batches.rejected", tags="reason:too_big") == 1,
+                what="counted as too_big")
+        with open("/proc/%d/status" % p.pid) as f:
+            hwm = [int(ln.split()[1]) for ln in f if ln.startswith("VmHWM")][0]
+        self.assertLess(hwm, (1500 if mb.SANITIZED else 600) * 1024, "peak RSS kB")
+
     def test_second_agentd_refused_harms_nothing(self):
         st = self.stack
         first = st.agentd()
