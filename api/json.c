@@ -2,7 +2,9 @@
  * escaped per RFC 8259 with invalid UTF-8 replaced, numbers finite and shortest. */
 #include "api.h"
 
+#include <float.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,6 +98,103 @@ int api_json_str(struct mb_buf *b, const char *s)
 	return api_json_strn(b, s ? s : "", s ? strlen(s) : 0);
 }
 
+/* 10^0..10^27: exact in x86's 64-bit-mantissa long double (5^27 < 2^63). */
+static const long double p10[28] = {
+	1e0L,  1e1L,  1e2L,  1e3L,  1e4L,  1e5L,  1e6L,  1e7L,  1e8L,  1e9L,
+	1e10L, 1e11L, 1e12L, 1e13L, 1e14L, 1e15L, 1e16L, 1e17L, 1e18L, 1e19L,
+	1e20L, 1e21L, 1e22L, 1e23L, 1e24L, 1e25L, 1e26L, 1e27L,
+};
+
+static long double scale10(long double x, int k)
+{
+	return k >= 0 ? x * p10[k] : x / p10[-k];
+}
+
+/* Writes m (nd significant digits, decimal exponent x of the first) the way "%.Pg" does:
+ * exponent form when x < -4 or x >= P, trailing zeros dropped. */
+static void put_g(bool neg, uint64_t m, int nd, int x, int prec, char *buf)
+{
+	char d[24];
+	int k = 0, o = 0;
+	for (int i = nd - 1; i >= 0; i--, m /= 10)
+		d[i] = (char)('0' + m % 10);
+	while (nd > 1 && d[nd - 1] == '0')
+		nd--;
+	if (neg)
+		buf[o++] = '-';
+	if (x < -4 || x >= prec) {
+		buf[o++] = d[0];
+		if (nd > 1) {
+			buf[o++] = '.';
+			for (k = 1; k < nd; k++)
+				buf[o++] = d[k];
+		}
+		o += sprintf(buf + o, "e%c%02d", x < 0 ? '-' : '+', x < 0 ? -x : x);
+	} else if (x < 0) {
+		buf[o++] = '0';
+		buf[o++] = '.';
+		for (k = 0; k < -x - 1; k++)
+			buf[o++] = '0';
+		for (k = 0; k < nd; k++)
+			buf[o++] = d[k];
+	} else {
+		for (k = 0; k < nd || k <= x; k++) {
+			if (k == x + 1)
+				buf[o++] = '.';
+			buf[o++] = k < nd ? d[k] : '0';
+		}
+	}
+	buf[o] = 0;
+}
+
+/* The shortest of 15, 16, 17 digits that reads back as v, without printf or strtod: digits
+ * from a long double scaling (64-bit mantissa, far finer than a double's), each candidate
+ * checked against half the gap to v's neighbour. Returns false when unsure (then the exact
+ * slow path decides): out of the exact power range, or too close to call. */
+static bool fmt_fast(double v, char *buf, size_t n)
+{
+	double a = fabs(v);
+	if (LDBL_MANT_DIG < 64 || n < 32 || !(a >= 1e-11 && a < 1e43))
+		return false;
+	int x = (int)floor(log10(a));
+	long double y = scale10((long double)a, 16 - x);
+	if (y < 1e16L) {
+		x--;
+		y = scale10((long double)a, 16 - x);
+	} else if (y >= 1e17L) {
+		x++;
+		y = scale10((long double)a, 16 - x);
+	}
+	if (y < 1e16L || y >= 1e17L || 16 - x > 27 || 16 - x < -27)
+		return false;
+	for (int prec = 15; prec <= 17; prec++) {
+		long double q = y / p10[17 - prec];
+		/* y is within ~0.01 of a unit of the exact scaled value: a digit that close to a
+		 * half could round either way, so printf's exact rounding decides those */
+		if (fabsl(q - floorl(q) - 0.5L) < 0.02L / p10[17 - prec])
+			return false;
+		uint64_t m = (uint64_t)nearbyintl(q);
+		int xe = x;
+		if (m >= (uint64_t)p10[prec]) { /* 9.99.. rounded up to 10.0 */
+			m /= 10;
+			xe++;
+		}
+		int k = xe - prec + 1;
+		if (k > 27 || k < -27)
+			return false;
+		long double c = scale10((long double)m, k);
+		long double gap = fabsl((long double)nextafter(a, c > a ? INFINITY : 0.0) - a) / 2;
+		long double d = fabsl(c - (long double)a);
+		if (d < gap * (1 - 1e-9L)) {
+			put_g(v < 0, m, prec, xe, prec, buf);
+			return true;
+		}
+		if (d <= gap * (1 + 1e-9L))
+			return false; /* a near tie: let strtod judge */
+	}
+	return false;
+}
+
 void api_fmt_double(double v, char *buf, size_t n)
 {
 	if (v == 0) {
@@ -120,6 +219,8 @@ void api_fmt_double(double v, char *buf, size_t n)
 		buf[o] = 0;
 		return;
 	}
+	if (fmt_fast(v, buf, n))
+		return;
 	/* %g drops trailing zeros, so the first precision from 15 (every decimal of up to 15
 	 * digits survives a round trip through a double) that reads back is the shortest form. */
 	for (int prec = 15; prec <= 17; prec++) {

@@ -247,3 +247,60 @@ MB_TEST(gzip_accept_and_roundtrip_header)
 	CHECK(z.len > 10 && z.data[0] == 0x1f && z.data[1] == 0x8b);
 	mb_buf_free(&z);
 }
+
+/* The exact reference: the first of %.15g, %.16g, %.17g that reads back. */
+static void slow_fmt(double v, char *buf, size_t n)
+{
+	for (int prec = 15; prec <= 17; prec++) {
+		snprintf(buf, n, "%.*g", prec, v);
+		if (strtod(buf, NULL) == v)
+			return;
+	}
+}
+
+static uint64_t rng_state = 88172645463325252ull;
+static uint64_t rng(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state;
+}
+
+MB_TEST(json_numbers_fast_path_matches_the_exact_one)
+{
+	char fast[40], slow[40];
+	int differ = 0, bad = 0;
+	for (int i = 0; i < 300000; i++) {
+		double v;
+		switch (i % 4) {
+		case 0: /* any bit pattern */
+			do {
+				uint64_t u = rng();
+				memcpy(&v, &u, sizeof v);
+			} while (!isfinite(v));
+			break;
+		case 1: /* metric-like magnitudes */
+			v = (double)(rng() >> 11) / 9007199254740992.0 * pow(10, (int)(rng() % 24) - 8);
+			break;
+		case 2: /* short decimals */
+			v = (double)(int64_t)(rng() % 2000001 - 1000000) / pow(10, (int)(rng() % 8));
+			break;
+		default: /* sketch-like: gamma powers */
+			v = pow(1.01 / 0.99, (int)(rng() % 2000) - 1000);
+			break;
+		}
+		if (v == 0 || v == floor(v))
+			continue;
+		api_fmt_double(v, fast, sizeof fast);
+		slow_fmt(v, slow, sizeof slow);
+		if (strtod(fast, NULL) != v || strlen(fast) > strlen(slow)) {
+			if (bad++ < 5)
+				fprintf(stderr, "  %.17g: fast %s slow %s\n", v, fast, slow);
+		}
+		if (strcmp(fast, slow) != 0 && differ++ < 8)
+			fprintf(stderr, "  differ %.17g: fast %s slow %s\n", v, fast, slow);
+	}
+	CHECK_EQ_INT(bad, 0);
+	CHECK_EQ_INT(differ, 0);
+}
