@@ -87,6 +87,25 @@ class ShimDeliveryTest(mb.StackTest):
         p.send_signal(signal.SIGTERM)
         self.assertEqual(shimlib.wait_exit(self.stack, p), 0)
 
+    def test_resend_on_reconnect_to_a_new_peer(self):
+        """The peer dies holding a request (like agentd killed -9 before its commit): the
+        batch is sent again to the next peer, and nothing is lost or skipped."""
+        dead = shimlib.Sink(self.stack, self.stack.ingest, "--no-ack")
+        p = self.stack.shim("--flush-interval", "200ms")
+        port = shimlib.shim_port(self.stack, p)
+        shimlib.send(port, "rc:7|c")
+        mb.poll(lambda: 1 in seqs(dead.batches()), what="first batch at the dead peer")
+        dead.stop()
+        sink = shimlib.Sink(self.stack, self.stack.ingest)
+        mb.poll(lambda: len(sink.batches()) >= 5, timeout=20, what="delivery to the new peer")
+        s = seqs(sink.batches())
+        self.assertEqual(s[0], 1, "the unanswered batch first")
+        self.assertEqual(s, sorted(set(s)))
+        self.assertEqual(s, list(range(1, len(s) + 1)), "none skipped")
+        self.assertEqual(shimlib.total(sink.batches(), "rc"), 7)
+        p.send_signal(signal.SIGTERM)
+        self.assertEqual(shimlib.wait_exit(self.stack, p), 0)
+
     def test_status_3_keeps_and_retries(self):
         sink = shimlib.Sink(self.stack, self.stack.ingest, "--status", "3")
         p = self.stack.shim("--flush-interval", "100ms", "--drain-timeout", "100ms")
