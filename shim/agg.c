@@ -12,7 +12,7 @@ struct set_state {
 	struct mb_hll hll;
 	uint32_t n, cap; /* cap: power of two, table kept at most half full */
 	bool overflow;
-	uint64_t *h;     /* 0 = empty slot */
+	uint64_t *h; /* 0 = empty slot */
 };
 
 struct timer_state {
@@ -27,8 +27,8 @@ struct series {
 	uint32_t keylen;
 	uint8_t kind;
 	uint8_t ntags;
-	bool dirty;      /* had a line this interval */
-	double v;        /* counter sum, gauge value */
+	bool dirty; /* had a line this interval */
+	double v;   /* counter sum, gauge value */
 	union {
 		struct set_state *set;
 		struct timer_state *t;

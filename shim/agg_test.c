@@ -141,7 +141,8 @@ MB_TEST(agg_kinds_each_aggregated)
 	CHECK(shim_agg_new(&a) == 0);
 	feed(a, "x:1|h\nx:3|h\ny:2|d\ny:4|d|@0.25", 0);
 	CHECK(shim_agg_flush(a, 0, &f) == 0);
-	const struct mb_record *h = find(&f, "x", MB_HISTOGRAM), *d = find(&f, "y", MB_DISTRIBUTION);
+	const struct mb_record *h = find(&f, "x", MB_HISTOGRAM),
+	                       *d = find(&f, "y", MB_DISTRIBUTION);
 	CHECK(h && h->count == 2 && h->sum == 4 && h->min == 1 && h->max == 3);
 	CHECK(d && d->count == 5 && d->sum == 18 && d->min == 2 && d->max == 4);
 	shim_agg_flush_done(a, &f, 0);

@@ -28,8 +28,9 @@ static double get(const struct shim_res *r, const char *name)
 MB_TEST(cgroup_v2_mapping)
 {
 	const char *d = mbt_tmpdir();
-	put_file(d, "cpu.stat", "usage_usec 3500000\nuser_usec 2500000\nsystem_usec 1000000\n"
-	                        "nr_periods 40\nnr_throttled 3\nthrottled_usec 250000\n");
+	put_file(d, "cpu.stat",
+	         "usage_usec 3500000\nuser_usec 2500000\nsystem_usec 1000000\n"
+	         "nr_periods 40\nnr_throttled 3\nthrottled_usec 250000\n");
 	put_file(d, "cpu.max", "150000 100000\n");
 	put_file(d, "memory.current", "104857600\n");
 	put_file(d, "memory.max", "536870912\n");
@@ -37,8 +38,9 @@ MB_TEST(cgroup_v2_mapping)
 	put_file(d, "memory.swap.current", "4096\n");
 	put_file(d, "cgroup.procs", "1\n7\n9\n");
 	put_file(d, "pids.current", "12\n");
-	put_file(d, "io.stat", "8:0 rbytes=1000 wbytes=2000 rios=10 wios=20 dbytes=0 dios=0\n"
-	                       "8:16 rbytes=5 wbytes=6 rios=1 wios=2 dbytes=0 dios=0\n");
+	put_file(d, "io.stat",
+	         "8:0 rbytes=1000 wbytes=2000 rios=10 wios=20 dbytes=0 dios=0\n"
+	         "8:16 rbytes=5 wbytes=6 rios=1 wios=2 dbytes=0 dios=0\n");
 	struct shim_res r = {0};
 	shim_resources_from_cgroup(&r, d);
 	CHECK_NEAR(get(&r, "cpus.user.time"), 2.5, 1e-9);

@@ -216,8 +216,7 @@ fail:
 	return rv;
 }
 
-void shim_deliver_push(struct shim_deliver *d, uint64_t seq, struct mb_buf *buf,
-                       uint64_t carried)
+void shim_deliver_push(struct shim_deliver *d, uint64_t seq, struct mb_buf *buf, uint64_t carried)
 {
 	struct item *it = calloc(1, sizeof *it);
 	if (!it) {

@@ -152,8 +152,9 @@ int shim_identity_init(struct shim_identity *id, const char *flag_cid,
 			}
 			char v[MB_MAX_DIM_VAL + 1];
 			if (strlen(eq + 1) > MB_MAX_DIM_VAL) {
-				snprintf(err, errlen, "--dimension \"%.40s...\": value over %d bytes",
-				         kv, MB_MAX_DIM_VAL);
+				snprintf(err, errlen,
+				         "--dimension \"%.40s...\": value over %d bytes", kv,
+				         MB_MAX_DIM_VAL);
 				return MB_EINVAL;
 			}
 			snprintf(v, sizeof v, "%s", eq + 1);

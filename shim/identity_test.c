@@ -5,10 +5,12 @@
 
 #include <stdlib.h>
 
-static const char *envs[] = {"MESOS_CONTAINER_NAME", "HOSTNAME", "KUBERNETES_SERVICE_HOST",
-                             "METRICSBUS_CONTAINER_NAME", "MESOS_TASK_ID", "MESOS_EXECUTOR_ID",
-                             "MESOS_FRAMEWORK_ID", "MARATHON_APP_ID", "MESOS_FRAMEWORK_NAME",
-                             "POD_NAMESPACE", "MESOS_AGENT_ID", "MESOS_SLAVE_ID"};
+static const char *envs[] = {"MESOS_CONTAINER_NAME",    "HOSTNAME",
+                             "KUBERNETES_SERVICE_HOST", "METRICSBUS_CONTAINER_NAME",
+                             "MESOS_TASK_ID",           "MESOS_EXECUTOR_ID",
+                             "MESOS_FRAMEWORK_ID",      "MARATHON_APP_ID",
+                             "MESOS_FRAMEWORK_NAME",    "POD_NAMESPACE",
+                             "MESOS_AGENT_ID",          "MESOS_SLAVE_ID"};
 
 static void clear_env(void)
 {

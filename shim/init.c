@@ -54,8 +54,8 @@ int shim_init_exit_code(int st)
 	return 1;
 }
 
-int shim_init_spawn(char *const argv[], const sigset_t *old, pid_t *pid, int *exit_code,
-                    char *err, size_t errlen)
+int shim_init_spawn(char *const argv[], const sigset_t *old, pid_t *pid, int *exit_code, char *err,
+                    size_t errlen)
 {
 	int pfd[2];
 	if (pipe2(pfd, O_CLOEXEC) != 0) {
@@ -102,9 +102,9 @@ int shim_init_spawn(char *const argv[], const sigset_t *old, pid_t *pid, int *ex
 			;
 		*exit_code = (e == ENOENT || e == ENOTDIR) ? 127 : 126;
 		snprintf(err, errlen, "%s: %s", argv[0],
-		         *exit_code == 127 ? "command not found"
-		                           : (e == EACCES ? "permission denied: not executable"
-		                                          : strerror(e)));
+		         *exit_code == 127
+		             ? "command not found"
+		             : (e == EACCES ? "permission denied: not executable" : strerror(e)));
 		return MB_ESYS;
 	}
 	return 0;

@@ -30,8 +30,8 @@ struct shim {
 
 static bool url_ok(const char *u)
 {
-	static const char *const schemes[] = {"ipc://", "tcp://", "tcp4://", "tcp6://",
-	                                      "inproc://", "abstract://"};
+	static const char *const schemes[] = {"ipc://",  "tcp://",    "tcp4://",
+	                                      "tcp6://", "inproc://", "abstract://"};
 	for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++) {
 		size_t n = strlen(schemes[i]);
 		if (strncmp(u, schemes[i], n) == 0 && u[n])
@@ -159,32 +159,32 @@ int main(int argc, char **argv)
 	int64_t flush_ms = 10000, drain_ms = 2000;
 	uint64_t backlog = 16ull << 20;
 	struct mb_flag flags[] = {
-		{"agent", MB_FLAG_STR, &agent, "URL",
-		 "agentd's ingest socket (default ipc://RUNDIR/ingest.sock)", false},
-		{"listen", MB_FLAG_STR, &listen, "HOST:PORT|unix:PATH",
-		 "statsd socket (default 127.0.0.1:0, an ephemeral port)", false},
-		{"container-id", MB_FLAG_STR, &cid, "ID",
-		 "container id (default MESOS_CONTAINER_NAME, HOSTNAME, else generated)", false},
-		{"dimension", MB_FLAG_LIST, &dimflags, "KEY=VALUE",
-		 "a dimension of the container (repeatable)", false},
-		{"flush-interval", MB_FLAG_DURATION, &flush_ms, "DURATION",
-		 "aggregation interval (default 10s)", false},
-		{"backlog", MB_FLAG_SIZE, &backlog, "SIZE",
-		 "encoded batches held while agentd is away (default 16MiB)", false},
-		{"drain-timeout", MB_FLAG_DURATION, &drain_ms, "DURATION",
-		 "wait at exit for agentd to acknowledge (default 2s)", false},
+	    {"agent", MB_FLAG_STR, &agent, "URL",
+	     "agentd's ingest socket (default ipc://RUNDIR/ingest.sock)", false},
+	    {"listen", MB_FLAG_STR, &listen, "HOST:PORT|unix:PATH",
+	     "statsd socket (default 127.0.0.1:0, an ephemeral port)", false},
+	    {"container-id", MB_FLAG_STR, &cid, "ID",
+	     "container id (default MESOS_CONTAINER_NAME, HOSTNAME, else generated)", false},
+	    {"dimension", MB_FLAG_LIST, &dimflags, "KEY=VALUE",
+	     "a dimension of the container (repeatable)", false},
+	    {"flush-interval", MB_FLAG_DURATION, &flush_ms, "DURATION",
+	     "aggregation interval (default 10s)", false},
+	    {"backlog", MB_FLAG_SIZE, &backlog, "SIZE",
+	     "encoded batches held while agentd is away (default 16MiB)", false},
+	    {"drain-timeout", MB_FLAG_DURATION, &drain_ms, "DURATION",
+	     "wait at exit for agentd to acknowledge (default 2s)", false},
 	};
 	struct mb_prog prog = {
-		.name = "metricsbus-shim",
-		.component = "shim",
-		.synopsis = "[FLAGS] [--] [COMMAND [ARG...]]",
-		.about = "Container entrypoint: serves statsd for COMMAND (STATSD_UDP_HOST and "
-		         "STATSD_UDP_PORT are set for it), aggregates, and pushes batches to "
-		         "metricsbus-agentd; forwards signals, reaps zombies and exits with "
-		         "COMMAND's status. Without COMMAND: a statsd endpoint until TERM/INT.",
-		.flags = flags,
-		.nflags = (int)(sizeof flags / sizeof flags[0]),
-		.stop_at_positional = true,
+	    .name = "metricsbus-shim",
+	    .component = "shim",
+	    .synopsis = "[FLAGS] [--] [COMMAND [ARG...]]",
+	    .about = "Container entrypoint: serves statsd for COMMAND (STATSD_UDP_HOST and "
+	             "STATSD_UDP_PORT are set for it), aggregates, and pushes batches to "
+	             "metricsbus-agentd; forwards signals, reaps zombies and exits with "
+	             "COMMAND's status. Without COMMAND: a statsd endpoint until TERM/INT.",
+	    .flags = flags,
+	    .nflags = (int)(sizeof flags / sizeof flags[0]),
+	    .stop_at_positional = true,
 	};
 	int npos = 0, rv;
 	char err[512], host[256], url[512];
@@ -212,7 +212,8 @@ int main(int argc, char **argv)
 		agent = url;
 	}
 	if (!url_ok(agent))
-		mb_usage_error(&prog, "--agent: want an nng URL (ipc://PATH, tcp://HOST:PORT), got \"%s\"",
+		mb_usage_error(&prog,
+		               "--agent: want an nng URL (ipc://PATH, tcp://HOST:PORT), got \"%s\"",
 		               agent);
 
 	/* 1. The statsd socket first: datagrams queue in the kernel from here on. */
@@ -265,8 +266,7 @@ int main(int argc, char **argv)
 		mb_log_info("statsd on unix:%s, container %s, agent %s", shim_recv_unix_path(rx),
 		            s.id.cid, agent);
 	else
-		mb_log_info("statsd on %s:%d, container %s, agent %s", host, port, s.id.cid,
-		            agent);
+		mb_log_info("statsd on %s:%d, container %s, agent %s", host, port, s.id.cid, agent);
 
 	s.last_flush_wall = mb_now_ms();
 	int64_t next = mb_mono_ms() + flush_ms;
@@ -291,7 +291,8 @@ int main(int argc, char **argv)
 					if (cd) {
 						s.child_alive = false;
 						done = true;
-						mb_log_debug("command exited: status %d", exit_code);
+						mb_log_debug("command exited: status %d",
+						             exit_code);
 					}
 				} else if (s.child_alive) {
 					mb_log_debug("forwarding signal %d", sig);

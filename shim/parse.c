@@ -159,7 +159,7 @@ static int parse_tags(const char *p, size_t n, struct shim_line *l)
 				return MB_EINVAL;
 			struct shim_tag nt1 = {s, colon ? colon + 1 : s + kl, (uint16_t)kl,
 			                       (uint16_t)vl};
-			/* Insertion keeps the order stable, so a repeated key replaces the earlier. */
+			/* Stable insertion: a repeated key replaces the earlier one. */
 			int j = nt;
 			while (j > 0 && tag_cmp(&t[j - 1], &nt1) > 0)
 				j--;
@@ -184,11 +184,21 @@ static int parse_type(const char *t, size_t n, uint8_t *kind)
 {
 	if (n == 1) {
 		switch (t[0]) {
-		case 'c': *kind = MB_COUNTER; return 0;
-		case 'g': *kind = MB_GAUGE; return 0;
-		case 'h': *kind = MB_HISTOGRAM; return 0;
-		case 'd': *kind = MB_DISTRIBUTION; return 0;
-		case 's': *kind = MB_SET; return 0;
+		case 'c':
+			*kind = MB_COUNTER;
+			return 0;
+		case 'g':
+			*kind = MB_GAUGE;
+			return 0;
+		case 'h':
+			*kind = MB_HISTOGRAM;
+			return 0;
+		case 'd':
+			*kind = MB_DISTRIBUTION;
+			return 0;
+		case 's':
+			*kind = MB_SET;
+			return 0;
 		}
 	} else if (n == 2 && t[0] == 'm' && t[1] == 's') {
 		*kind = MB_TIMER;

@@ -113,7 +113,7 @@ MB_TEST(parse_bad_tags)
 	CHECK_EQ_INT(parse("c:1|c|#:v", &l), SHIM_LINE_BAD);
 	CHECK_EQ_INT(parse("c:1|c|#a:\x01", &l), SHIM_LINE_BAD);
 	CHECK_EQ_INT(parse("c:1|c|#a:\xff", &l), SHIM_LINE_BAD);
-	CHECK_EQ_INT(parse("c:1|c|#a:\xc0\x80", &l), SHIM_LINE_BAD); /* overlong */
+	CHECK_EQ_INT(parse("c:1|c|#a:\xc0\x80", &l), SHIM_LINE_BAD);     /* overlong */
 	CHECK_EQ_INT(parse("c:1|c|#a:\xed\xa0\x80", &l), SHIM_LINE_BAD); /* surrogate */
 	CHECK_EQ_INT(parse("c:1|c|#a|#b", &l), SHIM_LINE_BAD);
 	/* 33 distinct keys */
@@ -139,19 +139,22 @@ MB_TEST(parse_bad_lines)
 {
 	struct shim_line l;
 	const char *bad[] = {
-		":1|c",           /* empty name */
-		"a|c",            /* no colon */
-		"a:1",            /* no type */
-		"a:|c",           /* no value */
-		"a:1|x",          /* unknown type */
-		"a:1|",           /* empty type */
-		"a:1|cc",         /* unknown type */
-		"a:nan|g",        "a:NaN|ms", "a:inf|c", "a:-Infinity|g", "a:1e400|c",
-		"a:1.2.3|c",      "a:0x10|c", "a:1e|c", "a:.|c", "a:+|g", "a: 1|c",
-		"a:|s",           /* empty set member */
-		"a b:1|c",        /* space in the name */
-		"a\x01:1|c",      "a:1|c|junk", "a:1|c|",
-		"metricsbus.shim.lines:1|c", /* the shim's own names are reserved */
+	    ":1|c",   /* empty name */
+	    "a|c",    /* no colon */
+	    "a:1",    /* no type */
+	    "a:|c",   /* no value */
+	    "a:1|x",  /* unknown type */
+	    "a:1|",   /* empty type */
+	    "a:1|cc", /* unknown type */
+	    "a:nan|g",   "a:NaN|ms",
+	    "a:inf|c",   "a:-Infinity|g",
+	    "a:1e400|c", "a:1.2.3|c",
+	    "a:0x10|c",  "a:1e|c",
+	    "a:.|c",     "a:+|g",
+	    "a: 1|c",    "a:|s", /* empty set member */
+	    "a b:1|c",           /* space in the name */
+	    "a\x01:1|c", "a:1|c|junk",
+	    "a:1|c|",    "metricsbus.shim.lines:1|c", /* the shim's own names are reserved */
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		int r = parse(bad[i], &l);

@@ -15,10 +15,10 @@
 #include <linux/sock_diag.h>
 #include <unistd.h>
 
-#define RCVBUF (8 << 20)
-#define BATCH 32
-#define SLOT 65536 /* the largest UDP datagram is 65,507 bytes */
-#define MAX_ROUNDS 64 /* per call, so signals and flushes are not starved */
+#define RCVBUF     (8 << 20)
+#define BATCH      32
+#define SLOT       65536 /* the largest UDP datagram is 65,507 bytes */
+#define MAX_ROUNDS 64    /* per call, so signals and flushes are not starved */
 
 #ifndef SO_RXQ_OVFL
 #define SO_RXQ_OVFL 40
@@ -29,7 +29,7 @@ struct shim_recv {
 	bool is_unix;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	uint32_t last_ovfl; /* the kernel's drop count already added to the stats */
-	char *bufs; /* BATCH x SLOT; untouched pages are never resident */
+	char *bufs;         /* BATCH x SLOT; untouched pages are never resident */
 	struct mmsghdr msgs[BATCH];
 	struct iovec iov[BATCH];
 	char ctl[BATCH][CMSG_SPACE(sizeof(uint32_t))];
@@ -145,8 +145,8 @@ static int open_udp(struct shim_recv *r, const char *spec, char *host, size_t ho
 	return 0;
 }
 
-int shim_recv_open(const char *spec, struct shim_recv **out, char *host, size_t hostlen,
-                   int *port, char *err, size_t errlen)
+int shim_recv_open(const char *spec, struct shim_recv **out, char *host, size_t hostlen, int *port,
+                   char *err, size_t errlen)
 {
 	int rv;
 	struct shim_recv *r = calloc(1, sizeof *r);

@@ -14,10 +14,10 @@
 /* ------------------------------------------------------------------ parse.c */
 enum shim_line_result {
 	SHIM_LINE_OK = 0,
-	SHIM_LINE_EMPTY,   /* blank line: not counted */
-	SHIM_LINE_BAD,     /* counted and skipped */
-	SHIM_LINE_EVENT,   /* DogStatsD event "_e{": counted, skipped */
-	SHIM_LINE_SCHECK,  /* DogStatsD service check "_sc|": counted, skipped */
+	SHIM_LINE_EMPTY,  /* blank line: not counted */
+	SHIM_LINE_BAD,    /* counted and skipped */
+	SHIM_LINE_EVENT,  /* DogStatsD event "_e{": counted, skipped */
+	SHIM_LINE_SCHECK, /* DogStatsD service check "_sc|": counted, skipped */
 };
 
 struct shim_tag {
@@ -27,18 +27,18 @@ struct shim_tag {
 
 /* One parsed line; every pointer points into the caller's buffer (parsed in place). */
 struct shim_line {
-	uint8_t kind;          /* enum mb_kind, never MB_RESOURCE */
-	bool delta;            /* gauge given as +N / -N */
+	uint8_t kind; /* enum mb_kind, never MB_RESOURCE */
+	bool delta;   /* gauge given as +N / -N */
 	const char *name;
 	uint16_t namelen;
-	double value;          /* not for sets; the first of packed values */
-	const char *values;    /* timer kinds: "v1:v2:..." (DogStatsD 1.1 packed values) */
+	double value;       /* not for sets; the first of packed values */
+	const char *values; /* timer kinds: "v1:v2:..." (DogStatsD 1.1 packed values) */
 	uint32_t valueslen;
-	uint32_t nvalues;      /* 1 unless packed */
-	const char *member;    /* set member */
+	uint32_t nvalues;   /* 1 unless packed */
+	const char *member; /* set member */
 	uint32_t memberlen;
-	double rate;           /* (0, 1] */
-	uint16_t ntags;        /* sorted by key, unique (the last of a repeated key wins) */
+	double rate;    /* (0, 1] */
+	uint16_t ntags; /* sorted by key, unique (the last of a repeated key wins) */
 	struct shim_tag tags[MB_MAX_TAGS];
 };
 
@@ -54,8 +54,8 @@ struct shim_stats {
 	uint64_t dropped_batches, rejected_batches, udp_drops, truncated;
 };
 
-#define SHIM_IDLE_MS (5 * 60 * 1000)
-#define SHIM_MAX_SERIES 200000    /* beyond it new series are refused and counted */
+#define SHIM_IDLE_MS       (5 * 60 * 1000)
+#define SHIM_MAX_SERIES    200000 /* beyond it new series are refused and counted */
 #define SHIM_SET_EXACT_MAX 4096   /* exact members kept per set and interval */
 /* The series' memory budget: past it new series are refused (series_refused), set tables
  * stop growing (their count follows the HyperLogLog) and a timer's sketch does not widen
@@ -130,8 +130,8 @@ void shim_init_subreaper(void);
 /* Forks and execs argv with the original mask `old` and default dispositions. On exec
  * failure (reported through a CLOEXEC pipe) returns MB_ESYS with *exit_code 127 (not found)
  * or 126 (not executable) and a reason in err. */
-int shim_init_spawn(char *const argv[], const sigset_t *old, pid_t *pid, int *exit_code,
-                    char *err, size_t errlen);
+int shim_init_spawn(char *const argv[], const sigset_t *old, pid_t *pid, int *exit_code, char *err,
+                    size_t errlen);
 /* True for the signals forwarded to the child. */
 bool shim_init_forwarded(int sig);
 /* Reaps every exited child; when `child` is among them sets *done and its exit code
@@ -143,8 +143,8 @@ int shim_init_exit_code(int wstatus);
 struct shim_recv;
 /* spec: "HOST:PORT", "[V6]:PORT" or "unix:PATH". Binds; host/port (or path) describe it for
  * the child's environment. */
-int shim_recv_open(const char *spec, struct shim_recv **out, char *host, size_t hostlen,
-                   int *port, char *err, size_t errlen);
+int shim_recv_open(const char *spec, struct shim_recv **out, char *host, size_t hostlen, int *port,
+                   char *err, size_t errlen);
 int shim_recv_fd(const struct shim_recv *r);
 const char *shim_recv_unix_path(const struct shim_recv *r);
 /* Reads every queued datagram (up to a bound per call) and feeds them to a. Returns the
@@ -163,8 +163,7 @@ int shim_deliver_start(const char *url, uint64_t backlog, int ack_timeout_ms,
 /* Queues one encoded batch (takes ownership of buf->data; buf is zeroed). Drops the oldest
  * held batches to stay under the backlog and counts them; `carried` is the drop count the
  * batch reports, counted again when the batch itself is dropped. */
-void shim_deliver_push(struct shim_deliver *d, uint64_t seq, struct mb_buf *buf,
-                       uint64_t carried);
+void shim_deliver_push(struct shim_deliver *d, uint64_t seq, struct mb_buf *buf, uint64_t carried);
 /* Batches dropped (backlog) and rejected (ack st=2) since the last call. */
 void shim_deliver_take_counts(struct shim_deliver *d, uint64_t *dropped, uint64_t *rejected);
 /* Waits up to timeout_ms for every queued batch to be acknowledged; 0 or MB_ETIMEDOUT. */

@@ -48,8 +48,8 @@ static void jkv(FILE *f, const struct mb_kv *kv, int n)
 static void print_batch(FILE *f, const struct mb_batch *b, size_t bytes)
 {
 	fprintf(f, "{\"inst\":%llu,\"seq\":%llu,\"t\":%lld,\"iv\":%u,\"bytes\":%zu,\"cid\":",
-	        (unsigned long long)b->instance, (unsigned long long)b->seq,
-	        (long long)b->time_ms, b->interval_ms, bytes);
+	        (unsigned long long)b->instance, (unsigned long long)b->seq, (long long)b->time_ms,
+	        b->interval_ms, bytes);
 	jstr(f, b->container_id);
 	fputs(",\"dims\":", f);
 	jkv(f, b->dims, b->ndims);
@@ -69,7 +69,8 @@ static void print_batch(FILE *f, const struct mb_batch *b, size_t bytes)
 			static const struct {
 				const char *n;
 				double q;
-			} qs[] = {{"p50", .5}, {"p90", .9}, {"p95", .95}, {"p99", .99}, {"p999", .999}};
+			} qs[] = {
+			    {"p50", .5}, {"p90", .9}, {"p95", .95}, {"p99", .99}, {"p999", .999}};
 			fputs(",\"count\":", f);
 			jnum(f, r->count);
 			fputs(",\"sum\":", f);
