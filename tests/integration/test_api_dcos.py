@@ -134,6 +134,37 @@ class DcosApi(mb.StackTest):
                 self.assertEqual(hdr["content-type"], "application/json")
                 self.assertIn(word, al.strict_json(raw)["error"])
 
+    def test_hostile_requests_never_hurt_the_bridge(self):
+        import socket
+        s = self.stack
+        raws = [b"GET /" + b"a" * 100000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+                b"\x00\xff\xfe garbage\r\n\r\n",
+                b"GET /v0/containers/%ff%fe/app HTTP/1.1\r\nHost: x\r\n\r\n",
+                b"GET /v0/node HTTP/1.1\r\nHost: x\r\nX: " + b"y" * 70000 + b"\r\n\r\n",
+                b"POST /v0/node HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + b"z" * 1000,
+                b"GET /v1/range?" + b"&".join(b"k%d=v" % i for i in range(200)) + b" HTTP/1.1\r\n\r\n",
+                b"GET /v0/ping HTTP/1.1\r\nHost: x\r\n"]  # never finished
+        for raw in raws:
+            c = socket.create_connection(("127.0.0.1", s.http_port))
+            c.settimeout(15)
+            head = b""
+            try:
+                c.sendall(raw)
+                c.shutdown(socket.SHUT_WR)
+                head = c.recv(200)
+            except OSError:  # closed on us mid-request: fine, as long as the bridge lives
+                pass
+            finally:
+                c.close()
+            if head:
+                self.assertRegex(head, rb"^HTTP/1\.[01] (4\d\d|2\d\d)")
+        self.assertIsNone(self.api.poll())
+        st, _, _ = s.http("/v0/ping")
+        self.assertEqual(st, 200)
+        st, body = s.http_json("/v1/range?" + "&".join("k%d=v" % i for i in range(40)))
+        self.assertEqual(st, 400)
+        self.assertIn("too many", body["error"])
+
     def test_wrong_method_is_405(self):
         for m in ("POST", "PUT", "DELETE"):
             st, hdr, raw = self.stack.http("/v0/node", method=m)
