@@ -19,6 +19,10 @@ vusage_error(const struct mb_prog *p, const char *fmt, va_list ap)
 {
 	char msg[512];
 	vsnprintf(msg, sizeof msg, fmt, ap);
+	/* It quotes what the user typed: keep it one line whatever that was. */
+	for (char *c = msg; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
 	fflush(stdout);
 	fprintf(stderr, "%s: error: %s (see %s --help)\n", p->name, msg, p->name);
 	fflush(stderr);

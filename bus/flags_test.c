@@ -276,6 +276,7 @@ MB_TEST(flags_errors_exit_2_with_one_line)
 		{"--agent", NULL},                  /* missing value */
 		{"--verbose=maybe", NULL},
 		{"--log-level", "loud", NULL},
+		{"--agent=x", "--backlog", "1\n2", NULL}, /* still one line */
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct child c;
