@@ -313,9 +313,14 @@ int main(int argc, char **argv)
 
 	/* Everything queued on the socket belongs to this last interval; bounded in time in
 	 * case some other process keeps sending. */
-	int64_t until = mb_mono_ms() + 1000;
-	while (shim_recv_drain(rx, s.agg, mb_mono_ms()) > 0 && mb_mono_ms() < until)
-		;
+	int64_t until = mb_mono_ms() + 3000;
+	while (shim_recv_drain(rx, s.agg, mb_mono_ms()) > 0) {
+		if (mb_mono_ms() >= until) {
+			mb_log_warnx("still receiving statsd after 3s of the final drain: the rest "
+			             "is not read");
+			break;
+		}
+	}
 	flush(&s, true);
 	if (shim_deliver_drain(s.dlv, drain_ms) != 0)
 		mb_log_warnx("exiting with %zu batches not acknowledged by agentd",
