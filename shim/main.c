@@ -266,7 +266,9 @@ int main(int argc, char **argv)
 		mb_log_info("statsd on unix:%s, container %s, agent %s", shim_recv_unix_path(rx),
 		            s.id.cid, agent);
 	else
-		mb_log_info("statsd on %s:%d, container %s, agent %s", host, port, s.id.cid, agent);
+		mb_log_info("statsd on %s%s%s:%d, container %s, agent %s",
+		            strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "", port,
+		            s.id.cid, agent);
 
 	s.last_flush_wall = mb_now_ms();
 	int64_t next = mb_mono_ms() + flush_ms;
