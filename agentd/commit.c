@@ -433,7 +433,7 @@ struct tally {
 /* Builds and commits one transaction. Returns 0, or an LMDB/errno code (the txn is gone). */
 static int attempt(struct agent_store *s, struct mb_batch *const *batches, int n,
                    uint32_t *status, char (*errs)[MB_MAX_ERR + 1], bool refuse_new,
-                   struct tally *ty)
+                   bool strict, bool roll, struct tally *ty)
 {
 	struct agent_wbuf *wb = s->wb;
 	int rv;
@@ -445,8 +445,12 @@ static int attempt(struct agent_store *s, struct mb_batch *const *batches, int n
 		return rv;
 	/* Coarse slots that closed are rolled up first: the points below then know which
 	 * coarse slots are final (a late point goes into those directly). */
-	if ((rv = agent_roll_step(s, t, now, &wb->vb)) != 0)
-		goto fail;
+	if (roll) {
+		if ((rv = agent_roll_step(s, t, now, &wb->vb)) != 0)
+			goto fail;
+	} else {
+		memcpy(s->roll_new, s->roll, sizeof s->roll_new);
+	}
 	uint32_t ord = 0;
 	for (int bi = 0; bi < n; bi++) {
 		struct mb_batch *b = batches[bi];
@@ -491,6 +495,7 @@ static int attempt(struct agent_store *s, struct mb_batch *const *batches, int n
 			s->src[si]->first_ms = b->time_ms;
 		}
 		struct agent_source *c = s->src[si];
+		bool own = !strcmp(b->container_id, "agentd") || !strcmp(b->container_id, "node");
 		uint64_t refused_l = 0, refused_m = 0, okrecs = 0;
 		struct mb_buf *kb = &wb->kb;
 		for (uint32_t ri = 0; ri < b->nrecords; ri++) {
@@ -509,7 +514,9 @@ static int attempt(struct agent_store *s, struct mb_batch *const *batches, int n
 					refused_l++;
 					continue;
 				}
-				if (refuse_new) {
+				/* agentd's own and node sources are a few bounded series (their
+				 * counters say the store is full): they are not refused. */
+				if (refuse_new && (!own || strict)) {
 					refused_m++;
 					continue;
 				}
@@ -772,11 +779,11 @@ int agent_store_commit(struct agent_store *s, struct mb_batch *const *batches, i
 	if (!s->wb && !(s->wb = calloc(1, sizeof *s->wb)))
 		return MB_ENOMEM;
 	int64_t t0 = mb_mono_ms();
-	bool refuse_new = s->map_at_max;
+	bool refuse_new = s->map_at_max, roll = true, strict = false;
 	struct tally ty;
 	for (int tries = 0; tries < 64; tries++) {
 		uint32_t nser0 = s->nser, nsrc0 = s->nsrc;
-		int rv = attempt(s, batches, n, status, errs, refuse_new, &ty);
+		int rv = attempt(s, batches, n, status, errs, refuse_new, strict, roll, &ty);
 		if (rv == 0) {
 			apply_success(s, &ty, t0);
 			if (s->fault_episode)
@@ -785,6 +792,8 @@ int agent_store_commit(struct agent_store *s, struct mb_batch *const *batches, i
 			return 0;
 		}
 		undo(s, nser0, nsrc0);
+		mb_log_debug("store: commit of %d batches: %s (refuse new %d%s, rollup %d)", n,
+		             mdb_strerror(rv), refuse_new, strict ? " strict" : "", roll);
 		if (rv == MDB_MAP_FULL) {
 			int g = agent_grow_map(s);
 			if (g == 0)
@@ -797,6 +806,16 @@ int agent_store_commit(struct agent_store *s, struct mb_batch *const *batches, i
 					             "are refused from now on",
 					             (unsigned long long)s->o.max_size);
 				s->map_at_max = refuse_new = true;
+				continue;
+			}
+			if (roll) {
+				/* A full map must not stop ingest for a rollup: coarse slots not
+				 * rolled up are read from the level below meanwhile. */
+				roll = false;
+				continue;
+			}
+			if (!strict) {
+				strict = true; /* not even agentd's own new series */
 				continue;
 			}
 			for (int i = 0; i < n; i++)
