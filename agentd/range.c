@@ -191,6 +191,8 @@ void agent_q_range(struct agent_store *s, MDB_txn *t, const struct mb_query *q,
 	int64_t nb = (q->to_ms - b0) / step + 1;
 	if (q->to_ms > b0 && (q->to_ms - b0) % step == 0)
 		nb--; /* `to` on a boundary: the bucket starting there is not asked for */
+	if (nb < 1)
+		nb = 1;
 	if (nb > MB_MAX_RANGE_POINTS) {
 		char sb[32];
 		mb_format_duration(step, sb, sizeof sb);
@@ -224,7 +226,8 @@ void agent_q_range(struct agent_store *s, MDB_txn *t, const struct mb_query *q,
 		const struct agent_series *se = s->ser[c->ser[i]];
 		if (!se->committed || se->kind != kind || strcmp(se->name, base) || !tags_match(se, q))
 			continue;
-		for (int64_t ac = a0 / cps; ac <= (a1 - 1) / (int64_t)cps; ac++) {
+		int64_t a1c = a1 < vmax ? a1 : vmax;
+		for (int64_t ac = a0 / cps; ac <= (a1c - 1) / (int64_t)cps; ac++) {
 			uint8_t key[AGENT_KEY_LEN];
 			agent_key(key, lvl, (uint32_t)(ac % s->geom[lvl].nchunks[lay]), se->id);
 			MDB_val k = {sizeof key, key}, v;
