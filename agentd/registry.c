@@ -156,12 +156,18 @@ int agent_series_add(struct agent_store *s, const char *key, size_t keylen, uint
 		s->ser = n;
 		s->capser = nc;
 	}
-	struct agent_series *se =
-		calloc(1, sizeof *se + MB_MAX_TAGS * sizeof(struct mb_kv) + keylen);
+	/* Tags: one NUL per key and value after the name's. */
+	size_t nz = 0;
+	for (size_t i = 0; i < keylen; i++)
+		nz += key[i] == 0;
+	size_t nt = nz > 2 ? (nz - 2) / 2 : 0;
+	if (nt > MB_MAX_TAGS)
+		return MB_EINVAL;
+	struct agent_series *se = calloc(1, sizeof *se + nt * sizeof(struct mb_kv) + keylen);
 	if (!se)
 		return MB_ENOMEM;
 	se->tags = (struct mb_kv *)(se + 1);
-	se->key = (char *)(se->tags + MB_MAX_TAGS);
+	se->key = (char *)(se->tags + nt);
 	memcpy(se->key, key, keylen);
 	se->keylen = keylen;
 	se->hash = hash;

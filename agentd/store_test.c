@@ -365,6 +365,18 @@ MB_TEST(store_app_containers_node)
 	CHECK(cid && host && task);
 	mb_reply_free(&r);
 
+	/* Export with hist: the timer's running sketch holds every observation. */
+	struct mb_query qe = {.version = 1, .op = MB_OP_EXPORT, .hist = true};
+	agent_store_query(s, &qe, &r);
+	CHECK_EQ_INT(r.status, 200);
+	bool hist = false;
+	for (uint32_t i = 0; i < r.nitems; i++)
+		if (!strcmp(r.items[i].name, "lat"))
+			hist = r.items[i].running && mb_sketch_count(r.items[i].running) == 100 &&
+			       r.items[i].count == 100 && r.items[i].has_q &&
+			       fabs(r.items[i].q[3] - 99) <= 1;
+	CHECK(hist);
+	mb_reply_free(&r);
 	r = query(s, MB_OP_APP, "web-1", "lat.p50");
 	CHECK_EQ_INT(r.status, 200);
 	CHECK_EQ_INT(r.npoints, 1);
