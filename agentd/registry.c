@@ -476,6 +476,10 @@ static void refine_last(struct agent_store *s, MDB_txn *t, struct agent_series *
 	int lay = agent_layout(se->kind, 0);
 	int w = agent_layout_width(lay);
 	uint32_t cps = g->cps[lay];
+	/* The persisted time lags by less than the persist interval (10 min): a series older
+	 * than that cannot be live, and its listing time may be that much early. */
+	if (se->last_ms + 600000 < now - s->o.live_ms)
+		return;
 	int64_t from = se->last_ms;
 	if (from < now - s->o.live_ms - 3600000)
 		from = now - s->o.live_ms - 3600000;
