@@ -62,18 +62,19 @@ class AgentdWindows(mb.StackTest):
         st = self.stack
         st.agentd("--retention", "1s:1m,10s:10m", "--node-interval", "1h")
         data = os.path.join(st.data_dir, "data.mdb")
-        # 1,700 one-second intervals ending about now, so the newest are inside the finest
+        # 2,600 one-second intervals ending about now, so the newest are inside the finest
         # window as seen from now
-        start = (int(time.time()) - 1700) * 1000
+        start = (int(time.time()) - 2600) * 1000
 
         def write(first, n):
             a = send_batch(st, "c:hits:1", "g:temp:5", cid="ring", inst=44, seq=first,
                            time=start + (first - 1) * 1000, iv=1000, repeat=n)
             self.assertEqual(a["ok"], n, a)
-        # both rings full (600 s at the coarse level), then written past them again
-        write(1, 700)
+        # both rings full (span + one chunk: 1,240 s at the coarse level), then written past
+        # them as far again
+        write(1, 1300)
         size1 = os.path.getsize(data)
-        write(701, 1000)
+        write(1301, 1300)
         size2 = os.path.getsize(data)
         # freed pages are reused: once the rings were full, more points cost no more file
         self.assertLessEqual(size2, size1 + 64 * 1024, (size1, size2))
@@ -84,7 +85,7 @@ class AgentdWindows(mb.StackTest):
         self.assertEqual(r["st"], 200, r)
         self.assertEqual([v for _, v in r["pts"] if v is not None], [])
         r = query(st, "range", "--src", "ring", "--name", "hits", "--from",
-                  start + 1675 * 1000, "--to", start + 1700 * 1000, "--stat", "sum",
+                  start + 2575 * 1000, "--to", start + 2600 * 1000, "--stat", "sum",
                   "--step", 1000)
         got = [v for _, v in r["pts"] if v is not None]
         self.assertEqual(r["step"], 1000, r)
