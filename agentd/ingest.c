@@ -81,6 +81,11 @@ static void ictx_answer(struct ictx *c, uint64_t seq, uint32_t st, const char *e
 	nng_msg *m = NULL;
 	if (err)
 		snprintf(a.err, sizeof a.err, "%s", err);
+	/* A reason may quote the sender's bytes, and truncation may split a character: the ack
+	 * must stay valid text or it could not be sent at all. */
+	for (char *p = a.err; *p; p++)
+		if (*p < 0x20 || *p > 0x7e)
+			*p = '?';
 	mb_buf_reset(&c->buf);
 	if (mb_ack_encode(&a, &c->buf) != 0 || nng_msg_alloc(&m, 0) != 0)
 		goto fail;

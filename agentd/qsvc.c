@@ -48,6 +48,9 @@ static void answer(struct qworker *wk, const void *body, size_t len)
 	mb_buf_reset(&wk->buf);
 	if ((rv = mb_query_decode(body, len, &qr, err, sizeof err)) != 0) {
 		atomic_fetch_add_explicit(&agent_ctr.query_errors, 1, memory_order_relaxed);
+		for (char *p = err; *p; p++) /* valid text whatever the request quoted */
+			if (*p < 0x20 || *p > 0x7e)
+				*p = '?';
 		r.version = MB_SCHEMA_VERSION;
 		r.status = 400;
 		r.error = err[0] ? err : mb_strerror(rv);
