@@ -173,7 +173,9 @@ static bool fmt_fast(double v, char *buf, size_t n)
 		 * half could round either way, so printf's exact rounding decides those */
 		if (fabsl(q - floorl(q) - 0.5L) < 0.02L / p10[17 - prec])
 			return false;
-		uint64_t m = (uint64_t)nearbyintl(q);
+		/* no tie is left, so adding a half and truncating rounds to nearest (exact: q <
+		 * 2^57 leaves the long double room for the half) */
+		uint64_t m = (uint64_t)(q + 0.5L);
 		int xe = x;
 		if (m >= (uint64_t)p10[prec]) { /* 9.99.. rounded up to 10.0 */
 			m /= 10;
