@@ -169,13 +169,15 @@ static bool fmt_fast(double v, char *buf, size_t n)
 		return false;
 	for (int prec = 15; prec <= 17; prec++) {
 		long double q = y / p10[17 - prec];
+		/* one conversion to integer per candidate: each costs an x87 mode switch */
+		uint64_t m = (uint64_t)q;
+		long double frac = q - (long double)m;
 		/* y is within ~0.01 of a unit of the exact scaled value: a digit that close to a
 		 * half could round either way, so printf's exact rounding decides those */
-		if (fabsl(q - floorl(q) - 0.5L) < 0.02L / p10[17 - prec])
+		if (fabsl(frac - 0.5L) < 0.02L / p10[17 - prec])
 			return false;
-		/* no tie is left, so adding a half and truncating rounds to nearest (exact: q <
-		 * 2^57 leaves the long double room for the half) */
-		uint64_t m = (uint64_t)(q + 0.5L);
+		if (frac > 0.5L)
+			m++;
 		int xe = x;
 		if (m >= (uint64_t)p10[prec]) { /* 9.99.. rounded up to 10.0 */
 			m /= 10;
