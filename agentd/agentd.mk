@@ -5,6 +5,9 @@ $(B)/bin/metricsbus-agentd: $(B)/obj/agentd/main.o $(AGENTD_OBJS) $(LIBMB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ -llmdb $(NNG_LIBS) $(MP_LIBS) -lm
 
+# --verify-peer's cgroup parser (tests/fuzz/fuzz_cgroup.c).
+FUZZ_SRCS_cgroup := agentd/peer.c
+
 UNIT_TESTS += $(B)/test/agentd_unit
 $(B)/test/agentd_unit: $(AGENTD_OBJS) $(patsubst %.c,$(B)/obj/%.o,$(wildcard agentd/*_test.c)) $(RUNNER) $(LIBMB)
 	@mkdir -p $(@D)
