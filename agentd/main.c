@@ -110,8 +110,8 @@ int main(int argc, char **argv)
 	memset(&so, 0, sizeof so);
 	if (mb_parse_retention(retention, so.levels, &so.nlevels, err, sizeof err) != 0)
 		mb_usage_error(&prog, "--retention %s: %s", retention, err);
-	if (node_interval <= 0)
-		mb_usage_error(&prog, "--node-interval must be above 0");
+	if (node_interval < 100)
+		mb_usage_error(&prog, "--node-interval must be at least 100ms");
 	if (max_series <= 0)
 		mb_usage_error(&prog, "--max-series-per-source must be above 0");
 	if (max_size < (1u << 20))

@@ -64,7 +64,7 @@ class AgentdLife(mb.StackTest):
         self.assertEqual(p.wait(timeout=30), 0)
 
     def test_bad_flags_exit_2(self):
-        for args in (["--retention", "bogus"], ["--node-interval", "fast"],
+        for args in (["--retention", "bogus"], ["--node-interval", "fast"], ["--node-interval", "10ms"],
                      ["--max-size", "lots"], ["--max-series-per-source", "-1"],
                      ["--no-such-flag"], ["--verify-peer", "--ingest", "tcp://127.0.0.1:5999"]):
             r = subprocess.run([AGENTD, "--data-dir", os.path.join(self.stack.dir, "d")] + args,
