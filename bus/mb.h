@@ -43,7 +43,9 @@ const char *mb_strerror(int err);
 /* ------------------------------------------------------------------ logging (log.c)
  * Lines go to stderr as "LEVEL component: message\n", written with one write(2) so lines
  * from threads do not interleave. Call mb_log_init once at start-up; the log functions may
- * then be called from any thread. */
+ * then be called from any thread. A line is at most 2 KiB (longer messages are cut) and
+ * control characters in the message become '?', so quoting bad input never breaks a line.
+ * LEVEL is DEBUG, INFO, WARN or ERROR; errno is preserved across every call. */
 enum mb_log_level { MB_LOG_DEBUG = 0, MB_LOG_INFO, MB_LOG_WARN, MB_LOG_ERROR };
 void mb_log_init(const char *component, enum mb_log_level level);
 void mb_log_set_level(enum mb_log_level level);
