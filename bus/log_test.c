@@ -152,3 +152,20 @@ MB_TEST(log_fatal_exits_1_with_error_line)
 	buf[n > 0 ? n : 0] = 0;
 	CHECK_STR(buf, "ERROR agentd: cannot open /data: Permission denied\n");
 }
+
+static void emit_keeps_errno(void)
+{
+	mb_log_init("comp", MB_LOG_DEBUG);
+	errno = EPIPE;
+	mb_log_debug("a");
+	mb_log_warn("b");
+	mb_log_error("c");
+	CHECK_EQ_INT(errno, EPIPE);
+	mb_log_init("metricsbus", MB_LOG_INFO);
+}
+
+MB_TEST(log_preserves_errno)
+{
+	const char *out = capture(emit_keeps_errno);
+	CHECK(strstr(out, "WARN comp: b: Broken pipe\n") != NULL);
+}
