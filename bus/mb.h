@@ -479,6 +479,7 @@ int mb_client_wait_connected(struct mb_client *c, int timeout_ms);
  * Errors as mb_client_call, plus the decoder's. err gets a reason. */
 int mb_client_query(struct mb_client *c, const struct mb_query *q, int timeout_ms,
                     struct mb_reply *r, char *err, size_t errlen);
+/* Closes the socket and frees c (NULL is fine). Only once every call on it has returned. */
 void mb_client_close(struct mb_client *c);
 
 /* ------------------------------------------------------------------ systemd (notify.c)
