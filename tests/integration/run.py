@@ -1,7 +1,13 @@
-"""Runs every tests/integration/test_*.py (unittest), prints one line per test and the
-closing line "N passed, N failed". MB_MODE=soak runs only tests marked soak; otherwise those
-are skipped. Usage: run.py [pattern]"""
+"""Runs every tests/integration/test_*.py (unittest), a few files at a time (MB_JOBS, default 3:
+the tests mostly wait on real processes, not on the CPU), prints each file's output as it
+finishes, the slowest tests, and the closing line "N passed, N failed".
+MB_MODE=soak runs only tests marked soak; otherwise those are skipped.
+Usage: run.py [pattern]        (run.py --one FILE runs one file: used by the pool)"""
+import concurrent.futures
+import glob
+import json
 import os
+import subprocess
 import sys
 import time
 import unittest
@@ -23,17 +29,54 @@ class Result(unittest.TextTestResult):
         super().stopTest(test)
 
 
-def main():
-    pattern = sys.argv[1] if len(sys.argv) > 1 else "test_*.py"
-    suite = unittest.defaultTestLoader.discover(here, pattern=pattern, top_level_dir=here)
+def run_one(path):
+    """Runs one file in this process; the last line is a JSON summary for the pool."""
+    suite = unittest.defaultTestLoader.discover(here, pattern=os.path.basename(path),
+                                                top_level_dir=here)
     runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=2, resultclass=Result)
     res = runner.run(suite)
-    print("slowest:")
-    for t, name in sorted(Result.times, reverse=True)[:8]:
-        print(f"  {t:6.1f}s {name}")
     failed = len(res.failures) + len(res.errors) + len(res.unexpectedSuccesses)
     passed = res.testsRun - failed - len(res.skipped)
-    print(f"{passed} passed, {failed} failed, {len(res.skipped)} skipped")
+    sys.stdout.flush()
+    print(json.dumps({"passed": passed, "failed": failed, "skipped": len(res.skipped),
+                      "times": Result.times}))
+    return 1 if failed else 0
+
+
+def run_file(path):
+    t0 = time.monotonic()
+    p = subprocess.run([sys.executable, os.path.abspath(__file__), "--one", path],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = p.stdout.rstrip("\n").split("\n")
+    try:
+        summary = json.loads(lines[-1])
+        lines = lines[:-1]
+    except (ValueError, IndexError):
+        summary = {"passed": 0, "failed": 1, "skipped": 0, "times": []}
+        lines.append(f"{os.path.basename(path)}: crashed (exit {p.returncode})")
+    return path, "\n".join(lines), summary, time.monotonic() - t0
+
+
+def main():
+    if len(sys.argv) > 2 and sys.argv[1] == "--one":
+        return run_one(sys.argv[2])
+    pattern = sys.argv[1] if len(sys.argv) > 1 else "test_*.py"
+    files = sorted(glob.glob(os.path.join(here, pattern)))
+    jobs = int(os.environ.get("MB_JOBS", "3"))
+    passed = failed = skipped = 0
+    times = []
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        for path, out, s, took in pool.map(run_file, files):
+            print(f"---- {os.path.basename(path)} ({took:.1f}s)")
+            print(out, flush=True)
+            passed += s["passed"]
+            failed += s["failed"]
+            skipped += s["skipped"]
+            times += s["times"]
+    print("slowest:")
+    for t, name in sorted(times, reverse=True)[:8]:
+        print(f"  {t:6.1f}s {name}")
+    print(f"{passed} passed, {failed} failed, {skipped} skipped")
     return 1 if failed else 0
 
 
