@@ -452,8 +452,11 @@ int64_t mb_listener_errors(nng_listener l);
 /* Added (backward compatible): the exact health check. Dials the listener's own URL with its
  * peer protocol (REQ or REP listeners only) and waits up to timeout_ms for the listener's
  * "accept" statistic to count the probe. 0 when it accepts; MB_EDOWN when it does not (the
- * listener is dead: close it, unlink the ipc path, listen again; dialers reconnect on their
- * own); MB_EINVAL for other protocols; MB_ENNG. The probe is an ordinary short-lived pipe:
+ * listener is dead: close it, unlink the ipc path, listen again; dialers, even those stuck on
+ * the dead one, reconnect on their own); MB_EINVAL for other protocols; MB_ENNG. The verdict
+ * comes early: a dead listener still finishes the handshake at the transport level, so once
+ * the probe's own end is connected and 500ms pass without the listener counting it, it is
+ * dead (a live one counts it at once, or within 100ms when backing off after an error). The probe is an ordinary short-lived pipe:
  * pipe callbacks on the listening socket see it (from this pid). Not from an aio callback. */
 int mb_listener_probe(nng_listener l, int timeout_ms);
 #endif

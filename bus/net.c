@@ -120,6 +120,8 @@ int64_t mb_listener_errors(nng_listener l)
 	return best;
 }
 
+#define PROBE_GRACE_MS 500
+
 static void probe_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	(void)p;
@@ -164,10 +166,15 @@ int mb_listener_probe(nng_listener l, int timeout_ms)
 		goto out_sock;
 	}
 	/* Waits for both ends: closing a socket while its dial is still shaking hands leaks the
-	 * dialer in nng 1.5.2. A dead listener still gives the dialer its pipe. */
-	int64_t end = mb_mono_ms() + (timeout_ms < 0 ? 0 : timeout_ms);
+	 * dialer in nng 1.5.2. A dead listener still gives the dialer its pipe: both ends finish
+	 * the handshake together, and a live listener takes the pipe at once (at most 100ms later
+	 * when it is backing off after an accept error). So once our end has its pipe, a listener
+	 * that has not counted it within PROBE_GRACE_MS is dead; no need to wait out timeout_ms. */
+	int64_t start = mb_mono_ms(), end = start + (timeout_ms < 0 ? 0 : timeout_ms);
+	int64_t own_at = 0;
 	bool accepted = false;
 	for (;;) {
+		int64_t now = mb_mono_ms();
 		if (!accepted) {
 			if (listener_counts(l, &err, &acc, &open, &rej) != 0) {
 				mbrv = MB_ENNG;
@@ -175,11 +182,13 @@ int mb_listener_probe(nng_listener l, int timeout_ms)
 			}
 			accepted = acc > acc0;
 		}
-		if (accepted && atomic_load(&own_pipe) > 0) {
+		if (!own_at && atomic_load(&own_pipe) > 0)
+			own_at = now;
+		if (accepted && own_at) {
 			mbrv = 0;
 			break;
 		}
-		if (mb_mono_ms() >= end) {
+		if (now >= end || (!accepted && own_at && now - own_at >= PROBE_GRACE_MS)) {
 			mbrv = accepted ? 0 : MB_EDOWN;
 			break;
 		}
