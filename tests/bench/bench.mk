@@ -1,8 +1,7 @@
 # tests/bench/: the bench tools (load generator, agentd pusher/querier), built with every
 # build so that the warnings and sanitizers see them; `make bench` drives them via run.sh.
-# mbload links the bus client: run.sh builds it by name (BENCH_TOOLS).
 BENCH_TOOLS := $(B)/bin/tools/blast $(B)/bin/tools/mbload
-TOOLS += $(B)/bin/tools/blast
+TOOLS += $(BENCH_TOOLS)
 bench-tools: $(BENCH_TOOLS)
 .PHONY: bench-tools
 $(B)/bin/tools/blast: $(B)/obj/tests/bench/blast.o
