@@ -488,7 +488,7 @@ static void refine_last(struct agent_store *s, MDB_txn *t, struct agent_series *
 		lo = 0;
 	for (int64_t ac = hi; ac >= lo; ac--) {
 		uint8_t k[AGENT_KEY_LEN];
-		agent_key(k, 0, (uint32_t)(ac % g->nchunks[lay]), se->id);
+		agent_key(k, 0, agent_ring(s, 0, lay, ac), se->id);
 		MDB_val kv = {sizeof k, k}, v;
 		if (mdb_get(t, s->db_chunk[0], &kv, &v) != 0 ||
 		    v.mv_size != AGENT_CHUNK_HDR + cps * w * sizeof(double) ||

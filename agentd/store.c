@@ -230,9 +230,21 @@ static int check_meta(struct agent_store *s, char *err, size_t errlen)
 			mdb_txn_abort(t);
 			return MB_EINVAL;
 		}
+		MDB_val ek = {5, (void *)"epoch"}, ev;
+		if (mdb_get(t, s->db_meta, &ek, &ev) == 0 && ev.mv_size == (size_t)s->nlevels * 8)
+			for (int l = 0; l < s->nlevels; l++)
+				s->geom[l].epoch_slot =
+					(int64_t)agent_be64((const uint8_t *)ev.mv_data + l * 8);
 		mdb_txn_abort(t);
 		return 0;
 	}
+	uint8_t eb[MB_MAX_LEVELS * 8];
+	int64_t created = agent_store_now();
+	for (int l = 0; l < s->nlevels; l++) {
+		s->geom[l].epoch_slot = created / s->geom[l].res_ms;
+		agent_put_be64(eb + l * 8, (uint64_t)s->geom[l].epoch_slot);
+	}
+	MDB_val ek = {5, (void *)"epoch"}, ev = {(size_t)s->nlevels * 8, eb};
 	uint8_t fb[4] = {0, 0, 0, AGENT_FORMAT_VERSION};
 	MDB_val fv = {4, fb};
 	char ret[512];
@@ -243,7 +255,8 @@ static int check_meta(struct agent_store *s, char *err, size_t errlen)
 	MDB_val ck = {7, (void *)"created"}, cv = {8, cb};
 	if ((rv = mdb_put(t, s->db_meta, &k, &fv, 0)) != 0 ||
 	    (rv = mdb_put(t, s->db_meta, &rk, &rv2, 0)) != 0 ||
-	    (rv = mdb_put(t, s->db_meta, &ck, &cv, 0)) != 0 || (rv = mdb_txn_commit(t)) != 0) {
+	    (rv = mdb_put(t, s->db_meta, &ck, &cv, 0)) != 0 ||
+	    (rv = mdb_put(t, s->db_meta, &ek, &ev, 0)) != 0 || (rv = mdb_txn_commit(t)) != 0) {
 		if (rv != 0)
 			snprintf(err, errlen, "store %s: writing meta: %s", s->dir, mdb_strerror(rv));
 		return MB_ESYS;

@@ -31,6 +31,9 @@ struct agent_geom {
 	uint32_t cps[NLAYOUTS];    /* slots per chunk by layout */
 	uint32_t nchunks[NLAYOUTS]; /* ring length / cps */
 	uint64_t ring_slots;       /* span/res rounded up to 64 (used for the sketch ring) */
+	/* The absolute slot the store was created at: ring chunk 0 starts there, so the first
+	 * lap of every ring is written in key order (appends, full pages). */
+	int64_t epoch_slot;
 };
 
 struct agent_series {
@@ -130,6 +133,8 @@ int agent_geom_init(struct agent_store *s);
 int agent_layout(int kind, int level);
 int agent_layout_width(int lay);
 void agent_key(uint8_t *k, int level, uint32_t ring, uint64_t id);
+/* Ring chunk of absolute chunk ac at a level in a layout. */
+uint32_t agent_ring(const struct agent_store *s, int level, int lay, int64_t ac);
 /* MDB_APPEND when a new chunk key is past every key of its level's DB, else 0. */
 unsigned agent_append_flag(struct agent_store *s, int level, const uint8_t *key);
 bool agent_slot_empty(const double *slot);

@@ -64,6 +64,14 @@ void agent_key(uint8_t *k, int level, uint32_t ring, uint64_t id)
 	agent_put_be64(k + 5, id);
 }
 
+uint32_t agent_ring(const struct agent_store *s, int level, int lay, int64_t ac)
+{
+	const struct agent_geom *g = &s->geom[level];
+	int64_t n = g->nchunks[lay];
+	int64_t r = (ac - g->epoch_slot / g->cps[lay]) % n;
+	return (uint32_t)(r < 0 ? r + n : r);
+}
+
 unsigned agent_append_flag(struct agent_store *s, int level, const uint8_t *key)
 {
 	if (s->chunk_has_max[level] && memcmp(key, s->chunk_max[level], AGENT_KEY_LEN) <= 0)

@@ -314,7 +314,7 @@ static int bench_disk(const char *root, int nseries, int kind, int slots)
 	snprintf(dir, sizeof dir, "%s/disk-%d", root, kind);
 	int64_t res = 10000;
 	int64_t t0 = mb_now_ms() / res * res - (int64_t)(slots + 1) * res;
-	agent_store_test_now_ms = t0 + (int64_t)(slots + 1) * res;
+	agent_store_test_now_ms = t0; /* the store is created when the first points come */
 	struct agent_store *s = bench_open(dir, MB_DEFAULT_RETENTION);
 	struct load L;
 	if (!s || load_init(&L, nseries, kind) != 0)
