@@ -58,8 +58,6 @@ static void need_args(const char *cmd, int n, int min, int max)
 {
 	if (n < min || n > max)
 		usage_error("wrong number of arguments for %s", cmd);
-	for (int i = 0; i < n; i++)
-		(void)i;
 }
 
 static void check_name(const char *what, const char *s)
@@ -91,18 +89,20 @@ int main(int argc, char **argv)
 		.name = "metricsbus",
 		.component = "metricsbus",
 		.synopsis = "[--query URL] [--json] COMMAND [ARG...]",
+		/* one command a line: the help printer wraps words and drops repeated spaces */
 		.about = "Commands:\n"
-		         "  node                       node metrics\n"
-		         "  containers                 live container ids\n"
-		         "  container ID               a container's resource metrics\n"
-		         "  app ID [NAME]              a container's statsd metrics (or one)\n"
-		         "  range SOURCE NAME [--from T] [--to T] [--step D] [--stat S] [--tags k:v]\n"
-		         "                             a series over time (SOURCE: node or an id)\n"
-		         "  series SOURCE              the series of a source, types and tags\n"
-		         "  top                        live view of containers and busiest metrics\n"
-		         "  backup DIR                 agentd writes a compacted copy of the store\n"
-		         "  ping                       is agentd there\n"
-		         "Exit 1 when agentd does not answer or refuses the query.",
+		         "node: node metrics\n"
+		         "containers: live container ids\n"
+		         "container ID: a container's resource metrics\n"
+		         "app ID [NAME]: a container's statsd metrics, or one of them\n"
+		         "range SOURCE NAME [--from T] [--to T] [--step D] [--stat S] [--tags k:v,...]: "
+		         "a series over time (SOURCE: node, agentd or a container id)\n"
+		         "series SOURCE: the series of a source, with types and tags\n"
+		         "top: live view of containers and their busiest metrics (q quits)\n"
+		         "backup DIR: agentd writes a consistent compacted copy of its store to DIR\n"
+		         "ping: is agentd there\n"
+		         "Tables by default, the API's JSON with --json. Exit 1 when agentd does not "
+		         "answer or refuses the query, 2 on a bad command line.",
 		.flags = flags,
 		.nflags = (int)(sizeof flags / sizeof flags[0]),
 		.stop_at_positional = true,

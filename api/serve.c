@@ -40,21 +40,18 @@ int api_client_status(int rv, const char *err, int timeout_ms, char *msg, size_t
 	}
 }
 
-/* Asks agentd; on failure fills resp with 503/504/502 and returns nonzero. */
-static int ask(struct api_server *s, const struct mb_query *q, struct mb_reply *r,
-               struct api_response *resp)
+/* One query with the bridge's deadline. A connection lost under the call, or being
+ * re-dialled (agentd restarted, or re-created its listener): queries only read, so wait
+ * briefly for the dialer and ask again within the same deadline. Counts failures. */
+static int query_retry(struct api_server *s, const struct mb_query *q, struct mb_reply *r,
+                       char *err, size_t errlen)
 {
-	char err[512], msg[700];
 	int64_t t0 = mb_mono_ms();
 	int rv;
 	for (int attempt = 0;; attempt++) {
 		err[0] = 0;
-		rv = q->op == MB_OP_APP
-		             ? api_query_app(s->client, q, s->timeout_ms, r, err, sizeof err)
-		             : mb_client_query(s->client, q, s->timeout_ms, r, err, sizeof err);
-		/* A connection lost under the call, or being re-dialled (agentd restarted, or it
-		 * re-created its listener): queries only read, so wait briefly for the dialer and
-		 * ask again within the same deadline. */
+		rv = q->op == MB_OP_APP ? api_query_app(s->client, q, s->timeout_ms, r, err, errlen)
+		                        : mb_client_query(s->client, q, s->timeout_ms, r, err, errlen);
 		int64_t left = s->timeout_ms - (mb_mono_ms() - t0);
 		if (rv != MB_EDOWN || attempt > 0 || left <= 0)
 			break;
@@ -63,15 +60,23 @@ static int ask(struct api_server *s, const struct mb_query *q, struct mb_reply *
 		                                                : RECONNECT_WAIT_MS) != 0)
 			break;
 	}
-	if (rv == 0)
-		return 0;
 	if (rv == MB_EDOWN)
 		__atomic_add_fetch(&s->stats.down, 1, __ATOMIC_RELAXED);
 	else if (rv == MB_ETIMEDOUT)
 		__atomic_add_fetch(&s->stats.timeouts, 1, __ATOMIC_RELAXED);
-	else
+	else if (rv != 0)
 		__atomic_add_fetch(&s->stats.bad_replies, 1, __ATOMIC_RELAXED);
-	answer_error(resp, api_client_status(rv, err, s->timeout_ms, msg, sizeof msg), msg);
+	return rv;
+}
+
+/* Asks agentd; on failure fills resp with 503/504/502 and returns nonzero. */
+static int ask(struct api_server *s, const struct mb_query *q, struct mb_reply *r,
+               struct api_response *resp)
+{
+	char err[512], msg[700];
+	int rv = query_retry(s, q, r, err, sizeof err);
+	if (rv != 0)
+		answer_error(resp, api_client_status(rv, err, s->timeout_ms, msg, sizeof msg), msg);
 	return rv;
 }
 
@@ -214,11 +219,11 @@ static void serve_healthz(struct api_server *s, struct api_response *resp)
 	struct mb_reply r;
 	char err[512], msg[700];
 	init_query(&q, MB_OP_PING);
-	err[0] = 0;
-	int rv = mb_client_query(s->client, &q, s->timeout_ms, &r, err, sizeof err);
+	int rv = query_retry(s, &q, &r, err, sizeof err);
 	resp->ctype = CT_JSON;
 	if (rv != 0) {
-		resp->status = api_client_status(rv, err, s->timeout_ms, msg, sizeof msg);
+		/* down or too slow alike: unhealthy (503), with the reason */
+		(void)api_client_status(rv, err, s->timeout_ms, msg, sizeof msg);
 		resp->status = 503;
 		api_put(&resp->body, "{\"ok\":false,\"error\":");
 		api_json_str(&resp->body, msg);

@@ -39,7 +39,7 @@ def shim_port(stack, p):
     return mb.poll(port, what="shim listening")
 
 
-def start(stack, api_args=(), agentd_args=(), data=True):
+def start(stack, api_args=(), agentd_args=(), data=True, headers=None):
     """agentd (node-7, cluster k1), a bridge, and a shim for CID with LINES sent once.
     Returns (agentd, api, shim, port)."""
     a = stack.agentd("--node-id", "node-7", "--cluster-id", "k1", "--node-interval", "1s",
@@ -51,7 +51,7 @@ def start(stack, api_args=(), agentd_args=(), data=True):
                           "--dimension", "task_name=web")
         port = shim_port(stack, shim)
         send(port, LINES)
-        wait_app(stack, "tagged")
+        wait_app(stack, "tagged", headers=headers)
     return a, api, shim, port
 
 
@@ -61,10 +61,10 @@ def app_points(stack, name=None, headers=None):
     return st, body
 
 
-def wait_app(stack, name, pred=None):
+def wait_app(stack, name, pred=None, headers=None):
     """Polls /app until a datapoint called name is there (and pred(points) holds)."""
     def ready():
-        st, body = app_points(stack)
+        st, body = app_points(stack, headers=headers)
         if st != 200:
             return None
         pts = [p for p in body["datapoints"] if p["name"] == name]

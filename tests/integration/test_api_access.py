@@ -2,9 +2,12 @@
 /healthz, 503 with agentd down, 504 with agentd stopped (SIGSTOP), and recovery after agentd
 restarts under load without restarting the bridge."""
 import gzip
+import json
 import os
+import shutil
 import signal
 import socket
+import subprocess
 import threading
 import time
 import unittest
@@ -59,6 +62,37 @@ class Access(mb.StackTest):
         self.assertEqual(st, 200)
         st, body = s.http_json("/healthz")
         self.assertEqual((st, body["ok"]), (200, True))
+
+    @unittest.skipUnless(shutil.which("curl"), "curl not installed")
+    def test_curl_as_users_run_it(self):
+        path = os.path.join(self.stack.dir, "token")
+        with open(path, "w") as f:
+            f.write("tok\n")
+        al.start(self.stack, api_args=["--token-file", path],
+                 headers={"Authorization": "Bearer tok"})
+        base = f"http://127.0.0.1:{self.stack.http_port}"
+
+        def curl(*args):
+            r = subprocess.run(["curl", "-sS", "--max-time", "20"] + list(args),
+                               capture_output=True, timeout=30)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            return r.stdout
+        code = curl("-o", "/dev/null", "-w", "%{http_code}", base + "/v0/node")
+        self.assertEqual(code, b"401")
+        text = curl("--compressed", "-H", "Authorization: Bearer tok", base + "/metrics").decode()
+        self.assertIn("\nreq_total{", text)
+        hdrs = curl("--compressed", "-D", "-", "-o", "/dev/null", "-H", "Authorization: Bearer tok",
+                    base + "/metrics").decode().lower()
+        self.assertIn("content-encoding: gzip", hdrs)
+        body = json.loads(curl("-H", "Authorization: Bearer tok",
+                               base + f"/system/v1/metrics/v0/containers/{al.CID}/app/req"))
+        self.assertEqual(al.by_name(body["datapoints"], "req")[0]["value"], 6)
+        body = json.loads(curl("-G", "-H", "Authorization: Bearer tok", base + "/v1/range",
+                               "--data-urlencode", f"source={al.CID}", "--data-urlencode",
+                               "name=tagged", "--data-urlencode", "tags=region:us,Le:x",
+                               "--data-urlencode", "from=-5m", "--data-urlencode", "stat=sum"))
+        self.assertEqual(sum(v for _, v in body["points"] if v is not None), 5)
+        self.assertEqual(json.loads(curl(base + "/healthz"))["ok"], True)
 
     def test_bad_token_file_is_a_startup_error(self):
         path = os.path.join(self.stack.dir, "empty")
