@@ -1,6 +1,11 @@
 /* listen.c: the half-open-peer watchdog: nng 1.5.2's ipc listener stops accepting for good
  * after a peer that closes before the handshake; notice it and listen again. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "listen.h"
@@ -33,6 +38,38 @@ int agent_listener_start(struct agent_listener *al, nng_socket s, const char *ur
 	return listen_now(al);
 }
 
+/* nng 1.5.2 never finishes closing a listener stuck by a half-open peer: its listening fd
+ * stays open, so every re-listen leaked one and dialers queued on it waited forever. Put
+ * /dev/null in place of each listening socket still bound to path (dup2 keeps the number
+ * valid for nng's own close later), which resets what is queued on it. */
+static void release_stuck_fds(const char *path)
+{
+	DIR *d = opendir("/proc/self/fd");
+	if (!d)
+		return;
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	struct dirent *e;
+	while (null >= 0 && (e = readdir(d)) != NULL) {
+		int fd = atoi(e->d_name);
+		struct sockaddr_un sa;
+		socklen_t sl = sizeof sa;
+		int acc = 0;
+		socklen_t al = sizeof acc;
+		if (fd <= 2 || fd == null || fd == dirfd(d))
+			continue;
+		memset(&sa, 0, sizeof sa);
+		if (getsockname(fd, (struct sockaddr *)&sa, &sl) != 0 || sa.sun_family != AF_UNIX ||
+		    strncmp(sa.sun_path, path, sizeof sa.sun_path) != 0)
+			continue;
+		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &al) != 0 || !acc)
+			continue;
+		dup3(null, fd, O_CLOEXEC);
+	}
+	if (null >= 0)
+		close(null);
+	closedir(d);
+}
+
 void agent_listener_watchdog(struct agent_listener *al)
 {
 	int64_t now = mb_mono_ms();
@@ -60,8 +97,10 @@ void agent_listener_watchdog(struct agent_listener *al)
 	             al->what, al->url);
 	nng_listener_close(al->l);
 	al->have = false;
-	if (agent_url_is_ipc(al->url))
+	if (agent_url_is_ipc(al->url)) {
+		release_stuck_fds(al->url + 6);
 		unlink(al->url + 6);
+	}
 	atomic_fetch_add_explicit(&agent_ctr.listener_restarts, 1, memory_order_relaxed);
 	if (listen_now(al) != 0)
 		mb_log_error("%s: cannot listen again on %s; retrying next tick", al->what,
