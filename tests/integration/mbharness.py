@@ -16,6 +16,10 @@ BUILD = os.path.join(ROOT, os.environ.get("MB_BUILD", "build"))
 BIN = os.path.join(BUILD, "bin")
 MODE = os.environ.get("MB_MODE", "")
 SANITIZED = "asan" in BUILD
+VALGRIND = MODE == "valgrind"
+SLOW = 10 if VALGRIND else 3   # how much longer waits may take under a checker
+# valgrind's reports of each test's processes are copied here when they hold an error
+VG_DIR = os.path.join(BUILD, "valgrind")
 
 
 def binpath(name):
@@ -28,7 +32,7 @@ def tool(name):
 
 def poll(fn, timeout=10.0, interval=0.02, what="condition"):
     """Calls fn until it returns a truthy value, which it returns; fails after timeout."""
-    deadline = time.monotonic() + timeout * (3 if SANITIZED or MODE == "valgrind" else 1)
+    deadline = time.monotonic() + timeout * (SLOW if SANITIZED or VALGRIND else 1)
     last_exc = None
     while time.monotonic() < deadline:
         try:
@@ -73,10 +77,15 @@ class Stack:
         e = dict(self.env)
         if env:
             e.update(env)
-        if MODE == "valgrind":
+        tag = (name or os.path.basename(argv[0])) + f".{len(self.procs)}"
+        if VALGRIND and os.path.dirname(os.path.abspath(argv[0])).startswith(BIN):
+            # the report goes to a file of its own, checked by close(): a process's own log
+            # stays readable by the tests, and errors fail the test even when the exit
+            # status is not looked at
             argv = ["valgrind", "-q", "--error-exitcode=99", "--leak-check=full",
-                    "--errors-for-leak-kinds=definite"] + argv
-        log = open(os.path.join(self.dir, (name or os.path.basename(argv[0])) + f".{len(self.procs)}.log"), "wb")
+                    "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite",
+                    "--log-file=" + os.path.join(self.dir, tag + ".vg")] + argv
+        log = open(os.path.join(self.dir, tag + ".log"), "wb")
         kw.setdefault("stdout", log)
         kw.setdefault("stderr", subprocess.STDOUT)
         p = subprocess.Popen(argv, env=e, **kw)
@@ -140,7 +149,7 @@ class Stack:
         if p.poll() is None:
             p.send_signal(sig)
             try:
-                p.wait(timeout=timeout * (3 if SANITIZED else 1))
+                p.wait(timeout=timeout * (SLOW if SANITIZED or VALGRIND else 1))
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
@@ -149,13 +158,43 @@ class Stack:
     def close(self):
         for p in reversed(self.procs):
             if p.poll() is None:
-                p.kill()
+                if VALGRIND:
+                    # TERM first, so that valgrind's leak check runs at exit
+                    p.terminate()
+                    try:
+                        p.wait(timeout=30)
+                    except subprocess.TimeoutExpired:
+                        pass
+                if p.poll() is None:
+                    p.kill()
             try:
                 p.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 pass
+        bad = self.valgrind_reports() if VALGRIND else []
         if os.environ.get("MB_KEEP") is None:
             shutil.rmtree(self.dir, ignore_errors=True)
+        if bad:
+            raise AssertionError("valgrind reported errors (copies in %s):\n%s"
+                                 % (VG_DIR, "\n".join(bad)))
+
+    def valgrind_reports(self):
+        """The non-empty valgrind reports of this stack's processes (with -q, a report holds
+        only errors and definite leaks), each copied to VG_DIR, with its first lines."""
+        bad = []
+        for f in sorted(os.listdir(self.dir)):
+            if not f.endswith(".vg"):
+                continue
+            path = os.path.join(self.dir, f)
+            with open(path, errors="replace") as fh:
+                text = fh.read()
+            if not text.strip():
+                continue
+            os.makedirs(VG_DIR, exist_ok=True)
+            keep = os.path.join(VG_DIR, os.path.basename(self.dir) + "." + f)
+            shutil.copy(path, keep)
+            bad.append(keep + ":\n" + "\n".join(text.splitlines()[:30]))
+        return bad
 
     # ------------------------------------------------------------ clients
     def http(self, path, method="GET", headers=None, port=None, host="127.0.0.1", timeout=10):
