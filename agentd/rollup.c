@@ -13,7 +13,7 @@
  * read from level L-1. A point for a slot that is final goes straight into level L too. */
 
 #define ROLL_GRACE_MS 30000     /* a coarse slot is rolled this long after it closed */
-#define ROLL_BUDGET 25000       /* series rolled per level per commit */
+uint32_t agent_roll_budget = 25000; /* series rolled per level per commit */
 
 bool agent_roll_stored(const struct agent_roll *r, int64_t slot, uint64_t id)
 {
@@ -293,7 +293,7 @@ int agent_roll_step(struct agent_store *s, MDB_txn *t, int64_t now, struct mb_bu
 			uint32_t done = 0;
 			uint64_t idx = r->k;
 			int64_t from_ms = r->S * res;
-			for (; idx < s->nser && done < ROLL_BUDGET; idx++) {
+			for (; idx < s->nser && done < agent_roll_budget; idx++) {
 				const struct agent_series *se = s->ser[idx];
 				if (!se->committed || se->last_ms <= from_ms)
 					continue;

@@ -179,6 +179,7 @@ void agent_read_end(struct agent_store *s, MDB_txn *t);
 void agent_commit_free(struct agent_store *s);
 
 /* rollup.c */
+extern uint32_t agent_roll_budget; /* series per level per commit (tests make it small) */
 bool agent_roll_stored(const struct agent_roll *r, int64_t slot, uint64_t id);
 int agent_roll_load(struct agent_store *s, MDB_txn *t, struct agent_roll *out);
 int agent_roll_step(struct agent_store *s, MDB_txn *t, int64_t now, struct mb_buf *vb);
