@@ -1,6 +1,7 @@
 /* range.c: query-string parameters (strict percent-decoding) and their meaning for range
  * queries: from/to/step/stat/tags into an mb_query, with a reason naming a bad parameter. */
 #include "api.h"
+#include "codec.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,14 +92,11 @@ void api_args_free(struct api_args *a)
 	a->n = 0;
 }
 
+/* The codec's own rule (UTF-8, no control characters), so that nothing accepted here makes
+ * the query encoder fail (that was a 502 for tags=k:%C3%28). */
 static int text_ok(const char *s, size_t n, size_t max)
 {
-	if (n > max)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			return 0;
-	return 1;
+	return mb_bad_text(s, n, 0, max) == NULL;
 }
 
 static int kv_cmp(const void *a, const void *b)
