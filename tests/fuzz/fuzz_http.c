@@ -3,6 +3,7 @@
  * arbitrary bytes through the JSON and Prometheus escapers. */
 #include "../../api/api.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,6 +46,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	api_args_free(&a);
 	free(path);
 
+	/* numbers: whatever 8 bytes hold, the shortest form must read back exactly */
+	if (size >= 8) {
+		double v;
+		char num[40];
+		memcpy(&v, data, sizeof v);
+		if (isfinite(v)) {
+			api_fmt_double(v, num, sizeof num);
+			if (strtod(num, NULL) != v)
+				abort();
+		}
+	}
 	struct mb_buf b = {0};
 	api_json_strn(&b, (const char *)data, size);
 	api_json_error(&b, s);
