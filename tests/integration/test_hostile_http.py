@@ -124,7 +124,9 @@ class HostileHttp(mb.StackTest):
         print("\n  bridge: %d random requests %s then %s; RSS %d KiB then %d KiB"
               % (2 * n, seen, seen2, first, last), end=" ")
         self.assertGreater(seen.get(4, 0), n // 3, seen)
-        self.assertLess(last, first + 8 * 1024, (first, last))
+        # ASan holds freed memory in its quarantine (up to 256 MiB) and valgrind has its own heap
+        slack = 8 if not (mb.SANITIZED or mb.VALGRIND) else 256
+        self.assertLess(last, first + slack * 1024, (first, last))
         self.assertIsNone(self.api.poll())
         self.assertIsNone(self.agentd.poll())
 

@@ -147,7 +147,9 @@ class HostileShim(mb.StackTest):
         last = rss_kb(self.shim.pid)
         print("\n  shim RSS after 600 datagrams: %d KiB, after 2400: %d KiB" % (first, last), end=" ")
         # a plateau: three more bursts of the same garbage add no more than a few MiB
-        self.assertLess(last, first + 16 * 1024, (first, last))
+        # ASan holds freed memory in its quarantine (up to 256 MiB) and valgrind has its own heap
+        slack = 16 if not (mb.SANITIZED or mb.VALGRIND) else 256
+        self.assertLess(last, first + slack * 1024, (first, last))
         self.assertEqual(st.stop(self.shim, timeout=30), 0, st.log_of(self.shim))
         mb.poll(lambda: range_sum(st, CID, "rnd.good") == good,
                 what="good lines counted (%d)" % good)
@@ -183,8 +185,9 @@ class HostileShim(mb.StackTest):
         print("\n  shim RSS after 1M names: %d KiB, after 2M: %d KiB" % (first, second), end=" ")
         # the series table is full: a second million names adds nothing
         limit = (512 if mb.SANITIZED else 200) * 1024
-        self.assertLess(first, limit, "shim RSS kB after a million names")
-        self.assertLess(second, first + 8 * 1024, (first, second))
+        if not mb.VALGRIND:
+            self.assertLess(first, limit, "shim RSS kB after a million names")
+            self.assertLess(second, first + (64 if mb.SANITIZED else 8) * 1024, (first, second))
         # good data goes on for the series the shim already held
         for _ in range(50):
             udp.send("probe:1|c")
