@@ -84,11 +84,15 @@ class Stack:
             # status is not looked at
             argv = ["valgrind", "-q", "--error-exitcode=99", "--leak-check=full",
                     "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite",
+                    "--suppressions=" + os.path.join(ROOT, "tests", "valgrind.supp"),
                     "--log-file=" + os.path.join(self.dir, tag + ".vg")] + argv
         log = open(os.path.join(self.dir, tag + ".log"), "wb")
         kw.setdefault("stdout", log)
         kw.setdefault("stderr", subprocess.STDOUT)
-        p = subprocess.Popen(argv, env=e, **kw)
+        try:
+            p = subprocess.Popen(argv, env=e, **kw)
+        finally:
+            log.close()  # the child has its own copy
         p.logfile = log.name
         self.procs.append(p)
         return p
