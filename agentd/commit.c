@@ -58,6 +58,7 @@ struct agent_wbuf {
 	VEC(struct touch, touches);
 	VEC(struct pend_src, psrc);
 	VEC(uint64_t, insts);
+	VEC(uint32_t, forget);
 	struct mb_buf kb, vb;
 	uint8_t *chunk;
 };
@@ -90,6 +91,7 @@ void agent_commit_free(struct agent_store *s)
 	free(wb->touches);
 	free(wb->psrc);
 	free(wb->insts);
+	free(wb->forget);
 	free(wb->chunk);
 	mb_buf_free(&wb->kb);
 	mb_buf_free(&wb->vb);
@@ -406,8 +408,9 @@ static void undo(struct agent_store *s, uint32_t nser0, uint32_t nsrc0)
 {
 	struct agent_wbuf *wb = s->wb;
 	pthread_rwlock_wrlock(&s->reg_lock);
-	while (s->nser > nser0)
-		agent_series_pop(s);
+	(void)nser0;
+	while (s->nadded)
+		agent_series_undo(s);
 	for (size_t i = 0; i < wb->n_psrc; i++)
 		if (wb->psrc[i].src < s->nsrc)
 			s->src[wb->psrc[i].src]->pend = 0;
@@ -424,6 +427,38 @@ static void undo(struct agent_store *s, uint32_t nser0, uint32_t nsrc0)
 static struct agent_seqent *seqent(struct agent_store *s, uint64_t inst, bool create)
 {
 	return agent_seq_find(s, inst, create);
+}
+
+/* Series whose whole history rolled out of every level are forgotten a few at a time: their
+ * record and running total go, their id is reused by a new series (its chunks and sketches
+ * then read as an older lap and are reset on first write), so memory and disk stay bounded by
+ * the series that still have history, not by every series ever seen. */
+static int forget_step(struct agent_store *s, MDB_txn *t, int64_t now, struct agent_wbuf *wb)
+{
+	wb->n_forget = 0;
+	int64_t keep = s->geom[s->nlevels - 1].span_ms + 3600000;
+	uint32_t pos = s->forget_pos;
+	for (uint32_t scanned = 0; scanned < 4096 && scanned < s->nser && wb->n_forget < 512;
+	     scanned++, pos++) {
+		if (pos >= s->nser)
+			pos = 0;
+		struct agent_series *se = s->ser[pos];
+		if (se == &agent_dead || !se->committed || se->gen == s->gen ||
+		    se->last_ms + keep >= now)
+			continue;
+		uint8_t k8[8];
+		agent_put_be64(k8, se->id);
+		MDB_val k = {8, k8};
+		int rv = mdb_del(t, s->db_series, &k, NULL);
+		if (rv == 0 || rv == MDB_NOTFOUND)
+			rv = mdb_del(t, s->db_totals, &k, NULL);
+		if (rv != 0 && rv != MDB_NOTFOUND)
+			return rv;
+		if (PUSH(wb, forget, pos) != 0)
+			return ENOMEM;
+	}
+	s->forget_pos = pos;
+	return 0;
 }
 
 struct tally {
@@ -452,6 +487,8 @@ static int attempt(struct agent_store *s, struct mb_batch *const *batches, int n
 		memcpy(s->roll_new, s->roll, sizeof s->roll_new);
 	}
 	uint32_t ord = 0;
+	s->nadded = 0;
+	s->gen++;
 	for (int bi = 0; bi < n; bi++) {
 		struct mb_batch *b = batches[bi];
 		errs[bi][0] = 0;
@@ -479,7 +516,7 @@ static int attempt(struct agent_store *s, struct mb_batch *const *batches, int n
 		}
 		size_t mark_c = wb->n_cops, mark_s = wb->n_sops, mark_t = wb->n_tops,
 		       mark_touch = wb->n_touches;
-		uint32_t nser_mark = s->nser;
+		uint32_t added_mark = s->nadded;
 		int si = agent_source_find(s, b->container_id);
 		bool src_new = si < 0;
 		if (src_new) {
@@ -522,7 +559,7 @@ static int attempt(struct agent_store *s, struct mb_batch *const *batches, int n
 				}
 				pthread_rwlock_wrlock(&s->reg_lock);
 				rv = agent_series_add(s, (const char *)kb->data, kb->len, h,
-				                      (uint64_t)s->nser + 1, (uint32_t)si, &se);
+				                      (uint32_t)si, &se);
 				pthread_rwlock_unlock(&s->reg_lock);
 				if (rv != 0) {
 					rv = ENOMEM;
@@ -531,6 +568,7 @@ static int attempt(struct agent_store *s, struct mb_batch *const *batches, int n
 				se->last_ms = 0;
 			}
 			okrecs++;
+			se->gen = s->gen;
 			struct touch tc = {se, b->time_ms, b->interval_ms};
 			if (PUSH(wb, touches, tc) != 0) {
 				rv = ENOMEM;
@@ -602,8 +640,8 @@ static int attempt(struct agent_store *s, struct mb_batch *const *batches, int n
 			wb->n_tops = mark_t;
 			wb->n_touches = mark_touch;
 			pthread_rwlock_wrlock(&s->reg_lock);
-			while (s->nser > nser_mark)
-				agent_series_pop(s);
+			while (s->nadded > added_mark)
+				agent_series_undo(s);
 			if (src_new)
 				agent_source_pop(s);
 			pthread_rwlock_unlock(&s->reg_lock);
@@ -654,6 +692,8 @@ static int attempt(struct agent_store *s, struct mb_batch *const *batches, int n
 			}
 		}
 	}
+	if ((rv = forget_step(s, t, now, wb)) != 0)
+		goto fail;
 	/* Sketches first: sets' slot values take the merged estimate. */
 	if (wb->n_sops)
 		qsort(wb->sops, wb->n_sops, sizeof *wb->sops, cmp_sop);
@@ -723,6 +763,11 @@ static void apply_success(struct agent_store *s, const struct tally *ty, int64_t
 	struct agent_wbuf *wb = s->wb;
 	memcpy(s->roll, s->roll_new, sizeof s->roll);
 	pthread_rwlock_wrlock(&s->reg_lock);
+	for (size_t i = 0; i < wb->n_forget; i++)
+		agent_series_forget(s, wb->forget[i]);
+	if (wb->n_forget)
+		mb_log_debug("store: forgot %zu series whose history rolled out", wb->n_forget);
+	s->nadded = 0;
 	for (size_t i = 0; i < wb->n_touches; i++) {
 		struct agent_series *se = wb->touches[i].se;
 		int64_t tm = wb->touches[i].t;
@@ -762,7 +807,7 @@ static void apply_success(struct agent_store *s, const struct tally *ty, int64_t
 			qe->pend = 0;
 	}
 	pthread_mutex_lock(&s->stats_lock);
-	s->st.series = s->nser;
+	s->st.series = s->nser - s->nfree;
 	s->st.sources = s->nsrc;
 	s->st.refused_series_limit += ty->refused_limit;
 	s->st.refused_map_full += ty->refused_map;

@@ -68,7 +68,8 @@ static int sbuckets_rebuild(struct agent_store *s, uint32_t n)
 	s->sbuckets = b;
 	s->nsbuckets = n;
 	for (uint32_t i = 0; i < s->nser; i++)
-		sb_insert(b, n, s->ser[i]->hash, i);
+		if (s->ser[i] != &agent_dead)
+			sb_insert(b, n, s->ser[i]->hash, i);
 	return 0;
 }
 
@@ -142,13 +143,23 @@ static int canon_parse(struct agent_series *se)
 	return 0;
 }
 
-int agent_series_add(struct agent_store *s, const char *key, size_t keylen, uint64_t hash,
-                     uint64_t id, uint32_t src, struct agent_series **out)
+struct agent_series agent_dead = {.name = "", .key = (char *)""};
+
+/* Puts se at idx (which must be the end or a free index already taken off the list). */
+static int series_place(struct agent_store *s, uint32_t idx, struct agent_series *se)
 {
-	int rv = MB_ENOMEM;
-	if (id != (uint64_t)s->nser + 1)
-		return MB_EINVAL; /* ids are dense: the id is the index + 1 */
-	if (s->nser == s->capser) {
+	int rv;
+	struct agent_source *c = s->src[se->src];
+	if (c->nser == c->capser) {
+		uint32_t nc = c->capser ? c->capser * 2 : 16;
+		uint32_t *n = realloc(c->ser, nc * sizeof *n);
+		if (!n)
+			return MB_ENOMEM;
+		c->ser = n;
+		c->capser = nc;
+	}
+	bool append = idx == s->nser;
+	if (append && s->nser == s->capser) {
 		uint32_t nc = s->capser ? s->capser * 2 : 1024;
 		struct agent_series **n = realloc(s->ser, nc * sizeof *n);
 		if (!n)
@@ -156,16 +167,37 @@ int agent_series_add(struct agent_store *s, const char *key, size_t keylen, uint
 		s->ser = n;
 		s->capser = nc;
 	}
+	c->ser[c->nser++] = idx;
+	s->ser[idx] = se;
+	if (append)
+		s->nser++;
+	if ((s->nser + 1) * 2 > s->nsbuckets) {
+		if ((rv = sbuckets_rebuild(s, s->nsbuckets ? s->nsbuckets * 2 : 2048)) != 0) {
+			c->nser--;
+			s->ser[idx] = &agent_dead;
+			if (append)
+				s->nser--;
+			return rv;
+		}
+	} else {
+		sb_insert(s->sbuckets, s->nsbuckets, se->hash, idx);
+	}
+	return 0;
+}
+
+static struct agent_series *series_new(const char *key, size_t keylen, uint64_t hash,
+                                       uint64_t id, uint32_t src)
+{
 	/* Tags: one NUL per key and value after the name's. */
 	size_t nz = 0;
 	for (size_t i = 0; i < keylen; i++)
 		nz += key[i] == 0;
 	size_t nt = nz > 2 ? (nz - 2) / 2 : 0;
 	if (nt > MB_MAX_TAGS)
-		return MB_EINVAL;
+		return NULL;
 	struct agent_series *se = calloc(1, sizeof *se + nt * sizeof(struct mb_kv) + keylen);
 	if (!se)
-		return MB_ENOMEM;
+		return NULL;
 	se->tags = (struct mb_kv *)(se + 1);
 	se->key = (char *)(se->tags + nt);
 	memcpy(se->key, key, keylen);
@@ -173,49 +205,97 @@ int agent_series_add(struct agent_store *s, const char *key, size_t keylen, uint
 	se->hash = hash;
 	se->id = id;
 	se->src = src;
-	if ((rv = canon_parse(se)) != 0) {
+	if (canon_parse(se) != 0) {
+		free(se);
+		return NULL;
+	}
+	return se;
+}
+
+int agent_series_add(struct agent_store *s, const char *key, size_t keylen, uint64_t hash,
+                     uint32_t src, struct agent_series **out)
+{
+	int rv;
+	if (s->nadded == s->capadded) {
+		uint32_t nc = s->capadded ? s->capadded * 2 : 1024;
+		struct agent_added *n = realloc(s->added, nc * sizeof *n);
+		if (!n)
+			return MB_ENOMEM;
+		s->added = n;
+		s->capadded = nc;
+	}
+	bool reused = s->nfree > 0;
+	uint32_t idx = reused ? s->freeser[s->nfree - 1] : s->nser;
+	struct agent_series *se = series_new(key, keylen, hash, (uint64_t)idx + 1, src);
+	if (!se)
+		return MB_EINVAL;
+	if ((rv = series_place(s, idx, se)) != 0) {
 		free(se);
 		return rv;
 	}
-	struct agent_source *c = s->src[src];
-	if (c->nser == c->capser) {
-		uint32_t nc = c->capser ? c->capser * 2 : 16;
-		uint32_t *n = realloc(c->ser, nc * sizeof *n);
-		if (!n) {
-			free(se);
-			return MB_ENOMEM;
-		}
-		c->ser = n;
-		c->capser = nc;
-	}
-	c->ser[c->nser++] = s->nser;
-	s->ser[s->nser++] = se;
-	if (s->nser * 2 > s->nsbuckets) {
-		if ((rv = sbuckets_rebuild(s, s->nsbuckets ? s->nsbuckets * 2 : 2048)) != 0) {
-			s->nser--;
-			c->nser--;
-			free(se);
-			return rv;
-		}
-	} else {
-		sb_insert(s->sbuckets, s->nsbuckets, hash, s->nser - 1);
-	}
+	if (reused)
+		s->nfree--;
+	s->added[s->nadded++] = (struct agent_added){idx, reused};
 	*out = se;
 	return 0;
 }
 
-void agent_series_pop(struct agent_store *s)
+static int free_push(struct agent_store *s, uint32_t idx)
 {
-	if (!s->nser)
+	if (s->nfree == s->capfree) {
+		uint32_t nc = s->capfree ? s->capfree * 2 : 256;
+		uint32_t *n = realloc(s->freeser, nc * sizeof *n);
+		if (!n)
+			return MB_ENOMEM;
+		s->freeser = n;
+		s->capfree = nc;
+	}
+	s->freeser[s->nfree++] = idx;
+	return 0;
+}
+
+static void source_list_remove(struct agent_source *c, uint32_t idx)
+{
+	for (uint32_t i = c->nser; i-- > 0;)
+		if (c->ser[i] == idx) {
+			memmove(c->ser + i, c->ser + i + 1, (c->nser - i - 1) * sizeof *c->ser);
+			c->nser--;
+			return;
+		}
+}
+
+void agent_series_undo(struct agent_store *s)
+{
+	if (!s->nadded)
 		return;
-	uint32_t idx = s->nser - 1;
+	struct agent_added a = s->added[--s->nadded];
+	struct agent_series *se = s->ser[a.idx];
+	if (s->nsbuckets)
+		sb_remove(s, se->hash, a.idx);
+	source_list_remove(s->src[se->src], a.idx);
+	if (a.reused) {
+		s->ser[a.idx] = &agent_dead;
+		s->freeser[s->nfree++] = a.idx; /* its slot is still there */
+	} else {
+		s->nser--;
+	}
+	free(se);
+}
+
+void agent_series_forget(struct agent_store *s, uint32_t idx)
+{
 	struct agent_series *se = s->ser[idx];
+	if (se == &agent_dead)
+		return;
+	if (free_push(s, idx) != 0)
+		return; /* kept: tried again at the next pass */
 	if (s->nsbuckets)
 		sb_remove(s, se->hash, idx);
 	struct agent_source *c = s->src[se->src];
-	if (c->nser && c->ser[c->nser - 1] == idx)
-		c->nser--;
-	s->nser--;
+	source_list_remove(c, idx);
+	if (se->committed && c->nseries_committed)
+		c->nseries_committed--;
+	s->ser[idx] = &agent_dead;
 	free(se);
 }
 
@@ -551,21 +631,36 @@ int agent_registry_load(struct agent_store *s, MDB_txn *t)
 			s->src[idx]->committed = true;
 			si = (int)idx;
 		}
-		/* Ids are dense; a hole (never expected) is filled so index = id - 1 holds. */
+		/* Ids of forgotten series are holes: free for reuse. */
+		if (id == 0 || id > UINT32_MAX || id <= s->nser)
+			continue;
 		while (s->nser + 1 < id) {
-			mb_log_warnx("store: series id %u missing", s->nser + 1);
-			struct agent_series *hole;
-			char hk[32];
-			int hl = snprintf(hk, sizeof hk, "%c%c.hole%u", 0, '1', s->nser + 1) + 1;
-			if ((rv = agent_series_add(s, hk, (size_t)hl, mb_hash64(hk, (size_t)hl),
-			                           s->nser + 1, (uint32_t)si, &hole)) != 0)
+			if (s->nser == s->capser) {
+				uint32_t nc = s->capser ? s->capser * 2 : 1024;
+				struct agent_series **n = realloc(s->ser, nc * sizeof *n);
+				if (!n) {
+					rv = MB_ENOMEM;
+					goto out;
+				}
+				s->ser = n;
+				s->capser = nc;
+			}
+			s->ser[s->nser] = &agent_dead;
+			if ((rv = free_push(s, s->nser)) != 0)
 				goto out;
+			s->nser++;
 		}
-		struct agent_series *se;
-		if ((rv = agent_series_add(s, key, keylen, mb_hash64(key, keylen), id, (uint32_t)si,
-		                           &se)) != 0) {
+		struct agent_series *se = series_new(key, keylen, mb_hash64(key, keylen), id,
+		                                     (uint32_t)si);
+		if (!se || series_place(s, (uint32_t)(id - 1), se) != 0) {
 			mb_log_warnx("store: series %llu: unreadable record", (unsigned long long)id);
-			rv = 0;
+			free(se);
+			if (s->nser < id) { /* keep index = id - 1 for the next ones */
+				s->ser[s->nser] = &agent_dead;
+				if ((rv = free_push(s, s->nser)) != 0)
+					goto out;
+				s->nser++;
+			}
 			continue;
 		}
 		se->committed = true;
@@ -594,8 +689,12 @@ out:
 
 void agent_registry_free(struct agent_store *s)
 {
-	while (s->nser)
-		agent_series_pop(s);
+	for (uint32_t i = 0; i < s->nser; i++)
+		if (s->ser[i] != &agent_dead)
+			free(s->ser[i]);
+	s->nser = 0;
+	free(s->freeser);
+	free(s->added);
 	while (s->nsrc)
 		agent_source_pop(s);
 	free(s->ser);

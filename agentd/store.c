@@ -340,7 +340,7 @@ int agent_store_open(const struct agent_store_opts *o, struct agent_store **out,
 		snprintf(err, errlen, "store %s: loading the registry: %s", s->dir, mb_strerror(rv));
 		goto fail_reg;
 	}
-	s->st.series = s->nser;
+	s->st.series = s->nser - s->nfree;
 	s->st.sources = s->nsrc;
 	mb_log_info("store: %s opened: %u series, %u sources, map %llu bytes", s->dir, s->nser,
 	            s->nsrc, (unsigned long long)s->map_size);

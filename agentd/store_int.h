@@ -49,6 +49,7 @@ struct agent_series {
 	uint64_t hash;
 	int64_t last_ms, persisted_ms;
 	uint32_t iv_ms;
+	uint32_t gen; /* commit.c: the attempt that last touched it */
 	int32_t next; /* hash chain: index+1, 0 = end */
 };
 
@@ -99,8 +100,17 @@ struct agent_store {
 	pthread_rwlock_t txn_lock;
 	/* The in-memory registry: the writer mutates under the write lock, queries read it. */
 	pthread_rwlock_t reg_lock;
-	struct agent_series **ser; /* by id - 1 */
+	struct agent_series **ser; /* by id - 1; &agent_dead for a forgotten id (free) */
 	uint32_t nser, capser;
+	uint32_t *freeser; /* forgotten indexes, reused by new series */
+	uint32_t nfree, capfree;
+	/* Series added during the current commit attempt (undone in reverse on failure). */
+	struct agent_added {
+		uint32_t idx;
+		bool reused;
+	} *added;
+	uint32_t nadded, capadded;
+	uint32_t gen, forget_pos;
 	struct agent_sbucket *sbuckets; /* open addressing, load <= 1/2 */
 	uint32_t nsbuckets;
 	struct agent_source **src;
@@ -149,11 +159,18 @@ void agent_put_be64(uint8_t *p, uint64_t v);
 void agent_put_be32(uint8_t *p, uint32_t v);
 int agent_canon_key(struct mb_buf *b, const char *src, int kind, const char *name, int ntags,
                     const struct mb_kv *tags);
+/* The series a forgotten id points at: not committed, never live. */
+extern struct agent_series agent_dead;
 struct agent_series *agent_series_find(struct agent_store *s, const char *key, size_t keylen,
                                        uint64_t hash);
+/* Registers a series at a forgotten index, else at the end (id = index + 1); it goes on the
+ * undo stack. */
 int agent_series_add(struct agent_store *s, const char *key, size_t keylen, uint64_t hash,
-                     uint64_t id, uint32_t src, struct agent_series **out);
-void agent_series_pop(struct agent_store *s); /* removes the newest series */
+                     uint32_t src, struct agent_series **out);
+void agent_series_undo(struct agent_store *s); /* undoes the last agent_series_add */
+/* Forgets a committed series (its history rolled out): out of the hash and its source, its
+ * index freed for reuse. Writer, under the registry write lock. */
+void agent_series_forget(struct agent_store *s, uint32_t idx);
 int agent_source_find(struct agent_store *s, const char *name);
 int agent_source_add(struct agent_store *s, const char *name, uint32_t *out);
 void agent_source_pop(struct agent_store *s);

@@ -1110,3 +1110,81 @@ MB_TEST(store_rollup_partial_passes_and_restart)
 	agent_roll_budget = saved;
 	agent_store_test_now_ms = 0;
 }
+
+/* A series whose history rolled out of every level is forgotten and its id reused: the new
+ * series starts from nothing (no old slots, no old running total), before and after a restart. */
+MB_TEST(store_forgets_rolled_out_series_and_reuses_ids)
+{
+	const char *ret = "10s:1m,1m:5m";
+	agent_store_test_now_ms = T0 + 1000;
+	struct agent_store *s = open_store("fg", ret, 0, NULL);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	struct tb t;
+	tb_init(&t, "old", 1, 1, T0 + 10000);
+	tb_add(&t, MB_COUNTER, "gone", 1000);
+	CHECK_EQ_INT(commit1(s, &t), MB_ACK_OK);
+	struct agent_store_stats ss;
+	agent_store_stats(s, &ss);
+	CHECK_EQ_INT(ss.series, 1);
+	/* Two hours on: past the coarsest span (5m) and the hour of grace. */
+	int64_t now = T0 + 2 * 3600000LL;
+	agent_store_test_now_ms = now;
+	tb_init(&t, "new", 2, 1, now - 5000);
+	tb_add(&t, MB_COUNTER, "fresh", 5);
+	CHECK_EQ_INT(commit1(s, &t), MB_ACK_OK);
+	tb_init(&t, "new", 2, 2, now);
+	tb_add(&t, MB_COUNTER, "fresh", 5);
+	CHECK_EQ_INT(commit1(s, &t), MB_ACK_OK);
+	agent_store_stats(s, &ss);
+	CHECK_EQ_INT(ss.series, 1);
+	/* The next new series takes the forgotten id, and none of its past. */
+	tb_init(&t, "new", 2, 3, now);
+	struct mb_record *g3 = tb_add(&t, MB_GAUGE, "third", 7);
+	(void)g3;
+	CHECK_EQ_INT(commit1(s, &t), MB_ACK_OK);
+	CHECK(s->ser[0] != &agent_dead && !strcmp(s->ser[0]->name, "third"));
+	struct mb_reply r = range(s, "new", "third", T0, now, 0, MB_STAT_COUNT);
+	CHECK_EQ_INT(r.status, 200);
+	CHECK_NEAR(range_total(&r), 1, 1e-9);
+	mb_reply_free(&r);
+	r = query(s, MB_OP_SERIES, "old", NULL);
+	CHECK_EQ_INT(r.status, 200);
+	CHECK_EQ_INT(r.nseries, 0);
+	mb_reply_free(&r);
+	r = range(s, "old", "gone", T0, now, 0, MB_STAT_SUM);
+	CHECK_EQ_INT(r.status, 404);
+	mb_reply_free(&r);
+	for (int pass = 0; pass < 2; pass++) {
+		struct mb_query q = {.version = 1, .op = MB_OP_EXPORT};
+		agent_store_query(s, &q, &r);
+		CHECK_EQ_INT(r.nitems, 2);
+		bool fresh = false;
+		for (uint32_t i = 0; i < r.nitems; i++)
+			fresh |= !strcmp(r.items[i].name, "fresh") && r.items[i].total == 10;
+		CHECK(fresh);
+		mb_reply_free(&r);
+		r = range(s, "new", "fresh", now - 60000, now, 10000, MB_STAT_SUM);
+		CHECK_EQ_INT(r.status, 200);
+		CHECK_NEAR(range_total(&r), 10, 1e-9);
+		mb_reply_free(&r);
+		agent_store_close(s);
+		s = open_store("fg", ret, 0, NULL);
+		CHECK(s != NULL);
+		if (!s)
+			return;
+		agent_store_stats(s, &ss);
+		CHECK_EQ_INT(ss.series, 2);
+	}
+	/* The old series comes back: a new series, from nothing. */
+	tb_init(&t, "old", 1, 2, now);
+	tb_add(&t, MB_COUNTER, "gone", 1);
+	CHECK_EQ_INT(commit1(s, &t), MB_ACK_OK);
+	r = range(s, "old", "gone", now - 60000, now, 10000, MB_STAT_SUM);
+	CHECK_EQ_INT(r.status, 200);
+	CHECK_NEAR(range_total(&r), 1, 1e-9);
+	mb_reply_free(&r);
+	agent_store_close(s);
+	agent_store_test_now_ms = 0;
+}
