@@ -28,6 +28,20 @@ class AgentdIngest(mb.StackTest):
         self.assertEqual(range_sum(st, "c1", "hits"), 55)
         self.assertIn("c1", query(st, "containers")["ids"])
 
+    def test_many_senders_at_once_exact(self):
+        st = self.stack
+        st.agentd()
+        procs = [subprocess.Popen([mb.tool("mbsend"), "batch", st.ingest, "--cid", "many%d" % (i % 5),
+                                   "--inst", str(1000 + i), "--repeat", "100", "--iv", "10",
+                                   "c:hits:1", "g:g:%d" % i], stdout=subprocess.PIPE, text=True)
+                 for i in range(40)]
+        for p in procs:
+            out, _ = p.communicate(timeout=120 * (3 if mb.SANITIZED else 1))
+            self.assertEqual(p.returncode, 0)
+            self.assertIn('"ok":100', out)
+        for c in range(5):
+            self.assertEqual(range_sum(st, "many%d" % c, "hits"), 8 * 100)
+
     def test_garbage_oversized_wrong_protocol_counted_good_data_exact(self):
         st = self.stack
         st.agentd("--node-interval", "500ms")
