@@ -76,7 +76,8 @@ void api_args_free(struct api_args *a);
 int api_tags_parse(const char *s, struct mb_arena *arena, struct mb_kv **tags, uint16_t *ntags,
                    char *err, size_t errlen);
 /* Range parameters (any may be NULL) into q (op range; tags in q->arena). Defaults: from -1h,
- * to now, step auto, stat mean. MB_EINVAL with err naming the parameter. */
+ * to now, step auto, stat mean. MB_EINVAL with err naming the parameter. The 11,000-point
+ * limit is agentd's (it rounds the step to the window it reads). */
 struct api_range_params {
 	const char *source, *name, *from, *to, *step, *stat, *tags;
 };

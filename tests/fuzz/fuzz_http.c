@@ -38,7 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		};
 		struct mb_query q;
 		if (api_range_build(&p, 1700000000000, &q, err, sizeof err) == 0) {
-			if (q.step_ms && (q.to_ms - q.from_ms) / q.step_ms + 1 > MB_MAX_RANGE_POINTS)
+			if (q.to_ms < q.from_ms || q.step_ms < 0 || q.stat < 0 || q.stat >= MB_NSTATS)
 				abort();
 			mb_query_free(&q);
 		}

@@ -124,7 +124,7 @@ class DcosApi(mb.StackTest):
                            ("/v1/range?source=node&name=cpu.total&from=yesterday", "from"),
                            ("/v1/range?source=node&name=cpu.total&to=later", "to"),
                            ("/v1/range?source=node&name=cpu.total&step=10", "step"),
-                           ("/v1/range?source=node&name=cpu.total&from=-30d&step=1s", "step"),
+                           ("/v1/range?source=node&name=cpu.total&from=-730d&step=1h", "step"),
                            ("/v1/range?source=node&name=cpu.total&stat=median", "stat"),
                            ("/v1/range?source=node&name=cpu.total&tags=a:1,a:2", "tags"),
                            ("/v1/series", "source")]:
