@@ -190,6 +190,9 @@ MB_TEST(range_errors_name_the_parameter)
 		{"node", "x", NULL, NULL, NULL, NULL, "a:1,a:2", "tags"},
 		{"node", "x", NULL, NULL, NULL, NULL, ":v", "tags"},
 		{"node", "x", NULL, NULL, NULL, NULL, "a:1,", "tags"},
+		{"node", "x", NULL, NULL, NULL, NULL, "k:\xc3\x28", "tags"},
+		{"node", "x", NULL, NULL, NULL, NULL, "\xff:v", "tags"},
+		{"node", "x", NULL, NULL, NULL, NULL, "k:a\tb", "tags"},
 		{"no de", "x", NULL, NULL, NULL, NULL, NULL, "source"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
