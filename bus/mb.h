@@ -455,8 +455,8 @@ int64_t mb_listener_errors(nng_listener l);
  * listener is dead: close it, unlink the ipc path, listen again; dialers, even those stuck on
  * the dead one, reconnect on their own); MB_EINVAL for other protocols; MB_ENNG. The verdict
  * comes early: a dead listener still finishes the handshake at the transport level, so once
- * the probe's own end is connected and 500ms pass without the listener counting it, it is
- * dead (a live one counts it at once, or within 100ms when backing off after an error). The probe is an ordinary short-lived pipe:
+ * the probe's own end is connected and timeout_ms/2 (at least 500ms, at most 2s) pass without the listener
+ * counting it, it is dead (a live one counts it at once, or within 100ms when backing off after an error). The probe is an ordinary short-lived pipe:
  * pipe callbacks on the listening socket see it (from this pid). Not from an aio callback. */
 int mb_listener_probe(nng_listener l, int timeout_ms);
 #endif

@@ -121,6 +121,7 @@ int64_t mb_listener_errors(nng_listener l)
 }
 
 #define PROBE_GRACE_MS 500
+#define PROBE_GRACE_MAX_MS 2000
 
 static void probe_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
@@ -169,8 +170,13 @@ int mb_listener_probe(nng_listener l, int timeout_ms)
 	 * dialer in nng 1.5.2. A dead listener still gives the dialer its pipe: both ends finish
 	 * the handshake together, and a live listener takes the pipe at once (at most 100ms later
 	 * when it is backing off after an accept error). So once our end has its pipe, a listener
-	 * that has not counted it within PROBE_GRACE_MS is dead; no need to wait out timeout_ms. */
+	 * that has not counted it within the grace (500ms..2s) is dead; no need to wait out timeout_ms. */
 	int64_t start = mb_mono_ms(), end = start + (timeout_ms < 0 ? 0 : timeout_ms);
+	/* A loaded machine can take longer than PROBE_GRACE_MS to count a live accept, and a
+	 * false "dead" drops every connected peer: the grace grows with what the caller allows. */
+	int64_t grace = timeout_ms / 2 > PROBE_GRACE_MS ? timeout_ms / 2 : PROBE_GRACE_MS;
+	if (grace > PROBE_GRACE_MAX_MS)
+		grace = PROBE_GRACE_MAX_MS;
 	int64_t own_at = 0;
 	bool accepted = false;
 	for (;;) {
@@ -188,7 +194,7 @@ int mb_listener_probe(nng_listener l, int timeout_ms)
 			mbrv = 0;
 			break;
 		}
-		if (now >= end || (!accepted && own_at && now - own_at >= PROBE_GRACE_MS)) {
+		if (now >= end || (!accepted && own_at && now - own_at >= grace)) {
 			mbrv = accepted ? 0 : MB_EDOWN;
 			break;
 		}
