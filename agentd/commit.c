@@ -39,6 +39,7 @@ struct touch {
 	struct agent_series *se;
 	int64_t t;
 	uint32_t iv;
+	const struct mb_record *rec;
 };
 struct pend_src {
 	uint32_t src;
@@ -59,6 +60,7 @@ struct agent_wbuf {
 	VEC(struct pend_src, psrc);
 	VEC(uint64_t, insts);
 	VEC(uint32_t, forget);
+	VEC(struct agent_last, lasts); /* by touch, computed before the registry lock */
 	struct mb_buf kb, vb;
 	uint8_t *chunk;
 };
@@ -92,6 +94,7 @@ void agent_commit_free(struct agent_store *s)
 	free(wb->psrc);
 	free(wb->insts);
 	free(wb->forget);
+	free(wb->lasts);
 	free(wb->chunk);
 	mb_buf_free(&wb->kb);
 	mb_buf_free(&wb->vb);
@@ -547,7 +550,9 @@ static int attempt(struct agent_store *s, struct mb_batch *const *batches, int n
 			uint64_t h = mb_hash64(kb->data, kb->len);
 			struct agent_series *se = agent_series_find(s, (const char *)kb->data, kb->len, h);
 			if (!se) {
-				if (c->nser >= s->o.max_series_per_source) {
+				/* The limit is against a container's runaway tags; node and agentd
+				 * are a fixed set of ours (the node alone is ~70 series). */
+				if (!own && c->nser >= s->o.max_series_per_source) {
 					refused_l++;
 					continue;
 				}
@@ -569,7 +574,7 @@ static int attempt(struct agent_store *s, struct mb_batch *const *batches, int n
 			}
 			okrecs++;
 			se->gen = s->gen;
-			struct touch tc = {se, b->time_ms, b->interval_ms};
+			struct touch tc = {se, b->time_ms, b->interval_ms, r};
 			if (PUSH(wb, touches, tc) != 0) {
 				rv = ENOMEM;
 				goto fail;
@@ -758,10 +763,46 @@ fail:
 	return rv;
 }
 
+/* The interval record of each touch, for /app. Quantiles come from the record's own sketch
+ * here, outside the registry lock, so readers wait only for the copies. */
+static void lasts_build(struct agent_wbuf *wb)
+{
+	static const double qs[4] = {0.5, 0.9, 0.95, 0.99};
+	wb->n_lasts = 0;
+	if (wb->cap_lasts < wb->n_touches) {
+		struct agent_last *n = realloc(wb->lasts, wb->n_touches * sizeof *n);
+		if (!n)
+			return; /* /app falls back to the slot read */
+		wb->lasts = n;
+		wb->cap_lasts = wb->n_touches;
+	}
+	for (size_t i = 0; i < wb->n_touches; i++) {
+		const struct touch *tc = &wb->touches[i];
+		const struct mb_record *r = tc->rec;
+		struct agent_last *l = &wb->lasts[i];
+		l->t = tc->t;
+		l->iv = tc->iv;
+		if (mb_kind_is_timer(r->kind)) {
+			l->v[T_COUNT] = r->count;
+			l->v[T_SUM] = r->sum;
+			l->v[T_SUMSQ] = r->sumsq;
+			l->v[T_MIN] = r->count > 0 && isfinite(r->min) ? r->min : 0;
+			l->v[T_MAX] = r->count > 0 && isfinite(r->max) ? r->max : 0;
+			for (int q = 0; q < 4; q++)
+				if (r->count <= 0 || mb_sketch_quantile(&r->sketch, qs[q], &l->v[5 + q]) != 0)
+					l->v[5 + q] = agent_nan();
+		} else {
+			l->v[0] = r->kind == MB_SET ? (double)r->set_count : r->value;
+		}
+	}
+	wb->n_lasts = wb->n_touches;
+}
+
 static void apply_success(struct agent_store *s, const struct tally *ty, int64_t t0)
 {
 	struct agent_wbuf *wb = s->wb;
 	memcpy(s->roll, s->roll_new, sizeof s->roll);
+	lasts_build(wb);
 	pthread_rwlock_wrlock(&s->reg_lock);
 	for (size_t i = 0; i < wb->n_forget; i++)
 		agent_series_forget(s, wb->forget[i]);
@@ -782,6 +823,11 @@ static void apply_success(struct agent_store *s, const struct tally *ty, int64_t
 			se->last_ms = tm;
 			se->iv_ms = wb->touches[i].iv;
 		}
+		/* A late batch does not replace a newer interval. */
+		if (i < wb->n_lasts && tm == se->li.t && se->kind == MB_COUNTER)
+			se->li.v[0] += wb->lasts[i].v[0]; /* two shims of one container */
+		else if (i < wb->n_lasts && tm > se->li.t)
+			se->li = wb->lasts[i];
 	}
 	for (size_t i = 0; i < wb->n_psrc; i++) {
 		struct pend_src *ps = &wb->psrc[i];

@@ -158,15 +158,21 @@ static const char *const timer_sfx[] = {"", ".count", ".sum", ".min", ".max", ".
                                         ".p50", ".p90", ".p95", ".p99"};
 static const double timer_q[] = {0.5, 0.9, 0.95, 0.99};
 
-/* Expands one series' latest slot into datapoints (CONTRACT's table). only: a derived or
- * base name to keep, NULL for all. */
+/* Expands one series' most recent flush interval into datapoints (CONTRACT's table): the
+ * interval the writer cached at commit, else (none since a restart) the latest finest slot.
+ * only: a derived name to keep, NULL for all. */
 static int expand(struct agent_store *s, MDB_txn *t, struct mb_reply *r, struct pts *v,
                   const struct agent_series *se, const char *source, const char *only)
 {
-	double sl[5];
+	double sl[9];
 	int64_t end;
-	if (latest(s, t, se, sl, &end) != 0)
+	bool cached = se->li.t > 0;
+	if (cached) {
+		memcpy(sl, se->li.v, sizeof sl);
+		end = se->li.t;
+	} else if (latest(s, t, se, sl, &end) != 0) {
 		return 0;
+	}
 	const char *unit = se->kind == MB_RESOURCE || !strcmp(source, "node") ||
 	                                   !strcmp(source, "agentd")
 	                           ? agent_unit(source, se->kind, se->name)
@@ -176,8 +182,11 @@ static int expand(struct agent_store *s, MDB_txn *t, struct mb_reply *r, struct 
                              strcmp(only + strlen(se->name), (sfx)) == 0))
 	switch (se->kind) {
 	case MB_COUNTER: {
-		double secs = (double)(se->iv_ms > s->geom[0].res_ms ? se->iv_ms : s->geom[0].res_ms) /
-		              1000.0;
+		/* A cached interval is exactly one flush: count / its own length. A slot may
+		 * hold several flushes or part of one: count / the longer of the two. */
+		int64_t ivms = cached ? se->li.iv
+		                      : (se->iv_ms > s->geom[0].res_ms ? se->iv_ms : s->geom[0].res_ms);
+		double secs = (double)(ivms > 0 ? ivms : s->geom[0].res_ms) / 1000.0;
 		if (KEEP(""))
 			rv = pts_add(r, v, se->name, "", sl[0], unit, end, se);
 		if (!rv && KEEP(".rate"))
@@ -195,7 +204,10 @@ static int expand(struct agent_store *s, MDB_txn *t, struct mb_reply *r, struct 
 		bool wantq = false;
 		for (int i = 6; i < 10; i++)
 			wantq |= KEEP(timer_sfx[i]);
-		if (wantq && cnt > 0) {
+		if (cached) {
+			for (int i = 0; i < 4; i++)
+				vals[6 + i] = sl[5 + i];
+		} else if (wantq && cnt > 0) {
 			struct mb_sketch sk;
 			int64_t abs = (se->last_ms - 1) / s->geom[0].res_ms;
 			if (agent_read_sketch(s, t, se->id, 0, abs, &sk, NULL) == 0) {
@@ -287,7 +299,12 @@ static void q_points(struct agent_store *s, MDB_txn *t, const struct mb_query *q
 			continue;
 		if (!agent_series_live(s, se, now))
 			continue;
-		if (expand(s, t, r, &v, se, src, q->op == MB_OP_APP ? q->name : NULL) != 0)
+		/* The base name is the whole metric (a timer's derived names too); a derived
+		 * name asked directly is only that one. */
+		const char *only = q->op == MB_OP_APP && q->name && strcmp(q->name, se->name)
+		                           ? q->name
+		                           : NULL;
+		if (expand(s, t, r, &v, se, src, only) != 0)
 			goto nomem;
 	}
 	if (q->op == MB_OP_APP && q->name && !named) {

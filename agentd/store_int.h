@@ -36,6 +36,18 @@ struct agent_geom {
 	int64_t epoch_slot;
 };
 
+/* The last committed flush interval of a series, what /app answers (commit.c writes it after
+ * the transaction committed, under reg_lock's write lock; queries read it under the read
+ * lock). Fixed size: timers keep their quantiles computed at commit, not the sketch. t = 0:
+ * none since start, /app falls back to the finest slot. */
+struct agent_last {
+	int64_t t;   /* the batch's time: end of its interval */
+	uint32_t iv; /* the batch's interval, ms */
+	/* counter: count; gauge/resource: value; set: exact count; timers: T_COUNT..T_MAX
+	 * then p50, p90, p95, p99 */
+	double v[9];
+};
+
 struct agent_series {
 	uint64_t id;
 	uint32_t src;
@@ -51,6 +63,7 @@ struct agent_series {
 	uint32_t iv_ms;
 	uint32_t gen; /* commit.c: the attempt that last touched it */
 	int32_t next; /* hash chain: index+1, 0 = end */
+	struct agent_last li;
 };
 
 /* The hash beside the index: a probe compares hashes without touching the series. */

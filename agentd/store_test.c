@@ -430,6 +430,144 @@ MB_TEST(store_app_containers_node)
 	agent_store_test_now_ms = 0;
 }
 
+static int count_named(const struct mb_reply *r, const char *name)
+{
+	int n = 0;
+	for (uint32_t i = 0; i < r->npoints; i++)
+		n += !strcmp(r->points[i].name, name);
+	return n;
+}
+
+/* CONTRACT: /app/{name} of a timer's base name is every derived name of every tag set; a
+ * derived name is just that one; a counter's base is name and name.rate. */
+MB_TEST(store_app_named_timer_expands)
+{
+	agent_store_test_now_ms = T0 + 30000;
+	struct agent_store *s = open_store("an", NULL, 0, NULL);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	struct tb t;
+	tb_init(&t, "c1", 1, 1, T0 + 20000);
+	double vals[10];
+	for (int i = 0; i < 10; i++)
+		vals[i] = i + 1;
+	const char *eps[2] = {"/a", "/b"};
+	for (int k = 0; k < 2; k++) {
+		struct mb_record *tm = tb_add(&t, MB_TIMER, "lat", 0);
+		tb_tag(&t, tm, "ep", eps[k]);
+		tb_timer(tm, vals, 10);
+	}
+	tb_add(&t, MB_COUNTER, "hits", 20);
+	tb_add(&t, MB_GAUGE, "g", 1);
+	CHECK_EQ_INT(commit1(s, &t), MB_ACK_OK);
+	tb_free(&t);
+	static const char *const sfx[] = {"", ".count", ".sum", ".min", ".max", ".stddev",
+	                                  ".p50", ".p90", ".p95", ".p99"};
+	struct mb_reply r = query(s, MB_OP_APP, "c1", "lat");
+	CHECK_EQ_INT(r.status, 200);
+	CHECK_EQ_INT(r.npoints, 20);
+	for (int i = 0; i < 10; i++) {
+		char nm[32];
+		snprintf(nm, sizeof nm, "lat%s", sfx[i]);
+		CHECK_EQ_INT(count_named(&r, nm), 2);
+	}
+	const struct mb_point *p = find_pt(&r, "lat.max");
+	CHECK(p && p->value == 10 && p->ntags == 1);
+	mb_reply_free(&r);
+	r = query(s, MB_OP_APP, "c1", "lat.p99");
+	CHECK_EQ_INT(r.status, 200);
+	CHECK_EQ_INT(r.npoints, 2);
+	CHECK_EQ_INT(count_named(&r, "lat.p99"), 2);
+	mb_reply_free(&r);
+	r = query(s, MB_OP_APP, "c1", "hits");
+	CHECK_EQ_INT(r.npoints, 2);
+	CHECK_EQ_INT(count_named(&r, "hits"), 1);
+	CHECK_EQ_INT(count_named(&r, "hits.rate"), 1);
+	mb_reply_free(&r);
+	r = query(s, MB_OP_APP, "c1", "hits.rate");
+	CHECK_EQ_INT(r.npoints, 1);
+	mb_reply_free(&r);
+	r = query(s, MB_OP_APP, "c1", "g");
+	CHECK_EQ_INT(r.npoints, 1);
+	mb_reply_free(&r);
+	agent_store_close(s);
+	agent_store_test_now_ms = 0;
+}
+
+/* /app reads each series' last committed flush interval: its batch time, its own rate with
+ * intervals shorter than the 10 s slot; a failed commit leaves it; a restart falls back to
+ * the slot. */
+MB_TEST(store_app_last_interval_not_slot)
+{
+	agent_store_test_now_ms = T0 + 7000;
+	struct agent_store *s = open_store("li", NULL, 0, NULL);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	double vals[2][4] = {{1, 2, 3, 4}, {100, 200, 300, 400}};
+	for (int i = 0; i < 3; i++) {
+		struct tb t;
+		tb_init(&t, "c1", 1, (uint64_t)i + 1, T0 + 2000 * (i + 1));
+		t.b.interval_ms = 2000;
+		tb_add(&t, MB_COUNTER, "req", 4); /* 2 per second */
+		tb_add(&t, MB_GAUGE, "g", i);
+		struct mb_record *tm = tb_add(&t, MB_TIMER, "lat", 0);
+		tb_timer(tm, vals[i == 2], 4);
+		CHECK_EQ_INT(commit1(s, &t), MB_ACK_OK);
+		tb_free(&t);
+	}
+	struct mb_reply r = query(s, MB_OP_APP, "c1", NULL);
+	CHECK_EQ_INT(r.status, 200);
+	const struct mb_point *p = find_pt(&r, "req");
+	CHECK(p && p->value == 4 && p->time_ms == T0 + 6000);
+	p = find_pt(&r, "req.rate");
+	CHECK(p && fabs(p->value - 2) < 1e-9);
+	p = find_pt(&r, "g");
+	CHECK(p && p->value == 2 && p->time_ms == T0 + 6000);
+	p = find_pt(&r, "lat.min");
+	CHECK(p && p->value == 100);
+	p = find_pt(&r, "lat.count");
+	CHECK(p && p->value == 4);
+	p = find_pt(&r, "lat.p50");
+	CHECK(p && p->value >= 190 && p->value <= 310);
+	mb_reply_free(&r);
+	/* A commit that fails leaves the last interval as it was. */
+	struct tb f;
+	tb_init(&f, "c1", 1, 4, T0 + 8000);
+	f.b.interval_ms = 2000;
+	tb_add(&f, MB_COUNTER, "req", 100);
+	agent_fault_commit = 1;
+	CHECK_EQ_INT(commit1(s, &f), MB_ACK_RETRY);
+	agent_fault_commit = 0;
+	r = query(s, MB_OP_APP, "c1", "req");
+	p = find_pt(&r, "req");
+	CHECK(p && p->value == 4 && p->time_ms == T0 + 6000);
+	mb_reply_free(&r);
+	/* A late batch of an older interval does not replace the newest. */
+	struct tb l;
+	tb_init(&l, "c1", 2, 1, T0 + 2000);
+	l.b.interval_ms = 2000;
+	tb_add(&l, MB_COUNTER, "req", 50);
+	CHECK_EQ_INT(commit1(s, &l), MB_ACK_OK);
+	r = query(s, MB_OP_APP, "c1", "req");
+	p = find_pt(&r, "req");
+	CHECK(p && p->value == 4 && p->time_ms == T0 + 6000);
+	mb_reply_free(&r);
+	/* After a restart nothing is cached: the finest slot, as before. */
+	agent_store_close(s);
+	s = open_store("li", NULL, 0, NULL);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	r = query(s, MB_OP_APP, "c1", "req");
+	p = find_pt(&r, "req");
+	CHECK(p && p->value == 62 && p->time_ms == T0 + 10000);
+	mb_reply_free(&r);
+	agent_store_close(s);
+	agent_store_test_now_ms = 0;
+}
+
 MB_TEST(store_refuses_other_retention_and_newer_format)
 {
 	char err[512] = "";
@@ -660,6 +798,24 @@ MB_TEST(store_series_limit_counted)
 	agent_store_stats(s, &ss);
 	CHECK_EQ_INT(ss.refused_series_limit, 6);
 	CHECK_EQ_INT(ss.series, 11);
+	/* agentd's own sources are not limited: the node alone has ~70 series. */
+	const char *own[2] = {"node", "agentd"};
+	for (int k = 0; k < 2; k++) {
+		struct tb tn;
+		tb_init(&tn, own[k], 10 + (uint64_t)k, 1, T0 + 20000);
+		for (int j = 0; j < 15; j++) {
+			char nm[16];
+			snprintf(nm, sizeof nm, "n%d", j);
+			tb_add(&tn, MB_GAUGE, nm, j);
+		}
+		CHECK_EQ_INT(commit1(s, &tn), MB_ACK_OK);
+	}
+	agent_store_stats(s, &ss);
+	CHECK_EQ_INT(ss.refused_series_limit, 6);
+	CHECK_EQ_INT(ss.series, 41);
+	struct mb_reply nr = query(s, MB_OP_NODE, NULL, NULL);
+	CHECK_EQ_INT(nr.npoints, 15);
+	mb_reply_free(&nr);
 	agent_store_close(s);
 	agent_store_test_now_ms = 0;
 }
