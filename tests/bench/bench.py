@@ -1053,9 +1053,10 @@ def write_doc(b, tbl, elapsed):
     # one line of history per full run: the headline figures
     if not b.quick:
         heads = []
+        short = {"ingest: " + ld["desc"]: "ingest " + ld["key"] for ld in LOADS}
         for r in b.rows:
             if r[5] and r[2] != "n/a":
-                heads.append(f"{r[1]}: {r[2].split(' (')[0]}" + (f" [{r[6]}]" if r[6] else ""))
+                heads.append(f"{short.get(r[0], r[0])}, {r[1]}: {r[2].split(' (')[0]}" + (f" [{r[6]}]" if r[6] else ""))
         line = f"- {when}: " + "; ".join(heads)
         if HBEGIN in doc and HEND in doc:
             i = doc.index(HEND)
