@@ -864,13 +864,29 @@ static void apply_success(struct agent_store *s, const struct tally *ty, int64_t
 	pthread_mutex_unlock(&s->stats_lock);
 }
 
+/* Past ~90% of --max-size in pages used, new series are refused: the rest is the headroom
+ * existing series (and agentd's own) need for their next chunks, sketches and rollups, so
+ * they go on at the limit instead of being refused with the new ones. Pages used is LMDB's
+ * high-water mark (last page number): it does not fall when pages are freed and reused
+ * inside the file, so once passed this stays until the file is compacted (a backup). Writer
+ * only (the writer is the only one to resize the map, so no txn_lock). */
+static bool map_nearly_full(struct agent_store *s)
+{
+	MDB_envinfo info;
+	MDB_stat mst;
+	if (mdb_env_info(s->env, &info) != 0 || mdb_env_stat(s->env, &mst) != 0)
+		return false;
+	uint64_t used = (uint64_t)(info.me_last_pgno + 1) * mst.ms_psize;
+	return used > s->o.max_size / 10 * 9;
+}
+
 int agent_store_commit(struct agent_store *s, struct mb_batch *const *batches, int n,
                        uint32_t *status, char (*errs)[MB_MAX_ERR + 1])
 {
 	if (!s->wb && !(s->wb = calloc(1, sizeof *s->wb)))
 		return MB_ENOMEM;
 	int64_t t0 = mb_mono_ms();
-	bool refuse_new = s->map_at_max, roll = true, strict = false;
+	bool refuse_new = s->map_at_max || map_nearly_full(s), roll = true, strict = false;
 	struct tally ty;
 	for (int tries = 0; tries < 64; tries++) {
 		uint32_t nser0 = s->nser, nsrc0 = s->nsrc;

@@ -872,6 +872,90 @@ MB_TEST(store_map_full_grows_then_refuses_new_series)
 	agent_store_test_now_ms = 0;
 }
 
+/* At ~90% of --max-size new series are refused (counted) while existing ones keep room for
+ * their next chunks: several chunk rollovers later they still commit. */
+MB_TEST(store_map_headroom_keeps_existing_series)
+{
+	uint64_t saved = agent_store_initial_map;
+	agent_store_initial_map = 256 << 10;
+	int64_t tm = T0 + 10000;
+	agent_store_test_now_ms = tm + 500;
+	/* One level: the headroom is measured against chunk rollovers alone (the coarse
+	 * levels' rollups of 20,000 filled series would be first chunks of their own). */
+	struct agent_store *s = open_store("hr", "10s:6h", 4u << 20, NULL);
+	agent_store_initial_map = saved;
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	struct agent_store_stats ss;
+	uint64_t seq = 0;
+	bool refused = false;
+	char srcname[16];
+	for (int round = 0; round < 400 && !refused; round++) {
+		struct tb t;
+		snprintf(srcname, sizeof srcname, "c%d", round);
+		tb_init(&t, srcname, 3, ++seq, tm);
+		for (int j = 0; j < 60; j++) {
+			char nm[16];
+			snprintf(nm, sizeof nm, "s%d", j);
+			tb_add(&t, MB_COUNTER, nm, 1);
+		}
+		uint32_t st = commit1(s, &t);
+		CHECK(st == MB_ACK_OK || st == MB_ACK_RETRY);
+		refused = st == MB_ACK_RETRY;
+	}
+	CHECK(refused);
+	agent_store_stats(s, &ss);
+	CHECK(!s->map_at_max); /* refused at the headroom mark, not at a full map */
+	uint64_t refused0 = ss.refused_map_full;
+	/* A source's 60 series and two of another, then 20 of agentd's own, for 4 chunk
+	 * rollovers of the 10 s level (64 slots a chunk): ~45 KB a rollover, in the 400 KB
+	 * of headroom less what the last filling batch took past the mark. */
+	int rounds = 4 * 64, ok = 0;
+	for (int i = 1; i <= rounds; i++) {
+		int64_t ti = tm + (int64_t)i * 10000;
+		agent_store_test_now_ms = ti + 500;
+		struct tb t[3];
+		struct mb_batch *bp[3];
+		const char *srcs[3] = {"c0", "c1", "agentd"};
+		for (int k = 0; k < 3; k++) {
+			tb_init(&t[k], srcs[k], 3, ++seq, ti);
+			for (int j = 0; j < (k == 0 ? 60 : k == 1 ? 2 : 20); j++) {
+				char nm[16];
+				snprintf(nm, sizeof nm, "s%d", j);
+				tb_add(&t[k], MB_COUNTER, nm, 1);
+			}
+			bp[k] = &t[k].b;
+		}
+		uint32_t st[3];
+		char errs[3][MB_MAX_ERR + 1];
+		CHECK_EQ_INT(agent_store_commit(s, bp, 3, st, errs), 0);
+		ok += st[0] == MB_ACK_OK && st[1] == MB_ACK_OK && st[2] == MB_ACK_OK;
+		/* One new series a round: refused and counted, the batch's others go on. */
+		struct tb nw;
+		char nm[16];
+		snprintf(nm, sizeof nm, "new%d", i);
+		tb_init(&nw, "c0", 4, (uint64_t)i, ti);
+		tb_add(&nw, MB_COUNTER, nm, 1);
+		tb_add(&nw, MB_COUNTER, "s0", 1);
+		CHECK_EQ_INT(commit1(s, &nw), MB_ACK_OK);
+	}
+	CHECK_EQ_INT(ok, rounds);
+	agent_store_stats(s, &ss);
+	CHECK(ss.refused_map_full >= refused0 + (uint64_t)rounds);
+	CHECK(ss.map_bytes <= 4u << 20);
+	struct mb_reply r = range(s, "c1", "s1", T0, tm + (int64_t)rounds * 10000, 10000,
+	                          MB_STAT_SUM);
+	CHECK_EQ_INT(r.status, 200);
+	CHECK_NEAR(range_total(&r), rounds + 1, 1e-9);
+	mb_reply_free(&r);
+	r = range(s, "c0", "s0", T0, tm + (int64_t)rounds * 10000, 10000, MB_STAT_SUM);
+	CHECK_NEAR(range_total(&r), 2 * rounds + 1, 1e-9);
+	mb_reply_free(&r);
+	agent_store_close(s);
+	agent_store_test_now_ms = 0;
+}
+
 MB_TEST(store_backup_opens_with_same_data)
 {
 	agent_store_test_now_ms = T0 + 3600000;
