@@ -186,6 +186,8 @@ class Stack:
         """The non-empty valgrind reports of this stack's processes (with -q, a report holds
         only errors and definite leaks), each copied to VG_DIR, with its first lines."""
         bad = []
+        if not os.path.isdir(self.dir):  # closed before
+            return bad
         for f in sorted(os.listdir(self.dir)):
             if not f.endswith(".vg"):
                 continue
