@@ -60,6 +60,8 @@ struct agent_wbuf {
 	VEC(struct pend_src, psrc);
 	VEC(uint64_t, insts);
 	VEC(uint32_t, forget);
+	VEC(uint64_t, seqgone); /* instances forgotten by this attempt */
+	VEC(uint32_t, srcgone); /* sources forgotten by this attempt, by index */
 	VEC(struct agent_last, lasts); /* by touch, computed before the registry lock */
 	struct mb_buf kb, vb;
 	uint8_t *chunk;
@@ -94,6 +96,8 @@ void agent_commit_free(struct agent_store *s)
 	free(wb->psrc);
 	free(wb->insts);
 	free(wb->forget);
+	free(wb->seqgone);
+	free(wb->srcgone);
 	free(wb->lasts);
 	free(wb->chunk);
 	mb_buf_free(&wb->kb);
@@ -119,6 +123,11 @@ static int cmp_sop(const void *a, const void *b)
 	if (x->id != y->id)
 		return x->id < y->id ? -1 : 1;
 	return x->ord < y->ord ? -1 : x->ord > y->ord;
+}
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
 }
 static int cmp_top(const void *a, const void *b)
 {
@@ -464,8 +473,62 @@ static int forget_step(struct agent_store *s, MDB_txn *t, int64_t now, struct ag
 	return 0;
 }
 
+/* A shim instance's seq entry is what makes a resent batch a dup. One not heard of for 7
+ * days of agentd's clock is forgotten (else one entry per shim instance ever: a container
+ * churn leak). Safe: a shim resends only what it holds unacknowledged, and its backlog holds
+ * a batch that old only if it was cut off from agentd for that long; then, if agentd had
+ * committed a batch whose ack was lost, its resend is committed again (double counted).
+ * An instance that keeps sending refreshes its entry with every batch, dups included. */
+static int seq_forget_step(struct agent_store *s, MDB_txn *t, int64_t now, struct agent_wbuf *wb)
+{
+	wb->n_seqgone = 0;
+	uint32_t pos = s->seq_pos;
+	for (uint32_t scanned = 0; scanned < 64 && scanned < s->capseqs; scanned++, pos++) {
+		if (pos >= s->capseqs)
+			pos = 0;
+		const struct agent_seqent *q = &s->seqs[pos];
+		if (!q->inst || q->pend || now - q->last_ms <= AGENT_SEQ_KEEP_MS)
+			continue;
+		uint8_t k8[8];
+		agent_put_be64(k8, q->inst);
+		MDB_val k = {8, k8};
+		int rv = mdb_del(t, s->db_seq, &k, NULL);
+		if (rv != 0 && rv != MDB_NOTFOUND)
+			return rv;
+		if (PUSH(wb, seqgone, q->inst) != 0)
+			return ENOMEM;
+	}
+	s->seq_pos = pos;
+	return 0;
+}
+
+/* A source whose last series was forgotten (forget_step) goes too, a few a commit: else one
+ * per container id ever. Not one a batch of this attempt touched, nor agentd's own. */
+static int src_forget_step(struct agent_store *s, MDB_txn *t, struct agent_wbuf *wb)
+{
+	wb->n_srcgone = 0;
+	uint32_t pos = s->src_pos;
+	for (uint32_t scanned = 0; scanned < 64 && scanned < s->nsrc; scanned++, pos++) {
+		if (pos >= s->nsrc)
+			pos = 0;
+		const struct agent_source *c = s->src[pos];
+		if (c->nser || c->pend || c->gen == s->gen || !strcmp(c->name, "node") ||
+		    !strcmp(c->name, "agentd"))
+			continue;
+		MDB_val k = {strlen(c->name), c->name};
+		int rv = mdb_del(t, s->db_sources, &k, NULL);
+		if (rv != 0 && rv != MDB_NOTFOUND)
+			return rv;
+		if (PUSH(wb, srcgone, pos) != 0)
+			return ENOMEM;
+	}
+	s->src_pos = pos;
+	return 0;
+}
+
 struct tally {
 	uint64_t refused_limit, refused_map, points, dups;
+	int64_t now;
 };
 
 /* Builds and commits one transaction. Returns 0, or an LMDB/errno code (the txn is gone). */
@@ -478,6 +541,7 @@ static int attempt(struct agent_store *s, struct mb_batch *const *batches, int n
 	MDB_txn *t;
 	int64_t now = agent_store_now();
 	memset(ty, 0, sizeof *ty);
+	ty->now = now;
 	wb->n_cops = wb->n_sops = wb->n_tops = wb->n_touches = wb->n_psrc = wb->n_insts = 0;
 	if ((rv = mdb_txn_begin(s->env, NULL, 0, &t)) != 0)
 		return rv;
@@ -501,7 +565,10 @@ static int attempt(struct agent_store *s, struct mb_batch *const *batches, int n
 			goto fail;
 		}
 		uint64_t last = qe->pend > qe->seq ? qe->pend : qe->seq;
+		if (!qe->last_ms)
+			qe->last_ms = now; /* new: not forgotten before it had its chance */
 		if (b->seq <= last) {
+			qe->last_ms = now; /* alive: its resends must stay dups */
 			status[bi] = MB_ACK_DUP;
 			ty->dups++;
 			continue;
@@ -535,6 +602,7 @@ static int attempt(struct agent_store *s, struct mb_batch *const *batches, int n
 			s->src[si]->first_ms = b->time_ms;
 		}
 		struct agent_source *c = s->src[si];
+		c->gen = s->gen;
 		bool own = !strcmp(b->container_id, "agentd") || !strcmp(b->container_id, "node");
 		uint64_t refused_l = 0, refused_m = 0, okrecs = 0;
 		struct mb_buf *kb = &wb->kb;
@@ -697,7 +765,8 @@ static int attempt(struct agent_store *s, struct mb_batch *const *batches, int n
 			}
 		}
 	}
-	if ((rv = forget_step(s, t, now, wb)) != 0)
+	if ((rv = forget_step(s, t, now, wb)) != 0 || (rv = seq_forget_step(s, t, now, wb)) != 0 ||
+	    (rv = src_forget_step(s, t, wb)) != 0)
 		goto fail;
 	/* Sketches first: sets' slot values take the merged estimate. */
 	if (wb->n_sops)
@@ -844,14 +913,28 @@ static void apply_success(struct agent_store *s, const struct tally *ty, int64_t
 			}
 		}
 	}
+	/* Highest index first: a forgotten source's index is taken by the last one, which
+	 * then is none of those still to go. */
+	if (wb->n_srcgone > 1)
+		qsort(wb->srcgone, wb->n_srcgone, sizeof *wb->srcgone, cmp_u32);
+	for (size_t i = wb->n_srcgone; i-- > 0;)
+		agent_source_forget(s, wb->srcgone[i]);
+	if (wb->n_srcgone)
+		mb_log_debug("store: forgot %zu sources without series", wb->n_srcgone);
 	pthread_rwlock_unlock(&s->reg_lock);
 	for (size_t i = 0; i < wb->n_insts; i++) {
 		struct agent_seqent *qe = seqent(s, wb->insts[i], false);
 		if (qe && qe->pend > qe->seq)
 			qe->seq = qe->pend;
-		if (qe)
+		if (qe) {
 			qe->pend = 0;
+			qe->last_ms = ty->now;
+		}
 	}
+	for (size_t i = 0; i < wb->n_seqgone; i++)
+		agent_seq_remove(s, wb->seqgone[i]);
+	if (wb->n_seqgone)
+		mb_log_debug("store: forgot %zu shim instances idle for 7 days", wb->n_seqgone);
 	pthread_mutex_lock(&s->stats_lock);
 	s->st.series = s->nser - s->nfree;
 	s->st.sources = s->nsrc;

@@ -533,6 +533,66 @@ struct agent_seqent *agent_seq_find(struct agent_store *s, uint64_t inst, bool c
 	return &s->seqs[h];
 }
 
+void agent_seq_remove(struct agent_store *s, uint64_t inst)
+{
+	if (!s->capseqs || !inst)
+		return;
+	uint32_t mask = s->capseqs - 1;
+	uint32_t i = (uint32_t)mb_hash64(&inst, 8) & mask;
+	while (s->seqs[i].inst != inst) {
+		if (!s->seqs[i].inst)
+			return;
+		i = (i + 1) & mask;
+	}
+	/* Linear probing without tombstones: entries after the hole whose home is at or
+	 * before it move back into it, so every probe chain stays unbroken. */
+	for (uint32_t j = (i + 1) & mask; s->seqs[j].inst; j = (j + 1) & mask) {
+		uint32_t k = (uint32_t)mb_hash64(&s->seqs[j].inst, 8) & mask;
+		bool move = i <= j ? (k <= i || k > j) : (k <= i && k > j);
+		if (move) {
+			s->seqs[i] = s->seqs[j];
+			i = j;
+		}
+	}
+	memset(&s->seqs[i], 0, sizeof s->seqs[i]);
+	s->nseqs--;
+}
+
+static void chain_unlink(struct agent_store *s, uint32_t idx)
+{
+	if (!s->ncbuckets)
+		return;
+	int32_t *pp = &s->cbuckets[name_hash(s->src[idx]->name) & (s->ncbuckets - 1)];
+	while (*pp && *pp != (int32_t)idx + 1)
+		pp = &s->src[*pp - 1]->next;
+	if (*pp)
+		*pp = s->src[idx]->next;
+}
+
+void agent_source_forget(struct agent_store *s, uint32_t idx)
+{
+	if (idx >= s->nsrc || s->src[idx]->nser)
+		return;
+	uint32_t last = s->nsrc - 1;
+	chain_unlink(s, idx);
+	struct agent_source *c = s->src[idx];
+	if (idx != last) {
+		struct agent_source *m = s->src[last];
+		chain_unlink(s, last);
+		s->src[idx] = m;
+		uint32_t h = (uint32_t)(name_hash(m->name) & (s->ncbuckets - 1));
+		m->next = s->cbuckets[h];
+		s->cbuckets[h] = (int32_t)idx + 1;
+		for (uint32_t i = 0; i < m->nser; i++)
+			s->ser[m->ser[i]]->src = idx;
+	}
+	s->nsrc--;
+	free(c->ser);
+	free(c->dims);
+	free(c->name);
+	free(c);
+}
+
 bool agent_series_live(const struct agent_store *s, const struct agent_series *se, int64_t now)
 {
 	return se->committed && se->last_ms > 0 && now - se->last_ms <= s->o.live_ms;
@@ -681,6 +741,7 @@ int agent_registry_load(struct agent_store *s, MDB_txn *t)
 			goto out;
 		}
 		e->seq = agent_be64(v.mv_data);
+		e->last_ms = now;
 	}
 out:
 	mdb_cursor_close(cur);

@@ -83,12 +83,18 @@ struct agent_source {
 	uint64_t nseries_committed;
 	int32_t pend; /* commit.c, during one commit: index+1 of its pending change */
 	int32_t next; /* hash chain: index+1 */
+	uint32_t gen; /* commit.c: the attempt that last had a batch of it */
 };
 
 struct agent_seqent {
 	uint64_t inst, seq;
 	uint64_t pend; /* commit.c: the seq of this commit not yet committed, 0 none */
+	/* agentd's clock when the instance last sent (a commit or a dup); at open, the open
+	 * time (not stored): an entry idle for AGENT_SEQ_KEEP_MS is forgotten. */
+	int64_t last_ms;
 };
+/* 7 days: see commit.c's seq_forget_step for why this is safe. */
+#define AGENT_SEQ_KEEP_MS (7 * 24 * 3600000LL)
 
 /* rollup.c: per level >= 1, slots < S are final; [S, T) final for series ids <= k. */
 struct agent_roll {
@@ -133,6 +139,7 @@ struct agent_store {
 	/* Writer only. */
 	struct agent_seqent *seqs;
 	uint32_t nseqs, capseqs;
+	uint32_t seq_pos, src_pos; /* commit.c: where the forgetting scans go on */
 	bool map_at_max;
 	bool fault_episode;
 	struct agent_wbuf *wb; /* commit.c's reusable work buffers */
@@ -194,6 +201,11 @@ int agent_series_encode(const struct agent_series *se, struct mb_buf *b);
 int agent_registry_load(struct agent_store *s, MDB_txn *txn);
 void agent_registry_free(struct agent_store *s);
 struct agent_seqent *agent_seq_find(struct agent_store *s, uint64_t inst, bool create);
+/* Drops an instance's entry (writer, between commit attempts: moves other entries). */
+void agent_seq_remove(struct agent_store *s, uint64_t inst);
+/* Forgets a source without series: out of the hash; the last source takes its index (its
+ * series' src follow). Writer, under the registry write lock. */
+void agent_source_forget(struct agent_store *s, uint32_t idx);
 bool agent_series_live(const struct agent_store *s, const struct agent_series *se, int64_t now);
 bool agent_source_live(const struct agent_store *s, const struct agent_source *c, int64_t now);
 

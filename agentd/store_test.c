@@ -1389,10 +1389,12 @@ MB_TEST(store_forgets_rolled_out_series_and_reuses_ids)
 	CHECK_EQ_INT(r.status, 200);
 	CHECK_NEAR(range_total(&r), 1, 1e-9);
 	mb_reply_free(&r);
+	/* Its source had no series left: forgotten too. */
 	r = query(s, MB_OP_SERIES, "old", NULL);
-	CHECK_EQ_INT(r.status, 200);
-	CHECK_EQ_INT(r.nseries, 0);
+	CHECK_EQ_INT(r.status, 404);
 	mb_reply_free(&r);
+	agent_store_stats(s, &ss);
+	CHECK_EQ_INT(ss.sources, 1);
 	r = range(s, "old", "gone", T0, now, 0, MB_STAT_SUM);
 	CHECK_EQ_INT(r.status, 404);
 	mb_reply_free(&r);
@@ -1424,6 +1426,108 @@ MB_TEST(store_forgets_rolled_out_series_and_reuses_ids)
 	r = range(s, "old", "gone", now - 60000, now, 10000, MB_STAT_SUM);
 	CHECK_EQ_INT(r.status, 200);
 	CHECK_NEAR(range_total(&r), 1, 1e-9);
+	mb_reply_free(&r);
+	agent_store_close(s);
+	agent_store_test_now_ms = 0;
+}
+
+/* The seq table's backward-shift removal keeps every other entry reachable. */
+MB_TEST(store_seq_remove_keeps_probe_chains)
+{
+	agent_store_test_now_ms = T0 + 1000;
+	struct agent_store *s = open_store("sr", NULL, 0, NULL);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	for (uint64_t i = 1; i <= 3000; i++)
+		CHECK(agent_seq_find(s, i * 7919, true) != NULL);
+	for (uint64_t i = 1; i <= 3000; i += 2)
+		agent_seq_remove(s, i * 7919);
+	CHECK_EQ_INT(s->nseqs, 1500);
+	int found = 0, wrong = 0;
+	for (uint64_t i = 1; i <= 3000; i++) {
+		struct agent_seqent *e = agent_seq_find(s, i * 7919, false);
+		found += e != NULL && e->inst == i * 7919;
+		wrong += (i % 2 == 1) == (e != NULL);
+	}
+	CHECK_EQ_INT(found, 1500);
+	CHECK_EQ_INT(wrong, 0);
+	agent_store_close(s);
+	agent_store_test_now_ms = 0;
+}
+
+static void commit_counter(struct agent_store *s, const char *cid, uint64_t inst, uint64_t seq,
+                           int64_t tm, double v, uint32_t want)
+{
+	struct tb t;
+	tb_init(&t, cid, inst, seq, tm);
+	tb_add(&t, MB_COUNTER, "n", v);
+	CHECK_EQ_INT(commit1(s, &t), want);
+}
+
+/* Container churn: a source whose series were all forgotten goes; a shim instance idle for
+ * 7 days of agentd's clock is forgotten (a resend then counts again, the documented cost);
+ * both stay forgotten across a restart, and the sources left keep their series. */
+MB_TEST(store_forgets_idle_instances_and_empty_sources)
+{
+	const char *ret = "10s:1m,1m:5m";
+	int64_t now = T0 + 1000;
+	agent_store_test_now_ms = now;
+	struct agent_store *s = open_store("ch", ret, 0, NULL);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	commit_counter(s, "stay", 1, 1, T0 + 10000, 1, MB_ACK_OK);
+	for (int i = 0; i < 100; i++) {
+		char cid[16];
+		snprintf(cid, sizeof cid, "k%d", i);
+		commit_counter(s, cid, 100 + (uint64_t)i, 1, T0 + 10000, 1, MB_ACK_OK);
+	}
+	struct agent_store_stats ss;
+	agent_store_stats(s, &ss);
+	CHECK_EQ_INT(ss.sources, 101);
+	CHECK_EQ_INT(s->nseqs, 101);
+	/* Two hours on (past the 5m span and the hour of grace): the churned containers'
+	 * series, then their sources, go within a few commits; their instances stay. */
+	now = T0 + 2 * 3600000LL;
+	agent_store_test_now_ms = now;
+	uint64_t seq = 1;
+	for (int i = 0; i < 6; i++)
+		commit_counter(s, "stay", 1, ++seq, now - 50000 + i * 10000, 2, MB_ACK_OK);
+	agent_store_stats(s, &ss);
+	CHECK_EQ_INT(ss.sources, 1);
+	CHECK_EQ_INT(ss.series, 1);
+	CHECK_EQ_INT(s->nseqs, 101);
+	commit_counter(s, "k5", 105, 1, T0 + 10000, 1, MB_ACK_DUP);
+	struct mb_reply r = query(s, MB_OP_APP, "stay", "n");
+	CHECK_EQ_INT(r.status, 200);
+	CHECK_EQ_INT(r.npoints, 2);
+	mb_reply_free(&r);
+	r = query(s, MB_OP_APP, "k7", NULL);
+	CHECK_EQ_INT(r.status, 404);
+	mb_reply_free(&r);
+	/* Eight days on: the idle instances go (a few dozen a commit), the live one stays. */
+	now = T0 + 8 * 24 * 3600000LL;
+	agent_store_test_now_ms = now;
+	for (int i = 0; i < 12; i++)
+		commit_counter(s, "stay", 1, ++seq, now - 120000 + i * 10000, 1, MB_ACK_OK);
+	CHECK_EQ_INT(s->nseqs, 1);
+	CHECK(agent_seq_find(s, 1, false) != NULL);
+	commit_counter(s, "stay", 1, seq, now, 1, MB_ACK_DUP);
+	agent_store_close(s);
+	s = open_store("ch", ret, 0, NULL);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	CHECK_EQ_INT(s->nseqs, 1);
+	agent_store_stats(s, &ss);
+	CHECK_EQ_INT(ss.sources, 1);
+	/* Forgotten: the old batch is new again. */
+	commit_counter(s, "k5", 105, 1, now, 1, MB_ACK_OK);
+	commit_counter(s, "stay", 1, seq, now, 1, MB_ACK_DUP);
+	r = range(s, "stay", "n", now - 300000, now, 10000, MB_STAT_SUM);
+	CHECK_EQ_INT(r.status, 200);
+	CHECK_NEAR(range_total(&r), 12, 1e-9);
 	mb_reply_free(&r);
 	agent_store_close(s);
 	agent_store_test_now_ms = 0;
