@@ -1,6 +1,7 @@
 """test_api_dcos: the DC/OS metrics API v0 of metricsbus-api against a real agentd and shim:
 every endpoint under the three prefixes, the JSON shapes, each statsd type in /app, and every
 error status (204, 400, 404, 405) with its JSON reason."""
+import datetime
 import json
 import unittest
 
@@ -70,7 +71,8 @@ class DcosApi(mb.StackTest):
         self.assertEqual(st, 200)
         pts = body["datapoints"]
         self.assertEqual(al.by_name(pts, "req")[0]["value"], 6)
-        self.assertGreater(al.by_name(pts, "req.rate")[0]["value"], 0)
+        # the last flush interval, not the 10 s slot: 6 in a 1 s flush is 6/s
+        self.assertEqual(al.by_name(pts, "req.rate")[0]["value"], 6)
         self.assertEqual(al.by_name(pts, "temp")[0]["value"], 21.5)
         self.assertEqual(al.by_name(pts, "users")[0]["value"], 2)
         # a timer under its plain name is the mean, as DC/OS users read it
@@ -84,6 +86,9 @@ class DcosApi(mb.StackTest):
             self.assertTrue(9.8 <= v <= 40.5, (q, v))
         ts = {p["timestamp"] for p in pts if p["name"].startswith(("req", "lat", "temp"))}
         self.assertEqual(len(ts), 1, "one interval's end time for one flush")
+        # that flush's time: never the end of a slot still to come
+        t = datetime.datetime.fromisoformat(ts.pop().replace("Z", "+00:00"))
+        self.assertLessEqual(t, datetime.datetime.now(datetime.timezone.utc))
 
     def test_app_metric_has_every_tag_set(self):
         st, body = al.app_points(self.stack, "tagged")
@@ -99,6 +104,9 @@ class DcosApi(mb.StackTest):
         names = {p["name"] for p in body["datapoints"]}
         self.assertEqual(names, {"lat", "lat.count", "lat.sum", "lat.min", "lat.max", "lat.stddev",
                                  "lat.p50", "lat.p90", "lat.p95", "lat.p99"})
+        st, body = al.app_points(self.stack, "lat.p99")
+        self.assertEqual(st, 200)
+        self.assertEqual([p["name"] for p in body["datapoints"]], ["lat.p99"])
 
     def test_not_found_with_json_reasons(self):
         s = self.stack
