@@ -40,6 +40,10 @@ struct touch {
 	int64_t t;
 	uint32_t iv;
 	const struct mb_record *rec;
+	uint32_t qi; /* timers: index of its quantiles */
+};
+struct quant {
+	double v[4];
 };
 struct pend_src {
 	uint32_t src;
@@ -62,7 +66,7 @@ struct agent_wbuf {
 	VEC(uint32_t, forget);
 	VEC(uint64_t, seqgone); /* instances forgotten by this attempt */
 	VEC(uint32_t, srcgone); /* sources forgotten by this attempt, by index */
-	VEC(struct agent_last, lasts); /* by touch, computed before the registry lock */
+	VEC(struct quant, quants); /* timers' interval quantiles, by touch.qi */
 	struct mb_buf kb, vb;
 	uint8_t *chunk;
 };
@@ -98,7 +102,7 @@ void agent_commit_free(struct agent_store *s)
 	free(wb->forget);
 	free(wb->seqgone);
 	free(wb->srcgone);
-	free(wb->lasts);
+	free(wb->quants);
 	free(wb->chunk);
 	mb_buf_free(&wb->kb);
 	mb_buf_free(&wb->vb);
@@ -642,7 +646,7 @@ static int attempt(struct agent_store *s, struct mb_batch *const *batches, int n
 			}
 			okrecs++;
 			se->gen = s->gen;
-			struct touch tc = {se, b->time_ms, b->interval_ms, r};
+			struct touch tc = {se, b->time_ms, b->interval_ms, r, UINT32_MAX};
 			if (PUSH(wb, touches, tc) != 0) {
 				rv = ENOMEM;
 				goto fail;
@@ -832,46 +836,59 @@ fail:
 	return rv;
 }
 
-/* The interval record of each touch, for /app. Quantiles come from the record's own sketch
- * here, outside the registry lock, so readers wait only for the copies. */
-static void lasts_build(struct agent_wbuf *wb)
+/* Timers' quantiles of their interval, for /app: computed from the record's own sketch here,
+ * outside the registry lock, so readers wait only for the copies. touch.qi indexes them. */
+static void quants_build(struct agent_wbuf *wb)
 {
 	static const double qs[4] = {0.5, 0.9, 0.95, 0.99};
-	wb->n_lasts = 0;
-	if (wb->cap_lasts < wb->n_touches) {
-		struct agent_last *n = realloc(wb->lasts, wb->n_touches * sizeof *n);
-		if (!n)
-			return; /* /app falls back to the slot read */
-		wb->lasts = n;
-		wb->cap_lasts = wb->n_touches;
-	}
+	wb->n_quants = 0;
 	for (size_t i = 0; i < wb->n_touches; i++) {
-		const struct touch *tc = &wb->touches[i];
+		struct touch *tc = &wb->touches[i];
 		const struct mb_record *r = tc->rec;
-		struct agent_last *l = &wb->lasts[i];
-		l->t = tc->t;
-		l->iv = tc->iv;
-		if (mb_kind_is_timer(r->kind)) {
-			l->v[T_COUNT] = r->count;
-			l->v[T_SUM] = r->sum;
-			l->v[T_SUMSQ] = r->sumsq;
-			l->v[T_MIN] = r->count > 0 && isfinite(r->min) ? r->min : 0;
-			l->v[T_MAX] = r->count > 0 && isfinite(r->max) ? r->max : 0;
-			for (int q = 0; q < 4; q++)
-				if (r->count <= 0 || mb_sketch_quantile(&r->sketch, qs[q], &l->v[5 + q]) != 0)
-					l->v[5 + q] = agent_nan();
-		} else {
-			l->v[0] = r->kind == MB_SET ? (double)r->set_count : r->value;
-		}
+		tc->qi = UINT32_MAX;
+		if (!mb_kind_is_timer(r->kind))
+			continue;
+		struct quant q;
+		for (int k = 0; k < 4; k++)
+			if (r->count <= 0 || mb_sketch_quantile(&r->sketch, qs[k], &q.v[k]) != 0)
+				q.v[k] = agent_nan();
+		if (PUSH(wb, quants, q) != 0)
+			return; /* the rest read as no quantiles */
+		tc->qi = (uint32_t)(wb->n_quants - 1);
 	}
-	wb->n_lasts = wb->n_touches;
+}
+
+/* The series' last interval := this touch's record (under the registry write lock). */
+static void last_set(const struct agent_wbuf *wb, const struct touch *tc)
+{
+	struct agent_last *l = &tc->se->li;
+	const struct mb_record *r = tc->rec;
+	if (tc->t == l->t && r->kind == MB_COUNTER) {
+		l->v[0] += r->value; /* two shims of one container, one interval */
+		return;
+	}
+	if (tc->t < l->t)
+		return; /* a late batch does not replace a newer interval */
+	l->t = tc->t;
+	l->iv = tc->iv;
+	if (mb_kind_is_timer(r->kind)) {
+		l->v[T_COUNT] = r->count;
+		l->v[T_SUM] = r->sum;
+		l->v[T_SUMSQ] = r->sumsq;
+		l->v[T_MIN] = r->count > 0 && isfinite(r->min) ? r->min : 0;
+		l->v[T_MAX] = r->count > 0 && isfinite(r->max) ? r->max : 0;
+		for (int k = 0; k < 4; k++)
+			l->v[5 + k] = tc->qi < wb->n_quants ? wb->quants[tc->qi].v[k] : agent_nan();
+	} else {
+		l->v[0] = r->kind == MB_SET ? (double)r->set_count : r->value;
+	}
 }
 
 static void apply_success(struct agent_store *s, const struct tally *ty, int64_t t0)
 {
 	struct agent_wbuf *wb = s->wb;
 	memcpy(s->roll, s->roll_new, sizeof s->roll);
-	lasts_build(wb);
+	quants_build(wb);
 	pthread_rwlock_wrlock(&s->reg_lock);
 	for (size_t i = 0; i < wb->n_forget; i++)
 		agent_series_forget(s, wb->forget[i]);
@@ -893,10 +910,7 @@ static void apply_success(struct agent_store *s, const struct tally *ty, int64_t
 			se->iv_ms = wb->touches[i].iv;
 		}
 		/* A late batch does not replace a newer interval. */
-		if (i < wb->n_lasts && tm == se->li.t && se->kind == MB_COUNTER)
-			se->li.v[0] += wb->lasts[i].v[0]; /* two shims of one container */
-		else if (i < wb->n_lasts && tm > se->li.t)
-			se->li = wb->lasts[i];
+		last_set(wb, &wb->touches[i]);
 	}
 	for (size_t i = 0; i < wb->n_psrc; i++) {
 		struct pend_src *ps = &wb->psrc[i];
