@@ -108,6 +108,19 @@ class DcosApi(mb.StackTest):
         self.assertEqual(st, 200)
         self.assertEqual([p["name"] for p in body["datapoints"]], ["lat.p99"])
 
+    def test_node_metrics_not_cut_by_the_per_source_series_limit(self):
+        # the limit is against containers' runaway tags, not agentd's own ~70 node series
+        st = mb.Stack()
+        self.addCleanup(st.close)
+        al.start(st, agentd_args=("--max-series-per-source", "3"), data=False)
+
+        def node_names():
+            code, body = st.http_json("/v0/node")
+            names = {p["name"] for p in body["datapoints"]} if code == 200 else set()
+            want = {"cpu.total", "memory.total", "load.1min", "system.uptime"}
+            return names if want <= names else None
+        self.assertGreater(len(mb.poll(node_names, what="node metrics")), 3)
+
     def test_not_found_with_json_reasons(self):
         s = self.stack
         for path in ["/v0/containers/never-seen", "/v0/containers/never-seen/app",
