@@ -4,7 +4,6 @@ batches replayed byte for byte and sent out of order, peers of the wrong protoco
 connections closed before the handshake, many times, on the ingest and query sockets; after
 each round agentd is alive, the good batches sent alongside are committed exactly once and its
 memory is on a plateau."""
-import os
 import random
 import threading
 import unittest
@@ -40,8 +39,8 @@ def nested(depth, array=True):
 class GoodSender:
     """Sends good batches (one counter each, consecutive seqs) from a thread until stopped."""
 
-    def __init__(self, test, stack, cid):
-        self.test, self.stack, self.cid = test, stack, cid
+    def __init__(self, stack, cid):
+        self.stack, self.cid = stack, cid
         self.n = 0
         self.stop = threading.Event()
         self.t = threading.Thread(target=self.run)
@@ -97,7 +96,7 @@ class HostileAgentd(mb.StackTest):
         st = self.stack
         p = st.agentd("--node-interval", "500ms")
         msgs = self.hostile_messages()
-        good = GoodSender(self, st, "good")
+        good = GoodSender(st, "good")
         try:
             self.round(msgs)
             mid = rss_kb(p.pid)
@@ -152,7 +151,7 @@ class HostileAgentd(mb.StackTest):
     def test_many_half_open_connections_both_sockets(self):
         st = self.stack
         p = st.agentd("--node-interval", "500ms")
-        good = GoodSender(self, st, "ho")
+        good = GoodSender(st, "ho")
         try:
             # until the listener has broken (nng 1.5.2) and been re-created at least once
             def broke():
