@@ -41,10 +41,9 @@ asan:
 
 check: deps
 	$(MAKE) all
-	tests/run.sh $(B)
 	$(MAKE) asan
-	tests/run.sh build/asan
-	$(MAKE) fuzz FUZZ_SECONDS=4
+	$(MAKE) fuzzers
+	tests/check.sh
 
 fuzz: deps fuzzers
 	@tests/fuzz/run.sh $(FZ) $(if $(FUZZ_SECONDS),$(FUZZ_SECONDS),120)
