@@ -1,5 +1,5 @@
 /* agg.c: per-interval aggregation of statsd lines into series keyed by kind + name + sorted
- * tags (open addressing, FNV-1a), and the records each flush sends. */
+ * tags (open addressing, a word-at-a-time hash), and the records each flush sends. */
 #include "shim.h"
 
 #include <math.h>
@@ -54,15 +54,39 @@ struct shim_agg {
 	char keybuf[KEYBUF];
 };
 
-static uint64_t fnv1a(const char *p, size_t n)
+/* Eight bytes per step: the byte-at-a-time FNV-1a it replaced was half of the series
+ * lookup's cost. Each word goes through a 64x64->128 multiply folded to 64 bits (wyhash's
+ * mix), so every input bit reaches the low bits that pick the slot. */
+#ifdef __SIZEOF_INT128__
+__extension__ typedef unsigned __int128 u128;
+static inline uint64_t mix(uint64_t a, uint64_t b)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)p[i];
-		h *= 0x100000001b3ull;
+	u128 r = (u128)a * b;
+	return (uint64_t)r ^ (uint64_t)(r >> 64);
+}
+#else
+static inline uint64_t mix(uint64_t a, uint64_t b)
+{
+	uint64_t r = a * b;
+	r ^= r >> 32;
+	return r * 0x9fb21c651e98df25ull ^ (b >> 29);
+}
+#endif
+
+uint64_t shim_agg_key_hash(const char *p, size_t n)
+{
+	const uint64_t k0 = 0xa0761d6478bd642full, k1 = 0xe7037ed1a0b428dbull;
+	uint64_t h = 0x8ebc6af09c88c6e3ull ^ n;
+	uint64_t w;
+	for (; n >= 8; n -= 8, p += 8) {
+		memcpy(&w, p, 8);
+		h = mix(w ^ k0, h ^ k1);
 	}
-	h ^= h >> 29;
-	return h;
+	/* The tail zero-padded; the length in the seed tells "a" from "a\0". */
+	w = 0;
+	memcpy(&w, p, n);
+	h = mix(w ^ k0, h ^ k1);
+	return mix(h, k0 ^ 0x589965cc75374cc3ull);
 }
 
 int shim_agg_new(struct shim_agg **out)
@@ -176,7 +200,7 @@ static size_t make_key(struct shim_agg *a, const struct shim_line *l)
 static struct series *lookup(struct shim_agg *a, const struct shim_line *l, int *rv)
 {
 	size_t klen = make_key(a, l);
-	uint64_t h = fnv1a(a->keybuf, klen);
+	uint64_t h = shim_agg_key_hash(a->keybuf, klen);
 	size_t m = a->tabcap - 1;
 	size_t i;
 

@@ -293,3 +293,64 @@ MB_TEST(agg_memory_budget_bounds_wide_timers)
 	shim_flush_free(&f);
 	shim_agg_free(a);
 }
+
+/* The table picks a slot from the hash's low bits: keys that differ in one digit must
+ * spread like random ones (about 1/e of the slots empty, no long runs). */
+MB_TEST(agg_key_hash_spreads_low_bits)
+{
+	enum { N = 65536 };
+	static unsigned char load[N];
+	memset(load, 0, sizeof load);
+	char k[64];
+	for (int i = 0; i < N; i++) {
+		int n = snprintf(k, sizeof k, "%cbench.counter.%d", MB_COUNTER, i);
+		load[shim_agg_key_hash(k, (size_t)n + 1) & (N - 1)]++;
+	}
+	int empty = 0, max = 0;
+	for (int i = 0; i < N; i++) {
+		empty += load[i] == 0;
+		max = load[i] > max ? load[i] : max;
+	}
+	CHECK(empty > N * 34 / 100 && empty < N * 40 / 100);
+	CHECK(max <= 10);
+	/* lengths across the 8-byte steps and trailing zero bytes hash apart */
+	CHECK(shim_agg_key_hash("a", 1) != shim_agg_key_hash("a\0", 2));
+	CHECK(shim_agg_key_hash("abcdefgh", 8) != shim_agg_key_hash("abcdefgh\0", 9));
+}
+
+/* Names alike in their first 8-byte words and differing in the tail stay apart, each
+ * counted exactly: the probe compares whole keys. */
+MB_TEST(agg_similar_keys_stay_distinct)
+{
+	struct shim_agg *a;
+	struct shim_flush f = {0};
+	char line[96], name[64];
+	CHECK(shim_agg_new(&a) == 0);
+	for (int i = 0; i < 3000; i++) {
+		snprintf(line, sizeof line, "abcdefghabcdefgh.%d:%d|c", i, i + 1);
+		feed(a, line, 0);
+		snprintf(line, sizeof line, "abcdefghabcdefgh.%d:1|c|#k:v%d", i, i);
+		feed(a, line, 0);
+	}
+	CHECK(shim_agg_flush(a, 0, &f) == 0);
+	int plain = 0, tagged = 0;
+	for (uint32_t j = 0; j < f.n; j++) {
+		const struct mb_record *r = &f.recs[j];
+		int i;
+		if (r->kind != MB_COUNTER || sscanf(r->name, "abcdefghabcdefgh.%d", &i) != 1)
+			continue;
+		snprintf(name, sizeof name, "abcdefghabcdefgh.%d", i);
+		if (strcmp(r->name, name) != 0)
+			continue;
+		if (r->ntags == 0 && fabs(r->value - (i + 1)) < 1e-9)
+			plain++;
+		else if (r->ntags == 1 && fabs(r->value - 1) < 1e-9)
+			tagged++;
+	}
+	CHECK_EQ_INT(plain, 3000);
+	CHECK_EQ_INT(tagged, 3000);
+	CHECK(f.n >= 6000);
+	shim_agg_flush_done(a, &f, 0);
+	shim_flush_free(&f);
+	shim_agg_free(a);
+}

@@ -64,6 +64,8 @@ struct shim_stats {
 
 struct shim_agg;
 int shim_agg_new(struct shim_agg **out);
+/* The series table's hash of an encoded key (exposed for its distribution test). */
+uint64_t shim_agg_key_hash(const char *p, size_t n);
 void shim_agg_free(struct shim_agg *a);
 /* Feeds one datagram: splits lines, parses, aggregates; counts into a's stats. now_ms is the
  * monotonic time (series idleness). The buffer is not modified. */
