@@ -272,17 +272,25 @@ int main(int argc, char **argv)
 
 	s.last_flush_wall = mb_now_ms();
 	int64_t next = mb_mono_ms() + flush_ms;
-	bool done = false;
+	bool done = false, pause = false;
 	while (!done) {
-		struct pollfd fds[2] = {{shim_recv_fd(rx), POLLIN, 0}, {sfd, POLLIN, 0}};
+		/* After a partial batch the statsd socket sits out one short wait (signals still
+		 * wake it at once): at a steady rate one wakeup then reads a millisecond of
+		 * datagrams instead of each one alone, which was a quarter of the CPU. */
+		struct pollfd fds[2] = {{pause ? -1 : shim_recv_fd(rx), POLLIN, 0}, {sfd, POLLIN, 0}};
 		int64_t wait = next - mb_mono_ms();
 		if (wait < 0)
 			wait = 0;
+		if (pause && wait > SHIM_COALESCE_MS)
+			wait = SHIM_COALESCE_MS;
 		struct timespec ts = {wait / 1000, (wait % 1000) * 1000000};
 		if (ppoll(fds, 2, &ts, NULL) < 0 && errno != EINTR)
 			mb_fatal("ppoll");
-		if (fds[0].revents)
-			shim_recv_drain(rx, s.agg, mb_mono_ms());
+		if (pause || fds[0].revents) {
+			/* Back to polling the socket once a read finds it empty or a full batch. */
+			pause = shim_recv_drain(rx, s.agg, mb_mono_ms()) > 0 &&
+			        shim_recv_coalesce(rx);
+		}
 		if (fds[1].revents) {
 			struct signalfd_siginfo si;
 			while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {

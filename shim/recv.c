@@ -29,6 +29,7 @@ struct shim_recv {
 	bool is_unix;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	uint32_t last_ovfl; /* the kernel's drop count already added to the stats */
+	bool short_read;    /* the last drain read datagrams and ended on a partial batch */
 	char *bufs;         /* BATCH x SLOT; untouched pages are never resident */
 	struct mmsghdr msgs[BATCH];
 	struct iovec iov[BATCH];
@@ -216,6 +217,7 @@ int shim_recv_drain(struct shim_recv *r, struct shim_agg *a, int64_t now_ms)
 	struct shim_stats *st = shim_agg_stats(a);
 	int total = 0;
 
+	r->short_read = false;
 	for (int round = 0; round < MAX_ROUNDS; round++) {
 		for (int i = 0; i < BATCH; i++) {
 			memset(&r->msgs[i].msg_hdr, 0, sizeof r->msgs[i].msg_hdr);
@@ -248,10 +250,19 @@ int shim_recv_drain(struct shim_recv *r, struct shim_agg *a, int64_t now_ms)
 			shim_agg_packet(a, r->iov[i].iov_base, r->msgs[i].msg_len, now_ms);
 		}
 		total += n;
-		if (n < BATCH)
+		if (n < BATCH) {
+			r->short_read = true;
 			break;
+		}
 	}
 	return total;
+}
+
+bool shim_recv_coalesce(const struct shim_recv *r)
+{
+	/* A unix datagram socket queues only net.unix.max_dgram_qlen (10 by default)
+	 * datagrams whatever its buffer: a pause there would block or drop senders. */
+	return r->short_read && !r->is_unix;
 }
 
 void shim_recv_close(struct shim_recv *r)
