@@ -54,47 +54,67 @@ int agent_read_sketch(struct agent_store *s, MDB_txn *t, uint64_t id, int level,
 	return mb_hll_decode(p, v.mv_size - 8, hll) == 0 ? 0 : MDB_NOTFOUND;
 }
 
-/* A growing array of points in the reply arena. */
+/* The points of one reply: sized once for the source (q_points), so never regrown. */
 struct pts {
 	struct mb_point *p;
 	uint32_t n, cap;
 };
 
-static int pts_add(struct mb_reply *r, struct pts *v, const char *name, const char *suffix,
-                   double val, const char *unit, int64_t tm, const struct agent_series *se)
+/* One series' copy in the reply arena, shared by all its derived points: its name and tags
+ * copied with its key in one memcpy (the registry may change once the read lock is gone). */
+struct sercopy {
+	const char *name;
+	size_t namelen;
+	uint16_t ntags;
+	struct mb_kv *tags;
+};
+
+static int ser_copy(struct mb_reply *r, const struct agent_series *se, struct sercopy *out)
+{
+	char *k = mb_arena_alloc(&r->arena, se->keylen + 1);
+	if (!k)
+		return MB_ENOMEM;
+	memcpy(k, se->key, se->keylen);
+	out->name = k + (se->name - se->key);
+	out->namelen = strlen(out->name);
+	out->ntags = se->ntags;
+	out->tags = NULL;
+	if (se->ntags) {
+		out->tags = mb_arena_alloc(&r->arena, se->ntags * sizeof *out->tags);
+		if (!out->tags)
+			return MB_ENOMEM;
+		for (int i = 0; i < se->ntags; i++) {
+			out->tags[i].key = k + (se->tags[i].key - se->key);
+			out->tags[i].val = k + (se->tags[i].val - se->key);
+		}
+	}
+	return 0;
+}
+
+/* unit: a static string (agent_unit's), so not copied. */
+static int pts_add(struct mb_reply *r, struct pts *v, const struct sercopy *sc,
+                   const char *suffix, size_t sfxlen, double val, const char *unit, int64_t tm)
 {
 	if (!isfinite(val))
 		return 0;
-	if (v->n == v->cap) {
-		uint32_t nc = v->cap ? v->cap * 2 : 64;
-		struct mb_point *np = mb_arena_alloc(&r->arena, nc * sizeof *np);
-		if (!np)
-			return MB_ENOMEM;
-		if (v->n)
-			memcpy(np, v->p, v->n * sizeof *np);
-		v->p = np;
-		v->cap = nc;
-	}
+	if (v->n == v->cap)
+		return MB_ENOMEM; /* sized for the worst case: cannot happen */
 	struct mb_point *p = &v->p[v->n];
-	char nb[MB_MAX_NAME + 16];
-	snprintf(nb, sizeof nb, "%s%s", name, suffix);
-	p->name = adup(r, nb);
-	p->value = val;
-	p->unit = adup(r, unit ? unit : "");
-	p->time_ms = tm;
-	p->ntags = se->ntags;
-	p->tags = NULL;
-	if (se->ntags) {
-		p->tags = mb_arena_alloc(&r->arena, se->ntags * sizeof *p->tags);
-		if (!p->tags)
+	if (sfxlen == 0) {
+		p->name = sc->name;
+	} else {
+		char *nb = mb_arena_alloc(&r->arena, sc->namelen + sfxlen + 1);
+		if (!nb)
 			return MB_ENOMEM;
-		for (int i = 0; i < se->ntags; i++) {
-			p->tags[i].key = adup(r, se->tags[i].key);
-			p->tags[i].val = adup(r, se->tags[i].val);
-		}
+		memcpy(nb, sc->name, sc->namelen);
+		memcpy(nb + sc->namelen, suffix, sfxlen + 1);
+		p->name = nb;
 	}
-	if (!p->name || !p->unit)
-		return MB_ENOMEM;
+	p->value = val;
+	p->unit = unit ? unit : "";
+	p->time_ms = tm;
+	p->ntags = sc->ntags;
+	p->tags = sc->tags;
 	v->n++;
 	return 0;
 }
@@ -156,6 +176,7 @@ static int latest(struct agent_store *s, MDB_txn *t, const struct agent_series *
 
 static const char *const timer_sfx[] = {"", ".count", ".sum", ".min", ".max", ".stddev",
                                         ".p50", ".p90", ".p95", ".p99"};
+static const uint8_t timer_sfxlen[] = {0, 6, 4, 4, 4, 7, 4, 4, 4, 4};
 static const double timer_q[] = {0.5, 0.9, 0.95, 0.99};
 
 /* Expands one series' most recent flush interval into datapoints (CONTRACT's table): the
@@ -177,7 +198,10 @@ static int expand(struct agent_store *s, MDB_txn *t, struct mb_reply *r, struct 
 	                                   !strcmp(source, "agentd")
 	                           ? agent_unit(source, se->kind, se->name)
 	                           : "";
-	int rv = 0;
+	struct sercopy sc;
+	int rv = ser_copy(r, se, &sc);
+	if (rv != 0)
+		return rv;
 #define KEEP(sfx) (!only || (strncmp(only, se->name, strlen(se->name)) == 0 && \
                              strcmp(only + strlen(se->name), (sfx)) == 0))
 	switch (se->kind) {
@@ -188,9 +212,9 @@ static int expand(struct agent_store *s, MDB_txn *t, struct mb_reply *r, struct 
 		                      : (se->iv_ms > s->geom[0].res_ms ? se->iv_ms : s->geom[0].res_ms);
 		double secs = (double)(ivms > 0 ? ivms : s->geom[0].res_ms) / 1000.0;
 		if (KEEP(""))
-			rv = pts_add(r, v, se->name, "", sl[0], unit, end, se);
+			rv = pts_add(r, v, &sc, "", 0, sl[0], unit, end);
 		if (!rv && KEEP(".rate"))
-			rv = pts_add(r, v, se->name, ".rate", sl[0] / secs, unit, end, se);
+			rv = pts_add(r, v, &sc, ".rate", 5, sl[0] / secs, unit, end);
 		break;
 	}
 	case MB_TIMER:
@@ -219,12 +243,13 @@ static int expand(struct agent_store *s, MDB_txn *t, struct mb_reply *r, struct 
 		}
 		for (int i = 0; i < 10 && !rv; i++)
 			if (KEEP(timer_sfx[i]))
-				rv = pts_add(r, v, se->name, timer_sfx[i], vals[i], unit, end, se);
+				rv = pts_add(r, v, &sc, timer_sfx[i], timer_sfxlen[i], vals[i], unit,
+				            end);
 		break;
 	}
 	default: /* gauge, set, resource: one value */
 		if (KEEP(""))
-			rv = pts_add(r, v, se->name, "", sl[0], unit, end, se);
+			rv = pts_add(r, v, &sc, "", 0, sl[0], unit, end);
 		break;
 	}
 #undef KEEP
@@ -283,6 +308,18 @@ static void q_points(struct agent_store *s, MDB_txn *t, const struct mb_query *q
 		goto nomem;
 	struct pts v = {0};
 	bool named = false;
+	/* Every point this reply can hold, allocated once: a timer gives 10, a counter 2. */
+	uint64_t maxp = 0;
+	for (uint32_t i = 0; c && i < c->nser; i++) {
+		const struct agent_series *se = s->ser[c->ser[i]];
+		maxp += mb_kind_is_timer(se->kind) ? 10 : se->kind == MB_COUNTER ? 2 : 1;
+	}
+	if (maxp > 0) {
+		if (maxp > SIZE_MAX / sizeof *v.p ||
+		    (v.p = mb_arena_alloc(&r->arena, (size_t)maxp * sizeof *v.p)) == NULL)
+			goto nomem;
+		v.cap = (uint32_t)maxp;
+	}
 	for (uint32_t i = 0; c && i < c->nser; i++) {
 		const struct agent_series *se = s->ser[c->ser[i]];
 		if (!se->committed)
