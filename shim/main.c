@@ -287,9 +287,10 @@ int main(int argc, char **argv)
 		if (ppoll(fds, 2, &ts, NULL) < 0 && errno != EINTR)
 			mb_fatal("ppoll");
 		if (pause || fds[0].revents) {
-			/* Back to polling the socket once a read finds it empty or a full batch. */
+			/* Back to polling the socket once a read finds it empty, a full batch, or
+			 * too little to be worth waiting for. */
 			pause = shim_recv_drain(rx, s.agg, mb_mono_ms()) > 0 &&
-			        shim_recv_coalesce(rx);
+			        shim_recv_coalesce(rx, pause);
 		}
 		if (fds[1].revents) {
 			struct signalfd_siginfo si;

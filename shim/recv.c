@@ -30,6 +30,8 @@ struct shim_recv {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	uint32_t last_ovfl; /* the kernel's drop count already added to the stats */
 	bool short_read;    /* the last drain read datagrams and ended on a partial batch */
+	int last_n;         /* datagrams and bytes the last drain read */
+	size_t last_bytes;
 	char *bufs;         /* BATCH x SLOT; untouched pages are never resident */
 	struct mmsghdr msgs[BATCH];
 	struct iovec iov[BATCH];
@@ -218,6 +220,8 @@ int shim_recv_drain(struct shim_recv *r, struct shim_agg *a, int64_t now_ms)
 	int total = 0;
 
 	r->short_read = false;
+	r->last_bytes = 0;
+	r->last_n = 0;
 	for (int round = 0; round < MAX_ROUNDS; round++) {
 		for (int i = 0; i < BATCH; i++) {
 			memset(&r->msgs[i].msg_hdr, 0, sizeof r->msgs[i].msg_hdr);
@@ -248,8 +252,10 @@ int shim_recv_drain(struct shim_recv *r, struct shim_agg *a, int64_t now_ms)
 				}
 			}
 			shim_agg_packet(a, r->iov[i].iov_base, r->msgs[i].msg_len, now_ms);
+			r->last_bytes += r->msgs[i].msg_len;
 		}
 		total += n;
+		r->last_n = total;
 		if (n < BATCH) {
 			r->short_read = true;
 			break;
@@ -258,11 +264,21 @@ int shim_recv_drain(struct shim_recv *r, struct shim_agg *a, int64_t now_ms)
 	return total;
 }
 
-bool shim_recv_coalesce(const struct shim_recv *r)
+/* Measured on the bench's loads: a pause pays off for many small datagrams (1-line ones
+ * at 100,000/s: 2.7x less CPU), where waking is most of the cost; for a few big ones (20
+ * lines each at 5,000/s) it cost 10-35% more, the data being read cold a millisecond later
+ * and wakeups hardly fewer. So: start pausing after a small read, keep on while each pause
+ * collects many datagrams. */
+#define COALESCE_START_BYTES 1024
+#define COALESCE_KEEP_DGRAMS 8
+
+bool shim_recv_coalesce(const struct shim_recv *r, bool paused)
 {
 	/* A unix datagram socket queues only net.unix.max_dgram_qlen (10 by default)
 	 * datagrams whatever its buffer: a pause there would block or drop senders. */
-	return r->short_read && !r->is_unix;
+	if (!r->short_read || r->is_unix)
+		return false;
+	return paused ? r->last_n >= COALESCE_KEEP_DGRAMS : r->last_bytes < COALESCE_START_BYTES;
 }
 
 void shim_recv_close(struct shim_recv *r)

@@ -152,10 +152,11 @@ const char *shim_recv_unix_path(const struct shim_recv *r);
 /* Reads every queued datagram (up to a bound per call) and feeds them to a. Returns the
  * number read; 0 when none were waiting. */
 int shim_recv_drain(struct shim_recv *r, struct shim_agg *a, int64_t now_ms);
-/* True when the last drain read a partial batch from a UDP socket: the caller may let the
- * kernel buffer fill for SHIM_COALESCE_MS before reading again, so that one wakeup takes
- * many datagrams instead of one. */
-bool shim_recv_coalesce(const struct shim_recv *r);
+/* True when the caller should let the kernel buffer fill for SHIM_COALESCE_MS before
+ * reading again, so that one wakeup takes many datagrams instead of one: after a partial
+ * batch from a UDP socket that was small (not paused) or many datagrams (paused: the
+ * last drain followed such a wait). */
+bool shim_recv_coalesce(const struct shim_recv *r, bool paused);
 #define SHIM_COALESCE_MS 1
 /* Adds the kernel's drops not yet counted (SO_MEMINFO); at each flush. */
 void shim_recv_update_drops(struct shim_recv *r, struct shim_agg *a);
