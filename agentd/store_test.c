@@ -316,6 +316,7 @@ MB_TEST(store_app_containers_node)
 	for (int i = 0; i < 100; i++)
 		vals[i] = i + 1;
 	tb_timer(tm, vals, 100);
+	tb_tag(&t, tm, "shard", "2");
 	struct mb_record *st = tb_add(&t, MB_SET, "users", 0);
 	st->set_count = 3;
 	st->hll = &t.hll[0];
@@ -353,6 +354,20 @@ MB_TEST(store_app_containers_node)
 	CHECK(p && p->value == 100);
 	p = find_pt(&r, "lat.p99");
 	CHECK(p && fabs(p->value - 99) <= 1);
+	/* derived points share one copy of their series' name and tags (query.c) */
+	for (int i = 0; i < 3; i++) {
+		p = find_pt(&r, (const char *const[]){"lat", "lat.stddev", "lat.p99"}[i]);
+		CHECK(p && p->ntags == 1);
+		if (p && p->ntags == 1) {
+			CHECK_STR(p->tags[0].key, "shard");
+			CHECK_STR(p->tags[0].val, "2");
+		}
+	}
+	p = find_pt(&r, "queue");
+	if (p && p->ntags == 1) {
+		CHECK_STR(p->tags[0].key, "q");
+		CHECK_STR(p->tags[0].val, "a");
+	}
 	p = find_pt(&r, "users");
 	CHECK(p && p->value == 3);
 	CHECK(find_pt(&r, "mem.rss") == NULL);
