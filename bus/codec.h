@@ -22,8 +22,11 @@ struct mb_dec {
 	char *err;
 	size_t errlen;
 	size_t budget; /* bytes of dense sketch and HLL memory still allowed */
+	uint32_t idx;  /* the element index a '#' in a prefix stands for */
 };
-/* Writes "PFXFIELD: reason" to d->err and returns rv. */
+/* Writes "PFXFIELD: reason" to d->err and returns rv. A '#' in pfx is written as d->idx, so
+ * loops over elements pass a constant prefix ("recs[#].") and set d->idx: the index is
+ * formatted only when an error is reported, not for every element decoded. */
 int mb_dec_fail(struct mb_dec *d, int rv, const char *pfx, const char *field, const char *fmt,
                 ...) __attribute__((format(printf, 5, 6)));
 

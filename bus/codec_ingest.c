@@ -123,14 +123,13 @@ fail:
 
 static int rd_record(struct mb_dec *d, const msgpack_object *o, uint32_t i, struct mb_record *r)
 {
-	char rp[32], fp[32];
+	const char *rp = "recs[#]", *fp = "recs[#].";
 	const msgpack_object *it;
 	uint32_t n;
 	uint64_t kind;
 	int rv;
 
-	snprintf(rp, sizeof rp, "recs[%u]", i);
-	snprintf(fp, sizeof fp, "recs[%u].", i);
+	d->idx = i;
 	if ((rv = mb_rd_array(d, o, rp, "", 4, 9, &it, &n)) != 0)
 		return mb_dec_fail(d, rv, rp, "", "not an array of 4..9 elements");
 	if (it[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER || it[0].via.u64 >= MB_NKINDS)
@@ -184,7 +183,7 @@ int mb_batch_decode(const void *p, size_t n, struct mb_batch *out, char *err, si
 {
 	msgpack_unpacked u;
 	const msgpack_object *f[B_N], *recs;
-	struct mb_dec d = {&out->arena, err, errlen, MB_DECODE_BUDGET};
+	struct mb_dec d = {&out->arena, err, errlen, MB_DECODE_BUDGET, 0};
 	uint32_t nrec = 0, done = 0;
 	uint64_t x;
 	int rv;
@@ -307,7 +306,7 @@ int mb_ack_decode(const void *p, size_t n, struct mb_ack *out, char *err, size_t
 	msgpack_unpacked u;
 	const msgpack_object *f[A_N];
 	struct mb_arena arena = {0};
-	struct mb_dec d = {&arena, err, errlen, 0};
+	struct mb_dec d = {&arena, err, errlen, 0, 0};
 	uint32_t v;
 	uint64_t x;
 	const char *e = NULL;

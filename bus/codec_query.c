@@ -132,7 +132,7 @@ int mb_query_decode(const void *p, size_t n, struct mb_query *out, char *err, si
 {
 	msgpack_unpacked u;
 	const msgpack_object *f[Q_N];
-	struct mb_dec d = {&out->arena, err, errlen, 0};
+	struct mb_dec d = {&out->arena, err, errlen, 0, 0};
 	int rv;
 
 	if (err && errlen)
@@ -393,7 +393,7 @@ static int rd_points(struct mb_dec *d, const msgpack_object *o, struct mb_reply 
 {
 	const msgpack_object *it, *e;
 	uint32_t n, k;
-	char pfx[32];
+	const char *pfx;
 	int rv;
 	if ((rv = mb_rd_array(d, o, "", "pts", 0, UINT32_MAX, &it, &n)) != 0)
 		return rv;
@@ -401,10 +401,11 @@ static int rd_points(struct mb_dec *d, const msgpack_object *o, struct mb_reply 
 		return mb_dec_fail(d, MB_ENOMEM, "", "pts", "out of memory");
 	for (uint32_t i = 0; i < n; i++) {
 		struct mb_point *p = &r->points[i];
-		snprintf(pfx, sizeof pfx, "pts[%u]", i);
+		d->idx = i;
+		pfx = "pts[#]";
 		if ((rv = mb_rd_array(d, &it[i], pfx, "", 5, 5, &e, &k)) != 0)
 			return rv;
-		snprintf(pfx, sizeof pfx, "pts[%u].", i);
+		pfx = "pts[#].";
 		if ((rv = mb_rd_name(d, &e[0], pfx, "name", MAX_POINT_NAME, &p->name)) != 0 ||
 		    (rv = mb_rd_f64(d, &e[1], pfx, "value", &p->value)) != 0 ||
 		    (rv = mb_rd_text(d, &e[2], pfx, "unit", 0, MAX_UNIT, &p->unit)) != 0 ||
@@ -420,7 +421,7 @@ static int rd_range(struct mb_dec *d, const msgpack_object *o, struct mb_reply *
 {
 	const msgpack_object *it, *e;
 	uint32_t n, k;
-	char pfx[32];
+	const char *pfx;
 	int rv;
 	if ((rv = mb_rd_array(d, o, "", "pts", 0, MB_MAX_RANGE_POINTS, &it, &n)) != 0)
 		return rv;
@@ -428,10 +429,11 @@ static int rd_range(struct mb_dec *d, const msgpack_object *o, struct mb_reply *
 	          !(r->range_v = mb_arena_alloc(d->arena, n * sizeof *r->range_v))))
 		return mb_dec_fail(d, MB_ENOMEM, "", "pts", "out of memory");
 	for (uint32_t i = 0; i < n; i++) {
-		snprintf(pfx, sizeof pfx, "pts[%u]", i);
+		d->idx = i;
+		pfx = "pts[#]";
 		if ((rv = mb_rd_array(d, &it[i], pfx, "", 2, 2, &e, &k)) != 0)
 			return rv;
-		snprintf(pfx, sizeof pfx, "pts[%u].", i);
+		pfx = "pts[#].";
 		if ((rv = mb_rd_i64(d, &e[0], pfx, "t", INT64_MIN, INT64_MAX, &r->range_t[i])) != 0)
 			return rv;
 		if (e[1].type == MSGPACK_OBJECT_NIL)
@@ -447,14 +449,15 @@ static int rd_ids(struct mb_dec *d, const msgpack_object *o, struct mb_reply *r)
 {
 	const msgpack_object *it;
 	uint32_t n;
-	char pfx[32];
+	const char *pfx;
 	int rv;
 	if ((rv = mb_rd_array(d, o, "", "ids", 0, UINT32_MAX, &it, &n)) != 0)
 		return rv;
 	if (n && !(r->ids = mb_arena_alloc(d->arena, n * sizeof *r->ids)))
 		return mb_dec_fail(d, MB_ENOMEM, "", "ids", "out of memory");
 	for (uint32_t i = 0; i < n; i++) {
-		snprintf(pfx, sizeof pfx, "ids[%u]", i);
+		d->idx = i;
+		pfx = "ids[#]";
 		if ((rv = mb_rd_name(d, &it[i], pfx, "", MB_MAX_NAME, &r->ids[i])) != 0)
 			return rv;
 	}
@@ -467,7 +470,7 @@ static int rd_series(struct mb_dec *d, const msgpack_object *o, struct mb_reply 
 	const msgpack_object *it, *e;
 	uint32_t n, k;
 	uint64_t kind;
-	char pfx[32];
+	const char *pfx;
 	int rv;
 	if ((rv = mb_rd_array(d, o, "", "series", 0, UINT32_MAX, &it, &n)) != 0)
 		return rv;
@@ -475,10 +478,11 @@ static int rd_series(struct mb_dec *d, const msgpack_object *o, struct mb_reply 
 		return mb_dec_fail(d, MB_ENOMEM, "", "series", "out of memory");
 	for (uint32_t i = 0; i < n; i++) {
 		struct mb_series_info *s = &r->series[i];
-		snprintf(pfx, sizeof pfx, "series[%u]", i);
+		d->idx = i;
+		pfx = "series[#]";
 		if ((rv = mb_rd_array(d, &it[i], pfx, "", 4, 4, &e, &k)) != 0)
 			return rv;
-		snprintf(pfx, sizeof pfx, "series[%u].", i);
+		pfx = "series[#].";
 		if ((rv = mb_rd_name(d, &e[0], pfx, "name", MB_MAX_NAME, &s->name)) != 0 ||
 		    (rv = mb_rd_u64(d, &e[1], pfx, "kind", MB_NKINDS - 1, &kind)) != 0 ||
 		    (rv = mb_rd_tags(d, &e[2], pfx, "tags", &s->ntags, &s->tags)) != 0 ||
@@ -494,17 +498,18 @@ static int rd_srcs(struct mb_dec *d, const msgpack_object *o, struct mb_reply *r
 {
 	const msgpack_object *it, *e;
 	uint32_t n, k;
-	char pfx[32];
+	const char *pfx;
 	int rv;
 	if ((rv = mb_rd_array(d, o, "", "srcs", 0, UINT32_MAX, &it, &n)) != 0)
 		return rv;
 	if (n && !(r->srcs = mb_arena_alloc(d->arena, n * sizeof *r->srcs)))
 		return mb_dec_fail(d, MB_ENOMEM, "", "srcs", "out of memory");
 	for (uint32_t i = 0; i < n; i++) {
-		snprintf(pfx, sizeof pfx, "srcs[%u]", i);
+		d->idx = i;
+		pfx = "srcs[#]";
 		if ((rv = mb_rd_array(d, &it[i], pfx, "", 2, 2, &e, &k)) != 0)
 			return rv;
-		snprintf(pfx, sizeof pfx, "srcs[%u].", i);
+		pfx = "srcs[#].";
 		if ((rv = mb_rd_name(d, &e[0], pfx, "src", MB_MAX_NAME, &r->srcs[i].source)) != 0 ||
 		    (rv = mb_rd_dims(d, &e[1], pfx, "dims", &r->srcs[i].ndims, &r->srcs[i].dims)) != 0)
 			return rv;
@@ -525,7 +530,7 @@ static int rd_items(struct mb_dec *d, const msgpack_object *o, struct mb_reply *
 	const msgpack_object *it, *e, *q;
 	uint32_t n, k;
 	uint64_t x;
-	char pfx[40];
+	const char *pfx;
 	int rv;
 	if ((rv = mb_rd_array(d, o, "", "series", 0, UINT32_MAX, &it, &n)) != 0)
 		return rv;
@@ -536,10 +541,11 @@ static int rd_items(struct mb_dec *d, const msgpack_object *o, struct mb_reply *
 	for (uint32_t i = 0; i < n; i++) {
 		struct mb_export_item *m = &r->items[i];
 		r->nitems = i + 1;
-		snprintf(pfx, sizeof pfx, "series[%u]", i);
+		d->idx = i;
+		pfx = "series[#]";
 		if ((rv = mb_rd_array(d, &it[i], pfx, "", 12, 12, &e, &k)) != 0)
 			return rv;
-		snprintf(pfx, sizeof pfx, "series[%u].", i);
+		pfx = "series[#].";
 		if ((rv = mb_rd_u64(d, &e[0], pfx, "src", UINT32_MAX, &x)) != 0)
 			return rv;
 		if (x >= r->nsrcs)
@@ -584,7 +590,7 @@ int mb_reply_decode(const void *p, size_t n, int op, struct mb_reply *out, char 
 	msgpack_unpacked u;
 	const msgpack_object *f[R_N];
 	/* replies come from agentd, not from containers: no expansion budget */
-	struct mb_dec d = {&out->arena, err, errlen, SIZE_MAX};
+	struct mb_dec d = {&out->arena, err, errlen, SIZE_MAX, 0};
 	uint64_t x;
 	int rv;
 

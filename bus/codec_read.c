@@ -13,7 +13,16 @@ int mb_dec_fail(struct mb_dec *d, int rv, const char *pfx, const char *field, co
 {
 	if (!d->err || d->errlen == 0)
 		return rv;
-	int k = snprintf(d->err, d->errlen, "%s%s: ", pfx, field);
+	char where[128];
+	size_t w = 0;
+	for (const char *c = pfx; *c && w + 12 < sizeof where; c++) {
+		if (*c == '#')
+			w += (size_t)snprintf(where + w, sizeof where - w, "%u", d->idx);
+		else
+			where[w++] = *c;
+	}
+	where[w] = 0;
+	int k = snprintf(d->err, d->errlen, "%s%s: ", where, field);
 	if (k < 0 || (size_t)k >= d->errlen)
 		return rv;
 	va_list ap;
