@@ -135,10 +135,6 @@ struct api_response {
 /* Fills resp (caller frees resp->body). Never fails: errors become statuses. */
 void api_serve(struct api_server *s, const char *method, const char *path,
                const struct api_args *args, const char *authorization, struct api_response *resp);
-/* An app query; with a name, the points of that name and the names derived from it (counter
- * .rate, timer .count .sum .min .max .stddev .pNN). Errors as mb_client_query. */
-int api_query_app(struct mb_client *c, const struct mb_query *q, int timeout_ms,
-                  struct mb_reply *r, char *err, size_t errlen);
 /* Records one finished request. */
 void api_stats_record(struct api_server *s, int status, int64_t dur_us);
 /* Maps a client error (MB_EDOWN, MB_ETIMEDOUT, ...) to an HTTP status and JSON reason. */

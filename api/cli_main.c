@@ -213,8 +213,7 @@ int main(int argc, char **argv)
 	}
 	struct mb_reply r;
 	err[0] = 0;
-	rv = q.op == MB_OP_APP ? api_query_app(c, &q, (int)timeout_ms, &r, err, sizeof err)
-	                       : mb_client_query(c, &q, (int)timeout_ms, &r, err, sizeof err);
+	rv = mb_client_query(c, &q, (int)timeout_ms, &r, err, sizeof err);
 	if (rv == MB_EDOWN || rv == MB_ETIMEDOUT) {
 		fprintf(stderr, "metricsbus: agentd at %s is not answering%s%s\n", query,
 		        rv == MB_ETIMEDOUT ? " (timed out)" : "", "");

@@ -50,8 +50,7 @@ static int query_retry(struct api_server *s, const struct mb_query *q, struct mb
 	int rv;
 	for (int attempt = 0;; attempt++) {
 		err[0] = 0;
-		rv = q->op == MB_OP_APP ? api_query_app(s->client, q, s->timeout_ms, r, err, errlen)
-		                        : mb_client_query(s->client, q, s->timeout_ms, r, err, errlen);
+		rv = mb_client_query(s->client, q, s->timeout_ms, r, err, errlen);
 		int64_t left = s->timeout_ms - (mb_mono_ms() - t0);
 		if (rv != MB_EDOWN || attempt > 0 || left <= 0)
 			break;
@@ -78,48 +77,6 @@ static int ask(struct api_server *s, const struct mb_query *q, struct mb_reply *
 	if (rv != 0)
 		answer_error(resp, api_client_status(rv, err, s->timeout_ms, msg, sizeof msg), msg);
 	return rv;
-}
-
-/* A point that answers to name: the name itself, or, for a counter or a timer, one of the
- * names derived from it (CONTRACT: /app/{name} carries the derived names of a timer). */
-static bool derived_of(const char *point, const char *name)
-{
-	static const char *const sfx[] = {".rate", ".count", ".sum", ".min", ".max",
-	                                  ".stddev", ".p50", ".p90", ".p95", ".p99"};
-	size_t n = strlen(name);
-	if (strncmp(point, name, n) != 0)
-		return false;
-	if (point[n] == 0)
-		return true;
-	for (size_t i = 0; i < sizeof sfx / sizeof sfx[0]; i++)
-		if (strcmp(point + n, sfx[i]) == 0)
-			return true;
-	return false;
-}
-
-int api_query_app(struct mb_client *c, const struct mb_query *q, int timeout_ms,
-                  struct mb_reply *r, char *err, size_t errlen)
-{
-	struct mb_query all = *q;
-	int rv;
-	if (!q->name)
-		return mb_client_query(c, q, timeout_ms, r, err, errlen);
-	/* the whole app, filtered here: agentd answers a name with that one series only */
-	all.name = NULL;
-	if ((rv = mb_client_query(c, &all, timeout_ms, r, err, errlen)) != 0)
-		return rv;
-	if (r->status == 200) {
-		uint32_t k = 0;
-		for (uint32_t i = 0; i < r->npoints; i++)
-			if (derived_of(r->points[i].name, q->name))
-				r->points[k++] = r->points[i];
-		r->npoints = k;
-		if (k > 0)
-			return 0;
-	}
-	/* nothing live under that name: agentd tells 404 (never sent) from 204 (idle) */
-	mb_reply_free(r);
-	return mb_client_query(c, q, timeout_ms, r, err, errlen);
 }
 
 static void init_query(struct mb_query *q, int op)
