@@ -69,6 +69,9 @@ int mb_rd_hll(struct mb_dec *d, const msgpack_object *o, const char *pfx, const 
  * Unknown and repeated keys are errors. */
 int mb_rd_map(struct mb_dec *d, const msgpack_object *o, const char *what,
               const char *const *keys, int nkeys, const msgpack_object **vals);
+/* A "v" newer than this build reads: its message may carry keys we do not know, so a failed
+ * mb_rd_map is forgiven for it and mb_rd_version answers MB_EVERSION instead. */
+bool mb_newer_version(const msgpack_object *v);
 /* "v": missing or 0 -> MB_EINVAL, newer than MB_SCHEMA_VERSION -> MB_EVERSION. */
 int mb_rd_version(struct mb_dec *d, const msgpack_object *o, uint32_t *out);
 /* Required field present? */

@@ -194,8 +194,7 @@ int mb_batch_decode(const void *p, size_t n, struct mb_batch *out, char *err, si
 	if ((rv = mb_unpack(p, n, MB_MAX_MSG, &u, err, errlen)) != 0)
 		return rv;
 	if ((rv = mb_rd_map(&d, &u.data, "batch", batch_keys, B_N, f)) != 0 &&
-	    !(f[B_V] && f[B_V]->type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
-	      f[B_V]->via.u64 > MB_SCHEMA_VERSION))
+	    !mb_newer_version(f[B_V]))
 		goto fail;
 	/* the version decides how to read the rest, and what agentd answers */
 	if ((rv = mb_rd_version(&d, f[B_V], &out->version)) != 0) {
@@ -318,8 +317,7 @@ int mb_ack_decode(const void *p, size_t n, struct mb_ack *out, char *err, size_t
 	if ((rv = mb_unpack(p, n, MB_MAX_MSG, &u, err, errlen)) != 0)
 		return rv;
 	if ((rv = mb_rd_map(&d, &u.data, "ack", ack_keys, A_N, f)) != 0 &&
-	    !(f[A_V] && f[A_V]->type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
-	      f[A_V]->via.u64 > MB_SCHEMA_VERSION))
+	    !mb_newer_version(f[A_V]))
 		goto out;
 	if ((rv = mb_rd_version(&d, f[A_V], &v)) != 0 ||
 	    (rv = mb_rd_need(&d, f[A_SEQ], "", "seq")) != 0 ||

@@ -123,11 +123,6 @@ static int check_fields(struct mb_dec *d, const msgpack_object **f, int first, i
 	return 0;
 }
 
-static bool newer(const msgpack_object *v)
-{
-	return v && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER && v->via.u64 > MB_SCHEMA_VERSION;
-}
-
 int mb_query_decode(const void *p, size_t n, struct mb_query *out, char *err, size_t errlen)
 {
 	msgpack_unpacked u;
@@ -140,7 +135,8 @@ int mb_query_decode(const void *p, size_t n, struct mb_query *out, char *err, si
 	memset(out, 0, sizeof *out);
 	if ((rv = mb_unpack(p, n, MB_MAX_MSG, &u, err, errlen)) != 0)
 		return rv;
-	if ((rv = mb_rd_map(&d, &u.data, "query", query_keys, Q_N, f)) != 0 && !newer(f[Q_V]))
+	if ((rv = mb_rd_map(&d, &u.data, "query", query_keys, Q_N, f)) != 0 &&
+	    !mb_newer_version(f[Q_V]))
 		goto fail;
 	if ((rv = mb_rd_version(&d, f[Q_V], &out->version)) != 0 ||
 	    (rv = mb_rd_need(&d, f[Q_OP], "", "op")) != 0)
@@ -605,7 +601,8 @@ int mb_reply_decode(const void *p, size_t n, int op, struct mb_reply *out, char 
 	}
 	if ((rv = mb_unpack(p, n, MB_MAX_EXPORT_MSG, &u, err, errlen)) != 0)
 		return rv;
-	if ((rv = mb_rd_map(&d, &u.data, "reply", reply_keys, R_N, f)) != 0 && !newer(f[R_V]))
+	if ((rv = mb_rd_map(&d, &u.data, "reply", reply_keys, R_N, f)) != 0 &&
+	    !mb_newer_version(f[R_V]))
 		goto fail;
 	if ((rv = mb_rd_version(&d, f[R_V], &out->version)) != 0 ||
 	    (rv = mb_rd_need(&d, f[R_ST], "", "st")) != 0 ||

@@ -447,6 +447,11 @@ int mb_rd_map(struct mb_dec *d, const msgpack_object *o, const char *what,
 	return rv;
 }
 
+bool mb_newer_version(const msgpack_object *v)
+{
+	return v && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER && v->via.u64 > MB_SCHEMA_VERSION;
+}
+
 int mb_rd_version(struct mb_dec *d, const msgpack_object *o, uint32_t *out)
 {
 	if (!o)
