@@ -74,8 +74,8 @@ struct agent_ingest_opts {
 };
 int agent_ingest_start(const struct agent_ingest_opts *o, struct agent_writer *w,
                        struct agent_ingest **out);
-/* The half-open-peer watchdog (LIBRARY-NOTES nng #1): re-creates the listener when its
- * error count moved. Main thread, every tick. */
+/* The half-open-peer watchdog (docs/dependencies.md, known library problems): re-creates
+ * the listener when its error count moved. Main thread, every tick. */
 void agent_ingest_watchdog(struct agent_ingest *in);
 /* Stops receiving, waits (up to timeout_ms) for every batch in flight to be answered. Main
  * thread, before agent_writer_stop. */
@@ -126,8 +126,8 @@ int agent_self_collect(struct agent_store *st, uint64_t instance, uint64_t seq, 
 void agent_self_done(bool stored);
 
 /* ------------------------------------------------------------------ lock (lock.c)
- * One agentd per socket path (LIBRARY-NOTES nng #1): an flock on PATH.lock beside each ipc
- * socket, held for the life of the process; a stale socket file is then removed. */
+ * One agentd per socket path: an flock on PATH.lock beside each ipc socket,
+ * held for the life of the process; a stale socket file is then removed. */
 struct agent_lock;
 /* For an ipc:// url: creates the run directory (0755), locks PATH.lock, unlinks a stale PATH.
  * For other urls: nothing. MB_EINVAL with err "another metricsbus-agentd owns PATH" when the

@@ -1,5 +1,5 @@
 /* listen.h: a listener that heals itself: the half-open-peer watchdog shared by the ingest
- * and query services (LIBRARY-NOTES nng #1). */
+ * and query services (docs/dependencies.md, known library problems). */
 #ifndef AGENT_LISTEN_H
 #define AGENT_LISTEN_H
 

@@ -148,7 +148,7 @@ int agent_grow_map(struct agent_store *s)
 		s->map_size = info.me_mapsize;
 		mb_log_info("store: map grown to %llu bytes", (unsigned long long)s->map_size);
 	} else {
-		/* LIBRARY-NOTES LMDB 2: a failed resize leaves the env unusable: reopen it. */
+		/* LMDB 0.9.24: a failed resize leaves the env unusable: reopen it. */
 		mb_log_warnx("store: map resize to %llu failed (%s); reopening the store",
 		             (unsigned long long)want, mdb_strerror(rv));
 		mdb_env_close(s->env);

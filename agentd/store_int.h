@@ -115,7 +115,8 @@ struct agent_store {
 	uint64_t map_size;
 	struct agent_geom geom[MB_MAX_LEVELS];
 	int nlevels;
-	/* Readers shared, map resize exclusive (LIBRARY-NOTES LMDB 6). */
+	/* Readers shared, map resize exclusive: mdb_env_set_mapsize needs no transaction of the
+	 * process open. */
 	pthread_rwlock_t txn_lock;
 	/* The in-memory registry: the writer mutates under the write lock, queries read it. */
 	pthread_rwlock_t reg_lock;

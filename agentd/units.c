@@ -1,4 +1,4 @@
-/* units.c: the DC/OS unit of every node and container resource metric (CONTRACT.md's tables);
+/* units.c: the DC/OS unit of every node and container resource metric (the tables of docs/api.md);
  * app metrics carry no unit. */
 #include <string.h>
 

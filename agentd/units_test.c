@@ -1,4 +1,4 @@
-/* units_test.c: the units of CONTRACT.md's node and container tables. */
+/* units_test.c: the units of docs/api.md's node and container tables. */
 #include "agentd.h"
 #include "../tests/unit/mbtest.h"
 

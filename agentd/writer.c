@@ -8,7 +8,7 @@
 
 #include "agentd.h"
 
-/* Records per transaction: big enough to amortise the commit (LIBRARY-NOTES: ~100,000-point
+/* Records per transaction: big enough to amortise the commit (measured here: ~100,000-point
  * transactions reach the speed target), small enough to answer shims within tens of ms. */
 #define WRITER_MAX_RECORDS 200000
 #define WRITER_MAX_BATCHES 4096

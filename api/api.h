@@ -85,7 +85,7 @@ int api_range_build(const struct api_range_params *p, int64_t now_ms, struct mb_
                     char *err, size_t errlen);
 
 /* ------------------------------------------------------------------ dcos.c
- * JSON bodies for a 200 reply of each op, as CONTRACT.md shows them. */
+ * JSON bodies for a 200 reply of each op, as docs/api.md shows them. */
 int api_render_json(struct mb_buf *b, const struct mb_reply *r);
 
 /* ------------------------------------------------------------------ prom.c */

@@ -533,7 +533,7 @@ MB_TEST(decoded_size_budget_is_exact)
 
 MB_TEST(decoded_strings_are_terminated_copies)
 {
-	/* msgpack-c strings point into the input, unterminated (LIBRARY-NOTES msgpack 2) */
+	/* msgpack-c strings point into the input, unterminated (msgpack-c 4.0.0) */
 	struct mb_kv t[] = {{"k", "v"}};
 	struct mb_record r = {.kind = MB_GAUGE, .name = "abc", .ntags = 1, .tags = t, .value = 1};
 	struct mb_batch in = {.instance = 1, .seq = 1, .time_ms = 1, .interval_ms = 1,

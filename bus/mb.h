@@ -104,7 +104,7 @@ int64_t mb_mono_ms(void);
 uint64_t mb_hash64(const void *data, size_t len);
 
 /* ------------------------------------------------------------------ paths (paths.c)
- * The defaults of CONTRACT.md. Each writes a NUL-terminated string into buf and returns 0,
+ * The defaults of docs/operations.md. Each writes a NUL-terminated string into buf and returns 0,
  * or MB_ETOOBIG when it does not fit. They read the environment: call from the main thread. */
 /* $METRICSBUS_RUN_DIR, else /run/metricsbus as root, else $XDG_RUNTIME_DIR/metricsbus,
  * else /tmp/metricsbus-$UID. */
@@ -424,9 +424,9 @@ void mb_reply_free(struct mb_reply *r);
 #define MB_MAX_EXPORT_MSG (256u << 20)
 
 /* ------------------------------------------------------------------ nng (net.c)
- * Socket helpers that carry LIBRARY-NOTES' rules: a receive size limit on every listener and
- * dialer, reconnect back-off 100ms..2s, dials that never fail for a missing peer, ipc
- * sockets made 0660. They take nng_socket by value (include <nng/nng.h> first). */
+ * Socket helpers that carry the rules of docs/dependencies.md (known library problems): a
+ * receive size limit on every listener and dialer, reconnect back-off 100ms..2s, dials that
+ * never fail for a missing peer, ipc sockets made 0660. They take nng_socket by value (include <nng/nng.h> first). */
 #ifdef NNG_MAJOR_VERSION
 /* Listens on url with NNG_OPT_RECVMAXSZ = recvmax (0 is taken as MB_MAX_MSG: never
  * unlimited). For ipc:// the socket file gets mode 0660 whatever the umask. Returns 0, or
@@ -435,8 +435,9 @@ int mb_listen(nng_socket s, const char *url, size_t recvmax, nng_listener *out);
 /* Dials url in the background (NNG_FLAG_NONBLOCK): succeeds when no one listens yet.
  * recvmax as for mb_listen; reconnects after 100ms, backing off to 2s. MB_ENNG. */
 int mb_dial(nng_socket s, const char *url, size_t recvmax, nng_dialer *out);
-/* The listener's accept failures, for the half-open-peer watchdog (LIBRARY-NOTES nng #1); -1
- * when nng has no statistics for it. Found with a real test (bus/net_test.c): in nng 1.5.2 a
+/* The listener's accept failures, for the half-open-peer watchdog (docs/dependencies.md,
+ * known library problems); -1 when nng has no statistics for it. Found with a real test
+ * (bus/net_test.c): in nng 1.5.2 a
  * plain connect()+close() on an ipc listener's path makes the handshake fail with ECLOSED,
  * which nng passes to the listener's accept, which then stops for good: the only statistic
  * that moves is the listener's "other" (+1, "accept" does not move), and later dialers get a

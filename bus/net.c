@@ -1,4 +1,4 @@
-/* net.c: nng sockets set up by LIBRARY-NOTES' rules, the listener error count behind
+/* net.c: nng sockets set up by the rules of docs/dependencies.md, the listener error count behind
  * agentd's half-open watchdog, and the REQ client with a deadline per call. */
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>

@@ -1,5 +1,5 @@
 /* net_test.c: mb_listen/mb_dial/mb_client_* over real nng ipc sockets in a temp dir, and
- * the nng 1.5.2 half-open ipc listener bug (LIBRARY-NOTES nng #1) that mb_listener_errors sees. */
+ * the nng 1.5.2 half-open ipc listener bug (docs/dependencies.md) that mb_listener_errors sees. */
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
@@ -431,7 +431,7 @@ MB_TEST(net_listener_errors_zero_on_a_healthy_listener)
 	srv_stop(&s);
 }
 
-/* nng 1.5.2, LIBRARY-NOTES nng #1: a peer that closes before the handshake kills the ipc
+/* nng 1.5.2 (upstream issue 1518): a peer that closes before the handshake kills the ipc
  * listener for good. This test pins down the bug, what the statistics show and what the
  * remedy is, so that a fixed nng (or a changed statistic) is noticed here first. */
 /* nng 1.5.2 never frees a listener killed this way (its stuck pipes hold it), which

@@ -1,4 +1,4 @@
-/* paths.c: the default run directory, socket URLs and data directory of CONTRACT.md, and
+/* paths.c: the default run directory, socket URLs and data directory of docs/operations.md, and
  * mkdir -p. Read from the environment each time so tests can point them at temp dirs. */
 #include "mb.h"
 

@@ -1,4 +1,4 @@
-/* paths_test.c: the run and data directory rules of CONTRACT.md, the socket URLs built on
+/* paths_test.c: the run and data directory rules of docs/operations.md, the socket URLs built on
  * them, and mb_mkdirs. */
 #include "mb.h"
 #include "../tests/unit/mbtest.h"

@@ -1,4 +1,4 @@
-"""The front door every program shares (CONTRACT.md "Programs"): --help, --version, bad flags
+"""The front door every program shares: --help, --version, bad flags
 and values exit 2 with one line, every flag also read from METRICSBUS_<NAME>, the flag wins."""
 import os
 import subprocess
