@@ -31,18 +31,18 @@ MB_TEST(identity_precedence)
 	struct shim_identity id;
 	char err[256];
 	clear_env();
-	CHECK(shim_identity_init(&id, NULL, NULL, NULL, 0xabc, err, sizeof err) == 0);
+	CHECK(shim_identity_init(&id, NULL, NULL, NULL, NULL, 0xabc, err, sizeof err) == 0);
 	CHECK_STR(id.cid, "shim-0000000000000abc");
 	setenv("HOSTNAME", "box1", 1);
-	CHECK(shim_identity_init(&id, NULL, NULL, NULL, 1, err, sizeof err) == 0);
+	CHECK(shim_identity_init(&id, NULL, NULL, NULL, NULL, 1, err, sizeof err) == 0);
 	CHECK_STR(id.cid, "box1");
 	setenv("MESOS_CONTAINER_NAME", "mesos-1234", 1);
-	CHECK(shim_identity_init(&id, NULL, NULL, NULL, 1, err, sizeof err) == 0);
-	CHECK_STR(id.cid, "mesos-1234");
-	CHECK(shim_identity_init(&id, "mine", NULL, NULL, 1, err, sizeof err) == 0);
+	CHECK(shim_identity_init(&id, NULL, NULL, NULL, NULL, 1, err, sizeof err) == 0);
+	CHECK_STR(id.cid, "1234"); /* the Mesos ContainerID in the Docker name */
+	CHECK(shim_identity_init(&id, "mine", NULL, NULL, NULL, 1, err, sizeof err) == 0);
 	CHECK_STR(id.cid, "mine");
 	/* sanitised to a schema name */
-	CHECK(shim_identity_init(&id, "a b\tc", NULL, NULL, 1, err, sizeof err) == 0);
+	CHECK(shim_identity_init(&id, "a b\tc", NULL, NULL, NULL, 1, err, sizeof err) == 0);
 	CHECK_STR(id.cid, "a_b_c");
 	clear_env();
 }
@@ -55,14 +55,14 @@ MB_TEST(identity_kubernetes_pod_containers_distinct)
 	setenv("HOSTNAME", "web-7d4b9-x2x", 1);
 	setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1", 1);
 	setenv("POD_NAMESPACE", "prod", 1);
-	CHECK(shim_identity_init(&a, NULL, NULL, "/usr/bin/nginx", 1, err, sizeof err) == 0);
-	CHECK(shim_identity_init(&b, NULL, NULL, "/app/sidecar", 2, err, sizeof err) == 0);
+	CHECK(shim_identity_init(&a, NULL, NULL, NULL, "/usr/bin/nginx", 1, err, sizeof err) == 0);
+	CHECK(shim_identity_init(&b, NULL, NULL, NULL, "/app/sidecar", 2, err, sizeof err) == 0);
 	CHECK_STR(a.cid, "web-7d4b9-x2x:nginx");
 	CHECK_STR(b.cid, "web-7d4b9-x2x:sidecar");
 	CHECK_STR(dim(&a, "pod_name"), "web-7d4b9-x2x");
 	CHECK_STR(dim(&a, "namespace"), "prod");
 	setenv("METRICSBUS_CONTAINER_NAME", "api", 1);
-	CHECK(shim_identity_init(&a, NULL, NULL, "/usr/bin/nginx", 1, err, sizeof err) == 0);
+	CHECK(shim_identity_init(&a, NULL, NULL, NULL, "/usr/bin/nginx", 1, err, sizeof err) == 0);
 	CHECK_STR(a.cid, "web-7d4b9-x2x:api");
 	clear_env();
 }
@@ -76,11 +76,11 @@ MB_TEST(identity_mesos_marathon_dims)
 	setenv("MESOS_EXECUTOR_ID", "web.1234", 1);
 	setenv("MESOS_FRAMEWORK_ID", "fw-0001", 1);
 	setenv("MARATHON_APP_ID", "/group/web", 1);
-	CHECK(shim_identity_init(&id, "c", NULL, NULL, 1, err, sizeof err) == 0);
+	CHECK(shim_identity_init(&id, "c", NULL, NULL, NULL, 1, err, sizeof err) == 0);
 	CHECK_STR(dim(&id, "task_id"), "web.1234");
 	CHECK_STR(dim(&id, "executor_id"), "web.1234");
 	CHECK_STR(dim(&id, "framework_id"), "fw-0001");
-	CHECK_STR(dim(&id, "task_name"), "group/web");
+	CHECK_STR(dim(&id, "task_name"), "web.group"); /* Marathon: id.toHostname */
 	CHECK_STR(dim(&id, "framework_name"), "marathon");
 	clear_env();
 }
@@ -95,14 +95,14 @@ MB_TEST(identity_dimension_flags)
 	l.v[l.n++] = "task_id=from-flag";
 	l.v[l.n++] = "team=core";
 	l.v[l.n++] = "empty=";
-	CHECK(shim_identity_init(&id, "c", &l, NULL, 1, err, sizeof err) == 0);
+	CHECK(shim_identity_init(&id, "c", &l, NULL, NULL, 1, err, sizeof err) == 0);
 	CHECK_STR(dim(&id, "task_id"), "from-flag");
 	CHECK_STR(dim(&id, "team"), "core");
 	CHECK_STR(dim(&id, "empty"), "");
 	l.v[l.n++] = "no-equals";
-	CHECK(shim_identity_init(&id, "c", &l, NULL, 1, err, sizeof err) == MB_EINVAL);
+	CHECK(shim_identity_init(&id, "c", &l, NULL, NULL, 1, err, sizeof err) == MB_EINVAL);
 	l.n--;
 	l.v[l.n++] = "bad key=x";
-	CHECK(shim_identity_init(&id, "c", &l, NULL, 1, err, sizeof err) == MB_EINVAL);
+	CHECK(shim_identity_init(&id, "c", &l, NULL, NULL, 1, err, sizeof err) == MB_EINVAL);
 	clear_env();
 }

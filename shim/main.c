@@ -155,7 +155,7 @@ static void flush(struct shim *s, bool stop)
 int main(int argc, char **argv)
 {
 	const char *agent = NULL, *listen = "127.0.0.1:0", *cid = NULL;
-	struct mb_strlist dimflags = {0};
+	struct mb_strlist dimflags = {0}, labelflags = {0};
 	int64_t flush_ms = 10000, drain_ms = 2000;
 	uint64_t backlog = 16ull << 20;
 	struct mb_flag flags[] = {
@@ -164,9 +164,12 @@ int main(int argc, char **argv)
 	    {"listen", MB_FLAG_STR, &listen, "HOST:PORT|unix:PATH",
 	     "statsd socket (default 127.0.0.1:0, an ephemeral port)", false},
 	    {"container-id", MB_FLAG_STR, &cid, "ID",
-	     "container id (default MESOS_CONTAINER_NAME, HOSTNAME, else generated)", false},
+	     "container id (default: the Mesos ContainerID, Kubernetes HOSTNAME, else generated)",
+	     false},
 	    {"dimension", MB_FLAG_LIST, &dimflags, "KEY=VALUE",
 	     "a dimension of the container (repeatable)", false},
+	    {"label", MB_FLAG_LIST, &labelflags, "KEY=VALUE",
+	     "a label of the container, in the dimensions' labels (repeatable)", false},
 	    {"flush-interval", MB_FLAG_DURATION, &flush_ms, "DURATION",
 	     "aggregation interval (default 10s)", false},
 	    {"backlog", MB_FLAG_SIZE, &backlog, "SIZE",
@@ -201,7 +204,7 @@ int main(int argc, char **argv)
 		s.inst = (uint64_t)mb_now_ms() ^ ((uint64_t)getpid() << 32);
 	if (s.inst == 0)
 		s.inst = 1;
-	if (shim_identity_init(&s.id, cid, &dimflags, npos ? argv[0] : NULL, s.inst, err,
+	if (shim_identity_init(&s.id, cid, &dimflags, &labelflags, npos ? argv[0] : NULL, s.inst, err,
 	                       sizeof err) != 0)
 		mb_usage_error(&prog, "%s", err);
 

@@ -103,13 +103,32 @@ struct shim_identity {
 	char store[16384];
 	size_t used;
 };
-/* Container id: flag_cid (--container-id / METRICSBUS_CONTAINER_ID), else MESOS_CONTAINER_NAME,
- * else HOSTNAME (with the container's name under Kubernetes), else generated from inst.
- * Dimensions from the Mesos/Marathon/Kubernetes environment, then --dimension KEY=VALUE (they
- * win). MB_EINVAL with a reason for a bad --dimension. */
+/* Container id: flag_cid (--container-id / METRICSBUS_CONTAINER_ID), else the Mesos ContainerID
+ * (sandbox path in MESOS_DIRECTORY or MESOS_SANDBOX, else the sandbox mount in mountinfo, else
+ * MESOS_CONTAINER_NAME), else HOSTNAME (with the container's name under Kubernetes), else
+ * generated from inst. Dimensions from the same sources and the Mesos/Marathon/Kubernetes
+ * environment, labels ("labels.KEY") from MARATHON_APP_LABEL_KEY then --label KEY=VALUE, then
+ * --dimension KEY=VALUE (they win). MB_EINVAL with a reason for a bad --dimension/--label. */
 int shim_identity_init(struct shim_identity *id, const char *flag_cid,
-                       const struct mb_strlist *dimflags, const char *command, uint64_t inst,
-                       char *err, size_t errlen);
+                       const struct mb_strlist *dimflags, const struct mb_strlist *labelflags,
+                       const char *command, uint64_t inst, char *err, size_t errlen);
+/* Where the sandbox mount is read from ("/proc/self/mountinfo"; tests point elsewhere). */
+extern const char *shim_mountinfo_path;
+
+/* ------------------------------------------------------------------ mesos.c
+ * The ids a Mesos container is known by; each "" when not known. */
+struct shim_mesos {
+	char agent[MB_MAX_NAME + 1], framework[MB_MAX_NAME + 1], executor[MB_MAX_NAME + 1];
+	char cid[MB_MAX_NAME + 1]; /* the ContainerID: for a nested (pod) container, the child's */
+};
+/* A sandbox path ".../slaves/A/frameworks/F/executors/E/runs/C[/containers/CHILD]...", n
+ * bytes of it. MB_EINVAL when it is not one. */
+int shim_mesos_from_path(const char *path, size_t n, struct shim_mesos *m);
+/* The sandbox bind mount in mountinfo text; the one mounted at `at` (MESOS_SANDBOX) first,
+ * then /mnt/mesos/sandbox, then any. MB_EINVAL when there is none. */
+int shim_mesos_from_mountinfo(const char *text, const char *at, struct shim_mesos *m);
+/* A Docker containerizer name: "mesos-C", "mesos-C.executor", "mesos-A.C". MB_EINVAL. */
+int shim_mesos_from_name(const char *name, struct shim_mesos *m);
 
 /* ------------------------------------------------------------------ cgroup.c */
 /* Appends the container's resource metrics (MB_RESOURCE records) to f; names and values

@@ -259,7 +259,7 @@ class TestExamplesUnderRealShim(mb.StackTest):
         env.update({"MESOS_CONTAINER_NAME": "mesos-1b2c3d", "MARATHON_APP_ID": app["id"],
                     "MESOS_TASK_ID": "testapp.5f6e", "HOSTNAME": "agent-7"})
         self.run_as(env)
-        dims = self.dims_of("mesos-1b2c3d")
+        dims = self.dims_of("1b2c3d")  # the Mesos ContainerID in the Docker name
         self.assertEqual("testapp.5f6e", dims.get("task_id"))
         self.assertEqual("marathon", dims.get("framework_name"))
         self.assertIn("testapp", dims.get("task_name", ""))

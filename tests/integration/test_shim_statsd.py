@@ -125,9 +125,9 @@ class ShimStatsdTest(mb.StackTest):
         b = sink.batches()
         self.assertTrue(b)
         for x in b:
-            self.assertEqual(x["cid"], "mesos-c-1")
+            self.assertEqual(x["cid"], "c-1")  # the ContainerID in the Docker name
             self.assertEqual(x["dims"]["task_id"], "web.42")
-            self.assertEqual(x["dims"]["task_name"], "prod/web")
+            self.assertEqual(x["dims"]["task_name"], "web.prod")  # Marathon: id.toHostname
             self.assertEqual(x["dims"]["framework_id"], "fw-9")
             self.assertEqual(x["dims"]["team"], "core")
         p = self.stack.shim("--flush-interval", "60s", "--container-id", "flagged",
