@@ -72,21 +72,11 @@ struct agent_wbuf {
 };
 
 #define PUSH(wb, name, val)                                                              \
-	((wb)->n_##name < (wb)->cap_##name || grow((void **)&(wb)->name, &(wb)->cap_##name,     \
-	                                           sizeof *(wb)->name) == 0                   \
+	((wb)->n_##name < (wb)->cap_##name ||                                            \
+		 mb_grow(&(wb)->name, &(wb)->cap_##name, (wb)->n_##name + 1,              \
+	                 sizeof *(wb)->name, 1024) == 0                                   \
 		 ? ((wb)->name[(wb)->n_##name++] = (val), 0)                              \
 		 : MB_ENOMEM)
-
-static int grow(void **p, size_t *cap, size_t sz)
-{
-	size_t nc = *cap ? *cap * 2 : 1024;
-	void *n = realloc(*p, nc * sz);
-	if (!n)
-		return MB_ENOMEM;
-	*p = n;
-	*cap = nc;
-	return 0;
-}
 
 void agent_commit_free(struct agent_store *s)
 {
@@ -487,11 +477,11 @@ static int seq_forget_step(struct agent_store *s, MDB_txn *t, int64_t now, struc
 {
 	wb->n_seqgone = 0;
 	uint32_t pos = s->seq_pos;
-	for (uint32_t scanned = 0; scanned < 64 && scanned < s->capseqs; scanned++, pos++) {
-		if (pos >= s->capseqs)
+	for (uint32_t scanned = 0; scanned < 64 && scanned < s->nseqs; scanned++, pos++) {
+		if (pos >= s->nseqs)
 			pos = 0;
 		const struct agent_seqent *q = &s->seqs[pos];
-		if (!q->inst || q->pend || now - q->last_ms <= AGENT_SEQ_KEEP_MS)
+		if (q->pend || now - q->last_ms <= AGENT_SEQ_KEEP_MS)
 			continue;
 		uint8_t k8[8];
 		agent_put_be64(k8, q->inst);

@@ -1,6 +1,5 @@
 /* registry.c: the series registry (source + kind + name + tags -> 64-bit id), the sources
  * with their dimensions, and the per-shim sequence table: in memory, loaded from LMDB at open. */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,67 +49,16 @@ int agent_canon_key(struct mb_buf *b, const char *src, int kind, const char *nam
 
 /* ------------------------------------------------------------------ series */
 
-static void sb_insert(struct agent_sbucket *b, uint32_t n, uint64_t hash, uint32_t idx)
-{
-	uint32_t i = (uint32_t)(hash & (n - 1));
-	while (b[i].idx1)
-		i = (i + 1) & (n - 1);
-	b[i].hash = hash;
-	b[i].idx1 = idx + 1;
-}
-
-static int sbuckets_rebuild(struct agent_store *s, uint32_t n)
-{
-	struct agent_sbucket *b = calloc(n, sizeof *b);
-	if (!b)
-		return MB_ENOMEM;
-	free(s->sbuckets);
-	s->sbuckets = b;
-	s->nsbuckets = n;
-	for (uint32_t i = 0; i < s->nser; i++)
-		if (s->ser[i] != &agent_dead)
-			sb_insert(b, n, s->ser[i]->hash, i);
-	return 0;
-}
-
 struct agent_series *agent_series_find(struct agent_store *s, const char *key, size_t keylen,
                                        uint64_t hash)
 {
-	if (!s->nsbuckets)
-		return NULL;
-	uint32_t mask = s->nsbuckets - 1;
-	for (uint32_t i = (uint32_t)(hash & mask); s->sbuckets[i].idx1; i = (i + 1) & mask) {
-		if (s->sbuckets[i].hash != hash)
-			continue;
-		struct agent_series *se = s->ser[s->sbuckets[i].idx1 - 1];
-		if (se->keylen == keylen && memcmp(se->key, key, keylen) == 0)
+	uint32_t pos = MB_HTAB_START, idx;
+	while (mb_htab_next(&s->sidx, hash, &pos, &idx)) {
+		struct agent_series *se = s->ser[idx];
+		if (se->hash == hash && se->keylen == keylen && memcmp(se->key, key, keylen) == 0)
 			return se;
 	}
 	return NULL;
-}
-
-/* Removes index idx from the table (backward-shift deletion keeps probes unbroken). */
-static void sb_remove(struct agent_store *s, uint64_t hash, uint32_t idx)
-{
-	struct agent_sbucket *b = s->sbuckets;
-	uint32_t mask = s->nsbuckets - 1, p = (uint32_t)(hash & mask);
-	while (b[p].idx1 && b[p].idx1 != idx + 1)
-		p = (p + 1) & mask;
-	if (!b[p].idx1)
-		return;
-	for (uint32_t j = p;;) {
-		j = (j + 1) & mask;
-		if (!b[j].idx1)
-			break;
-		uint32_t k = (uint32_t)(b[j].hash & mask);
-		bool stays = p <= j ? (k > p && k <= j) : (k > p || k <= j);
-		if (!stays) {
-			b[p] = b[j];
-			p = j;
-		}
-	}
-	b[p].idx1 = 0;
-	b[p].hash = 0;
 }
 
 /* Parses a canonical key into name and tags pointing into it. */
@@ -150,38 +98,16 @@ static int series_place(struct agent_store *s, uint32_t idx, struct agent_series
 {
 	int rv;
 	struct agent_source *c = s->src[se->src];
-	if (c->nser == c->capser) {
-		uint32_t nc = c->capser ? c->capser * 2 : 16;
-		uint32_t *n = realloc(c->ser, nc * sizeof *n);
-		if (!n)
-			return MB_ENOMEM;
-		c->ser = n;
-		c->capser = nc;
-	}
 	bool append = idx == s->nser;
-	if (append && s->nser == s->capser) {
-		uint32_t nc = s->capser ? s->capser * 2 : 1024;
-		struct agent_series **n = realloc(s->ser, nc * sizeof *n);
-		if (!n)
-			return MB_ENOMEM;
-		s->ser = n;
-		s->capser = nc;
-	}
+	if ((rv = mb_grow(&c->ser, &c->capser, c->nser + 1, sizeof *c->ser, 16)) != 0 ||
+	    (append && (rv = mb_grow(&s->ser, &s->capser, (size_t)s->nser + 1, sizeof *s->ser,
+	                             1024)) != 0) ||
+	    (rv = mb_htab_insert(&s->sidx, se->hash, idx)) != 0)
+		return rv;
 	c->ser[c->nser++] = idx;
 	s->ser[idx] = se;
 	if (append)
 		s->nser++;
-	if ((s->nser + 1) * 2 > s->nsbuckets) {
-		if ((rv = sbuckets_rebuild(s, s->nsbuckets ? s->nsbuckets * 2 : 2048)) != 0) {
-			c->nser--;
-			s->ser[idx] = &agent_dead;
-			if (append)
-				s->nser--;
-			return rv;
-		}
-	} else {
-		sb_insert(s->sbuckets, s->nsbuckets, se->hash, idx);
-	}
 	return 0;
 }
 
@@ -216,14 +142,9 @@ int agent_series_add(struct agent_store *s, const char *key, size_t keylen, uint
                      uint32_t src, struct agent_series **out)
 {
 	int rv;
-	if (s->nadded == s->capadded) {
-		uint32_t nc = s->capadded ? s->capadded * 2 : 1024;
-		struct agent_added *n = realloc(s->added, nc * sizeof *n);
-		if (!n)
-			return MB_ENOMEM;
-		s->added = n;
-		s->capadded = nc;
-	}
+	if ((rv = mb_grow(&s->added, &s->capadded, (size_t)s->nadded + 1, sizeof *s->added,
+	                  1024)) != 0)
+		return rv;
 	bool reused = s->nfree > 0;
 	uint32_t idx = reused ? s->freeser[s->nfree - 1] : s->nser;
 	struct agent_series *se = series_new(key, keylen, hash, (uint64_t)idx + 1, src);
@@ -242,14 +163,10 @@ int agent_series_add(struct agent_store *s, const char *key, size_t keylen, uint
 
 static int free_push(struct agent_store *s, uint32_t idx)
 {
-	if (s->nfree == s->capfree) {
-		uint32_t nc = s->capfree ? s->capfree * 2 : 256;
-		uint32_t *n = realloc(s->freeser, nc * sizeof *n);
-		if (!n)
-			return MB_ENOMEM;
-		s->freeser = n;
-		s->capfree = nc;
-	}
+	int rv;
+	if ((rv = mb_grow(&s->freeser, &s->capfree, (size_t)s->nfree + 1, sizeof *s->freeser,
+	                  256)) != 0)
+		return rv;
 	s->freeser[s->nfree++] = idx;
 	return 0;
 }
@@ -270,8 +187,7 @@ void agent_series_undo(struct agent_store *s)
 		return;
 	struct agent_added a = s->added[--s->nadded];
 	struct agent_series *se = s->ser[a.idx];
-	if (s->nsbuckets)
-		sb_remove(s, se->hash, a.idx);
+	mb_htab_remove(&s->sidx, se->hash, a.idx);
 	source_list_remove(s->src[se->src], a.idx);
 	if (a.reused) {
 		s->ser[a.idx] = &agent_dead;
@@ -289,8 +205,7 @@ void agent_series_forget(struct agent_store *s, uint32_t idx)
 		return;
 	if (free_push(s, idx) != 0)
 		return; /* kept: tried again at the next pass */
-	if (s->nsbuckets)
-		sb_remove(s, se->hash, idx);
+	mb_htab_remove(&s->sidx, se->hash, idx);
 	struct agent_source *c = s->src[se->src];
 	source_list_remove(c, idx);
 	if (se->committed && c->nseries_committed)
@@ -308,60 +223,39 @@ static uint64_t name_hash(const char *n)
 
 int agent_source_find(struct agent_store *s, const char *name)
 {
-	if (!s->ncbuckets)
-		return -1;
-	for (int32_t i = s->cbuckets[name_hash(name) & (s->ncbuckets - 1)]; i;
-	     i = s->src[i - 1]->next)
-		if (strcmp(s->src[i - 1]->name, name) == 0)
-			return i - 1;
+	uint32_t pos = MB_HTAB_START, idx;
+	while (mb_htab_next(&s->cidx, name_hash(name), &pos, &idx))
+		if (strcmp(s->src[idx]->name, name) == 0)
+			return (int)idx;
 	return -1;
-}
-
-static int cbuckets_rebuild(struct agent_store *s, uint32_t n)
-{
-	int32_t *b = calloc(n, sizeof *b);
-	if (!b)
-		return MB_ENOMEM;
-	free(s->cbuckets);
-	s->cbuckets = b;
-	s->ncbuckets = n;
-	for (uint32_t i = 0; i < s->nsrc; i++) {
-		uint32_t h = (uint32_t)(name_hash(s->src[i]->name) & (n - 1));
-		s->src[i]->next = b[h];
-		b[h] = (int32_t)i + 1;
-	}
-	return 0;
 }
 
 int agent_source_add(struct agent_store *s, const char *name, uint32_t *out)
 {
 	int rv;
-	if (s->nsrc == s->capsrc) {
-		uint32_t nc = s->capsrc ? s->capsrc * 2 : 64;
-		struct agent_source **n = realloc(s->src, nc * sizeof *n);
-		if (!n)
-			return MB_ENOMEM;
-		s->src = n;
-		s->capsrc = nc;
-	}
+	if ((rv = mb_grow(&s->src, &s->capsrc, (size_t)s->nsrc + 1, sizeof *s->src, 64)) != 0)
+		return rv;
 	struct agent_source *c = calloc(1, sizeof *c);
 	if (!c || !(c->name = strdup(name))) {
 		free(c);
 		return MB_ENOMEM;
 	}
-	s->src[s->nsrc++] = c;
-	if (s->nsrc > s->ncbuckets / 2) {
-		if ((rv = cbuckets_rebuild(s, s->ncbuckets ? s->ncbuckets * 2 : 64)) != 0) {
-			agent_source_pop(s);
-			return rv;
-		}
-	} else {
-		uint32_t h = (uint32_t)(name_hash(name) & (s->ncbuckets - 1));
-		c->next = s->cbuckets[h];
-		s->cbuckets[h] = (int32_t)s->nsrc;
+	if ((rv = mb_htab_insert(&s->cidx, name_hash(name), s->nsrc)) != 0) {
+		free(c->name);
+		free(c);
+		return rv;
 	}
+	s->src[s->nsrc++] = c;
 	*out = s->nsrc - 1;
 	return 0;
+}
+
+static void source_free(struct agent_source *c)
+{
+	free(c->ser);
+	free(c->dims);
+	free(c->name);
+	free(c);
 }
 
 void agent_source_pop(struct agent_store *s)
@@ -370,18 +264,9 @@ void agent_source_pop(struct agent_store *s)
 		return;
 	uint32_t idx = s->nsrc - 1;
 	struct agent_source *c = s->src[idx];
-	if (s->ncbuckets) {
-		int32_t *pp = &s->cbuckets[name_hash(c->name) & (s->ncbuckets - 1)];
-		while (*pp && *pp != (int32_t)idx + 1)
-			pp = &s->src[*pp - 1]->next;
-		if (*pp)
-			*pp = c->next;
-	}
+	mb_htab_remove(&s->cidx, name_hash(c->name), idx);
 	s->nsrc--;
-	free(c->ser);
-	free(c->dims);
-	free(c->name);
-	free(c);
+	source_free(c);
 }
 
 int agent_dims_copy(uint16_t n, const struct mb_kv *in, struct mb_kv **out)
@@ -497,100 +382,22 @@ int agent_series_encode(const struct agent_series *se, struct mb_buf *b)
 	return 0;
 }
 
-struct agent_seqent *agent_seq_find(struct agent_store *s, uint64_t inst, bool create)
-{
-	if (s->capseqs == 0 || (create && (s->nseqs + 1) * 2 > s->capseqs)) {
-		if (!create)
-			return NULL;
-		uint32_t nc = s->capseqs ? s->capseqs * 2 : 256;
-		struct agent_seqent *n = calloc(nc, sizeof *n);
-		if (!n)
-			return NULL;
-		for (uint32_t i = 0; i < s->capseqs; i++) {
-			if (!s->seqs[i].inst)
-				continue;
-			uint32_t h = (uint32_t)mb_hash64(&s->seqs[i].inst, 8) & (nc - 1);
-			while (n[h].inst)
-				h = (h + 1) & (nc - 1);
-			n[h] = s->seqs[i];
-		}
-		free(s->seqs);
-		s->seqs = n;
-		s->capseqs = nc;
-	}
-	uint32_t h = (uint32_t)mb_hash64(&inst, 8) & (s->capseqs - 1);
-	while (s->seqs[h].inst) {
-		if (s->seqs[h].inst == inst)
-			return &s->seqs[h];
-		h = (h + 1) & (s->capseqs - 1);
-	}
-	if (!create)
-		return NULL;
-	s->seqs[h].inst = inst;
-	s->seqs[h].seq = 0;
-	s->seqs[h].pend = 0;
-	s->nseqs++;
-	return &s->seqs[h];
-}
-
-void agent_seq_remove(struct agent_store *s, uint64_t inst)
-{
-	if (!s->capseqs || !inst)
-		return;
-	uint32_t mask = s->capseqs - 1;
-	uint32_t i = (uint32_t)mb_hash64(&inst, 8) & mask;
-	while (s->seqs[i].inst != inst) {
-		if (!s->seqs[i].inst)
-			return;
-		i = (i + 1) & mask;
-	}
-	/* Linear probing without tombstones: entries after the hole whose home is at or
-	 * before it move back into it, so every probe chain stays unbroken. */
-	for (uint32_t j = (i + 1) & mask; s->seqs[j].inst; j = (j + 1) & mask) {
-		uint32_t k = (uint32_t)mb_hash64(&s->seqs[j].inst, 8) & mask;
-		bool move = i <= j ? (k <= i || k > j) : (k <= i && k > j);
-		if (move) {
-			s->seqs[i] = s->seqs[j];
-			i = j;
-		}
-	}
-	memset(&s->seqs[i], 0, sizeof s->seqs[i]);
-	s->nseqs--;
-}
-
-static void chain_unlink(struct agent_store *s, uint32_t idx)
-{
-	if (!s->ncbuckets)
-		return;
-	int32_t *pp = &s->cbuckets[name_hash(s->src[idx]->name) & (s->ncbuckets - 1)];
-	while (*pp && *pp != (int32_t)idx + 1)
-		pp = &s->src[*pp - 1]->next;
-	if (*pp)
-		*pp = s->src[idx]->next;
-}
-
 void agent_source_forget(struct agent_store *s, uint32_t idx)
 {
 	if (idx >= s->nsrc || s->src[idx]->nser)
 		return;
 	uint32_t last = s->nsrc - 1;
-	chain_unlink(s, idx);
 	struct agent_source *c = s->src[idx];
+	mb_htab_remove(&s->cidx, name_hash(c->name), idx);
 	if (idx != last) {
 		struct agent_source *m = s->src[last];
-		chain_unlink(s, last);
+		mb_htab_replace(&s->cidx, name_hash(m->name), last, idx);
 		s->src[idx] = m;
-		uint32_t h = (uint32_t)(name_hash(m->name) & (s->ncbuckets - 1));
-		m->next = s->cbuckets[h];
-		s->cbuckets[h] = (int32_t)idx + 1;
 		for (uint32_t i = 0; i < m->nser; i++)
 			s->ser[m->ser[i]]->src = idx;
 	}
 	s->nsrc--;
-	free(c->ser);
-	free(c->dims);
-	free(c->name);
-	free(c);
+	source_free(c);
 }
 
 bool agent_series_live(const struct agent_store *s, const struct agent_series *se, int64_t now)
@@ -695,16 +502,9 @@ int agent_registry_load(struct agent_store *s, MDB_txn *t)
 		if (id == 0 || id > UINT32_MAX || id <= s->nser)
 			continue;
 		while (s->nser + 1 < id) {
-			if (s->nser == s->capser) {
-				uint32_t nc = s->capser ? s->capser * 2 : 1024;
-				struct agent_series **n = realloc(s->ser, nc * sizeof *n);
-				if (!n) {
-					rv = MB_ENOMEM;
-					goto out;
-				}
-				s->ser = n;
-				s->capser = nc;
-			}
+			if ((rv = mb_grow(&s->ser, &s->capser, (size_t)s->nser + 1, sizeof *s->ser,
+			                  1024)) != 0)
+				goto out;
 			s->ser[s->nser] = &agent_dead;
 			if ((rv = free_push(s, s->nser)) != 0)
 				goto out;
@@ -759,9 +559,8 @@ void agent_registry_free(struct agent_store *s)
 	while (s->nsrc)
 		agent_source_pop(s);
 	free(s->ser);
-	free(s->sbuckets);
+	mb_htab_free(&s->sidx);
 	free(s->src);
-	free(s->cbuckets);
-	free(s->seqs);
-	(void)errno;
+	mb_htab_free(&s->cidx);
+	agent_seq_free(s);
 }

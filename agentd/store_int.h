@@ -62,14 +62,7 @@ struct agent_series {
 	int64_t last_ms, persisted_ms;
 	uint32_t iv_ms;
 	uint32_t gen; /* commit.c: the attempt that last touched it */
-	int32_t next; /* hash chain: index+1, 0 = end */
 	struct agent_last li;
-};
-
-/* The hash beside the index: a probe compares hashes without touching the series. */
-struct agent_sbucket {
-	uint64_t hash;
-	uint32_t idx1; /* index + 1; 0 = empty */
 };
 
 struct agent_source {
@@ -79,10 +72,10 @@ struct agent_source {
 	bool stopped, committed;
 	int64_t first_ms;
 	uint32_t *ser; /* series indexes (id - 1), in registration order */
-	uint32_t nser, capser;
+	uint32_t nser;
+	size_t capser;
 	uint64_t nseries_committed;
 	int32_t pend; /* commit.c, during one commit: index+1 of its pending change */
-	int32_t next; /* hash chain: index+1 */
 	uint32_t gen; /* commit.c: the attempt that last had a batch of it */
 };
 
@@ -121,25 +114,29 @@ struct agent_store {
 	/* The in-memory registry: the writer mutates under the write lock, queries read it. */
 	pthread_rwlock_t reg_lock;
 	struct agent_series **ser; /* by id - 1; &agent_dead for a forgotten id (free) */
-	uint32_t nser, capser;
+	uint32_t nser;
+	size_t capser;
 	uint32_t *freeser; /* forgotten indexes, reused by new series */
-	uint32_t nfree, capfree;
+	uint32_t nfree;
+	size_t capfree;
 	/* Series added during the current commit attempt (undone in reverse on failure). */
 	struct agent_added {
 		uint32_t idx;
 		bool reused;
 	} *added;
-	uint32_t nadded, capadded;
+	uint32_t nadded;
+	size_t capadded;
 	uint32_t gen, forget_pos;
-	struct agent_sbucket *sbuckets; /* open addressing, load <= 1/2 */
-	uint32_t nsbuckets;
+	struct mb_htab sidx; /* series: hash of the canonical key -> index */
 	struct agent_source **src;
-	uint32_t nsrc, capsrc;
-	int32_t *cbuckets;
-	uint32_t ncbuckets;
+	uint32_t nsrc;
+	size_t capsrc;
+	struct mb_htab cidx; /* sources: hash of the name -> index */
 	/* Writer only. */
-	struct agent_seqent *seqs;
-	uint32_t nseqs, capseqs;
+	struct agent_seqent *seqs; /* dense; seqidx: hash of the instance -> index */
+	uint32_t nseqs;
+	size_t capseqs;
+	struct mb_htab seqidx;
 	uint32_t seq_pos, src_pos; /* commit.c: where the forgetting scans go on */
 	bool map_at_max;
 	bool fault_episode;
@@ -201,14 +198,19 @@ int agent_source_encode(const struct agent_source *c, struct mb_buf *b);
 int agent_series_encode(const struct agent_series *se, struct mb_buf *b);
 int agent_registry_load(struct agent_store *s, MDB_txn *txn);
 void agent_registry_free(struct agent_store *s);
-struct agent_seqent *agent_seq_find(struct agent_store *s, uint64_t inst, bool create);
-/* Drops an instance's entry (writer, between commit attempts: moves other entries). */
-void agent_seq_remove(struct agent_store *s, uint64_t inst);
 /* Forgets a source without series: out of the hash; the last source takes its index (its
  * series' src follow). Writer, under the registry write lock. */
 void agent_source_forget(struct agent_store *s, uint32_t idx);
 bool agent_series_live(const struct agent_store *s, const struct agent_series *se, int64_t now);
 bool agent_source_live(const struct agent_store *s, const struct agent_source *c, int64_t now);
+
+/* seq.c (writer thread only) */
+/* The entry of an instance; with create, a new one (seq 0) when absent. NULL: absent, or out
+ * of memory. Pointers are valid until the next create or remove. */
+struct agent_seqent *agent_seq_find(struct agent_store *s, uint64_t inst, bool create);
+/* Drops an instance's entry (between commit attempts: moves another entry). */
+void agent_seq_remove(struct agent_store *s, uint64_t inst);
+void agent_seq_free(struct agent_store *s);
 
 /* store.c: wrappers with the test fault hooks. */
 int agent_put(MDB_txn *t, MDB_dbi d, MDB_val *k, MDB_val *v, unsigned flags);

@@ -176,6 +176,53 @@ int mb_buf_append(struct mb_buf *b, const void *p, size_t n);
 void mb_buf_reset(struct mb_buf *b); /* len = 0, keeps memory */
 void mb_buf_free(struct mb_buf *b);
 
+/* ------------------------------------------------------------------ growth and hashing (grow.c)
+ * mb_grow: makes room for n elements of sz bytes in the array *pp (a pointer to the array
+ * pointer) of capacity *cap, doubling from min (16 when 0). MB_ENOMEM (array unchanged).
+ *
+ * mb_htab: a set of (64-bit hash, 32-bit value) pairs, open addressing with linear probing,
+ * at most half full, 8 bytes a slot; the caller keeps the entries (values are their indexes)
+ * and decides equality. A zeroed struct is an empty table. Not thread-safe: the owner's lock
+ * covers it. Lookup, which allocates nothing:
+ *     uint32_t pos = MB_HTAB_START, v;
+ *     while (mb_htab_next(t, hash, &pos, &v)) if (equal(entry[v], key)) ...
+ * insert: MB_ENOMEM, MB_EINVAL (val UINT32_MAX); remove/replace: MB_EINVAL (pair absent). */
+int mb_grow(void *pp, size_t *cap, size_t n, size_t sz, size_t min);
+struct mb_hslot {
+	uint32_t h;  /* the hash folded to 32 bits: home slot and a filter before the compare */
+	uint32_t v1; /* value + 1; 0 = empty */
+};
+struct mb_htab {
+	struct mb_hslot *slot;
+	uint32_t mask; /* slots - 1 */
+	uint32_t n;
+};
+#define MB_HTAB_START UINT32_MAX
+static inline uint32_t mb_htab_h32(uint64_t hash)
+{
+	return (uint32_t)(hash >> 32) ^ (uint32_t)hash;
+}
+static inline bool mb_htab_next(const struct mb_htab *t, uint64_t hash, uint32_t *pos,
+                                uint32_t *val)
+{
+	if (!t->slot)
+		return false;
+	uint32_t h = mb_htab_h32(hash);
+	uint32_t i = *pos == MB_HTAB_START ? h & t->mask : (*pos + 1) & t->mask;
+	for (; t->slot[i].v1; i = (i + 1) & t->mask)
+		if (t->slot[i].h == h) {
+			*pos = i;
+			*val = t->slot[i].v1 - 1;
+			return true;
+		}
+	return false;
+}
+int mb_htab_reserve(struct mb_htab *t, uint32_t n);
+int mb_htab_insert(struct mb_htab *t, uint64_t hash, uint32_t val);
+int mb_htab_remove(struct mb_htab *t, uint64_t hash, uint32_t val);
+int mb_htab_replace(struct mb_htab *t, uint64_t hash, uint32_t val, uint32_t nval);
+void mb_htab_free(struct mb_htab *t);
+
 /* A bump allocator: decoded messages put their strings and arrays in one. Not thread-safe;
  * mb_arena_free releases everything it handed out. A zeroed arena is valid. */
 struct mb_arena_block;
