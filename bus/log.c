@@ -53,6 +53,18 @@ int mb_log_parse_level(const char *s, enum mb_log_level *out)
 	return MB_EINVAL;
 }
 
+/* glibc's strerror_r (with _GNU_SOURCE) returns the text; musl's, the POSIX one, fills eb. */
+static const char *error_text(int errnum, char *eb, size_t n)
+{
+#ifdef __GLIBC__
+	return strerror_r(errnum, eb, n);
+#else
+	if (strerror_r(errnum, eb, n) != 0)
+		snprintf(eb, n, "error %d", errnum);
+	return eb;
+#endif
+}
+
 /* errnum < 0: no ": strerror" suffix. Control characters in the message are replaced so one
  * call is always exactly one line, even when it quotes bad input. */
 static void log_write(enum mb_log_level level, int errnum, const char *fmt, va_list ap)
@@ -69,7 +81,7 @@ static void log_write(enum mb_log_level level, int errnum, const char *fmt, va_l
 		len += (size_t)n < max - len ? (size_t)n : max - len - 1;
 	if (errnum >= 0 && len < max - 1) {
 		char eb[128];
-		const char *es = strerror_r(errnum, eb, sizeof eb);
+		const char *es = error_text(errnum, eb, sizeof eb);
 		n = snprintf(line + len, max - len, ": %s", es);
 		if (n > 0)
 			len += (size_t)n < max - len ? (size_t)n : max - len - 1;

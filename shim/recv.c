@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -108,31 +109,41 @@ static int open_udp(struct shim_recv *r, const char *spec, char *host, size_t ho
 		snprintf(err, errlen, "--listen: bad port \"%s\"", colon + 1);
 		return MB_EINVAL;
 	}
-	struct addrinfo hints, *ai = NULL;
+	/* The same socket whatever the C library the shim was linked with (the static shim's
+	 * is musl): "localhost" is the loopback without asking a resolver (RFC 6761; musl asks
+	 * DNS when an image has no /etc/hosts), and of several addresses the first IPv4 one is
+	 * bound (musl lists ::1 and :: first, glibc 127.0.0.1 and 0.0.0.0). */
+	if (strcasecmp(h, "localhost") == 0)
+		snprintf(h, sizeof h, "127.0.0.1");
+	struct addrinfo hints, *res = NULL, *ai;
 	memset(&hints, 0, sizeof hints);
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_DGRAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	int g = getaddrinfo(h[0] ? h : NULL, colon + 1, &hints, &ai);
+	int g = getaddrinfo(h[0] ? h : NULL, colon + 1, &hints, &res);
 	if (g != 0) {
 		snprintf(err, errlen, "--listen %s: %s", h, gai_strerror(g));
 		return MB_EINVAL;
 	}
+	for (ai = res; ai->ai_next && ai->ai_family != AF_INET; ai = ai->ai_next)
+		;
+	if (ai->ai_family != AF_INET)
+		ai = res;
 	r->fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (r->fd < 0) {
 		snprintf(err, errlen, "socket: %s", strerror(errno));
-		freeaddrinfo(ai);
+		freeaddrinfo(res);
 		return MB_ESYS;
 	}
 	set_bufs(r->fd);
 	if (bind(r->fd, ai->ai_addr, ai->ai_addrlen) != 0) {
 		snprintf(err, errlen, "bind %s: %s", spec, strerror(errno));
-		freeaddrinfo(ai);
+		freeaddrinfo(res);
 		close(r->fd);
 		r->fd = -1;
 		return MB_ESYS;
 	}
-	freeaddrinfo(ai);
+	freeaddrinfo(res);
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof ss;
 	if (getsockname(r->fd, (struct sockaddr *)&ss, &sl) != 0 ||

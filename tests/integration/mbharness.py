@@ -22,7 +22,13 @@ SLOW = 10 if VALGRIND else 3   # how much longer waits may take under a checker
 VG_DIR = os.path.join(BUILD, "valgrind")
 
 
+# MB_SHIM: another shim binary to test in place of BUILD/bin's (the static one: make static)
+SHIM = os.environ.get("MB_SHIM")
+
+
 def binpath(name):
+    if name == "metricsbus-shim" and SHIM:
+        return os.path.abspath(SHIM)
     return os.path.join(BIN, name)
 
 

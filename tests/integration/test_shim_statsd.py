@@ -3,6 +3,7 @@ codec): Python's statsd package (c, g, ms, s) as the COMMAND, raw datagrams for 
 rates and bad lines, the unix: socket, identity and resource metrics; values asserted exactly."""
 import os
 import random
+import re
 import socket
 import time
 
@@ -114,6 +115,19 @@ class ShimStatsdTest(mb.StackTest):
         self.assertEqual(shimlib.wait_exit(self.stack, p), 0, self.stack.log_of(p))
         self.assertEqual(shimlib.total(sink.batches(), "ux"), 5)
         self.assertFalse(os.path.exists(path), "the socket file is removed at exit")
+
+    def test_listen_address_is_the_same_whatever_the_libc(self):
+        # glibc and musl (the static shim) order a name's addresses differently: the shim
+        # binds the first IPv4 one, and "localhost" is the loopback without a resolver.
+        show = [PY, "-c", "import os; print('ENV', os.environ['STATSD_UDP_HOST'], flush=True)"]
+        for spec, want in (("localhost:0", "127.0.0.1"), ("LocalHost:0", "127.0.0.1"),
+                           ("[::1]:0", "::1")):
+            p = self.stack.shim("--listen", spec, "--flush-interval", "60s",
+                                "--drain-timeout", "100ms", cmd=show)
+            self.assertEqual(shimlib.wait_exit(self.stack, p), 0, self.stack.log_of(p))
+            log = self.stack.log_of(p)
+            self.assertIn("ENV %s\n" % want, log, spec)
+            self.assertRegex(log, r"statsd on \[?%s\]?:\d+" % re.escape(want), spec)
 
     def test_identity_and_dimensions(self):
         sink = shimlib.Sink(self.stack, self.stack.ingest)
