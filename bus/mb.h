@@ -470,6 +470,48 @@ void mb_reply_free(struct mb_reply *r);
 /* Export replies may be large: this is the limit for them, on both ends. */
 #define MB_MAX_EXPORT_MSG (256u << 20)
 
+/* ------------------------------------------------------------------ Prometheus (prom.c)
+ * The names, labels and layout of every Prometheus-facing output: the bridge's /metrics and
+ * agentd's remote write, so a series reads the same from both (the rules: docs/api.md).
+ * Pure functions, any thread, never allocate. */
+enum mb_prom_type { MB_PROM_COUNTER, MB_PROM_GAUGE, MB_PROM_SUMMARY, MB_PROM_HISTOGRAM };
+/* "counter", "gauge", "summary", "histogram". */
+const char *mb_prom_type_name(int pt);
+/* counter -> counter; timer kinds -> summary (histogram when hist); the rest -> gauge. */
+int mb_prom_type_of(int kind, bool hist);
+/* The DC/OS rule: lowercase, every char outside [a-z0-9_] -> '_', '_' before a leading digit.
+ * out gets at most n-1 bytes. */
+void mb_prom_sanitize(const char *in, char *out, size_t n);
+/* A family name: sanitised, a unit suffix (_bytes, _seconds, _percent) where the unit is
+ * known, then `_total` on counters only; any other type that would end in a suffix
+ * Prometheus reserves gets `_value`. *scale is the factor to the base unit (0.001 for ms).
+ * source is the series' source ("agentd" names its timings *_ms without a unit). */
+#define MB_PROM_MAX_NAME (MB_MAX_NAME + 64)
+void mb_prom_family(const char *name, const char *unit, const char *source, int pt, char *out,
+                    size_t n, double *scale);
+/* Labels of a series: its source's dimensions, then its tags, each sanitised; a name already
+ * taken or reserved (le, quantile, job, instance, __*) becomes dim_NAME / tag_NAME (then
+ * _2, _3...). A dimension with an empty value has no label (val NULL) but keeps its name.
+ * Order: as picked (dimensions first); label i is name[i] = val[i] for i < n. */
+#define MB_PROM_MAX_LABELS (MB_MAX_DIMS + MB_MAX_TAGS)
+struct mb_prom_labels {
+	int n;
+	char name[MB_PROM_MAX_LABELS][MB_MAX_TAG_KEY + 16];
+	const char *val[MB_PROM_MAX_LABELS]; /* into src and tags; NULL: no label */
+};
+void mb_prom_labels(struct mb_prom_labels *ls, const struct mb_source_dims *src, int ntags,
+                    const struct mb_kv *tags);
+/* Histogram layout: fixed log-spaced `le` bounds (1, 2.5, 5 per decade, 1e-4..5e5). */
+#define MB_PROM_NBUCKETS 30
+extern const double mb_prom_buckets[MB_PROM_NBUCKETS];
+/* Summary layout: the quantiles of an export item's q[] and their label values. */
+extern const double mb_prom_quantiles[MB_EXPORT_NQ];
+extern const char *const mb_prom_quantile_str[MB_EXPORT_NQ];
+/* Cumulative count of a sketch's observations <= le (values times scale). */
+uint64_t mb_prom_sketch_le(const struct mb_sketch *s, double le, double scale);
+/* The job label remote write sets (the scrape job of docs/examples/prometheus.yml). */
+#define MB_PROM_JOB "metricsbus"
+
 /* ------------------------------------------------------------------ nng (net.c)
  * Socket helpers that carry the rules of docs/dependencies.md (known library problems): a
  * receive size limit on every listener and dialer, reconnect back-off 100ms..2s, dials that

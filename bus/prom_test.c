@@ -1,0 +1,45 @@
+/* prom_test.c: the shared Prometheus naming: family names with unit and type suffixes, label
+ * picking (reserved names, repeats, empty dimensions). */
+#include "mb.h"
+#include "../tests/unit/mbtest.h"
+
+MB_TEST(prom_family_suffixes)
+{
+	char out[MB_PROM_MAX_NAME];
+	double scale = 0;
+	mb_prom_family("memory.total", "bytes", "node", MB_PROM_GAUGE, out, sizeof out, &scale);
+	CHECK_STR(out, "memory_total_bytes");
+	CHECK(scale == 1);
+	mb_prom_family("jobs.total", "", "c1", MB_PROM_COUNTER, out, sizeof out, &scale);
+	CHECK_STR(out, "jobs_total");
+	mb_prom_family("Requests", "", "c1", MB_PROM_COUNTER, out, sizeof out, &scale);
+	CHECK_STR(out, "requests_total");
+	mb_prom_family("queue.count", "", "c1", MB_PROM_GAUGE, out, sizeof out, &scale);
+	CHECK_STR(out, "queue_count_value");
+	mb_prom_family("agentd.commit.latency_ms", "", "agentd", MB_PROM_GAUGE, out, sizeof out,
+	               &scale);
+	CHECK_STR(out, "agentd_commit_latency_seconds");
+	CHECK(scale == 0.001);
+	CHECK_EQ_INT(mb_prom_type_of(MB_TIMER, false), MB_PROM_SUMMARY);
+	CHECK_EQ_INT(mb_prom_type_of(MB_DISTRIBUTION, true), MB_PROM_HISTOGRAM);
+	CHECK_EQ_INT(mb_prom_type_of(MB_SET, true), MB_PROM_GAUGE);
+	CHECK_STR(mb_prom_type_name(MB_PROM_SUMMARY), "summary");
+}
+
+MB_TEST(prom_labels_pick_free_names)
+{
+	struct mb_kv dims[] = {{"container_id", "c1"}, {"mesos_id", ""}};
+	struct mb_source_dims src = {"c1", 2, dims};
+	struct mb_kv tags[] = {{"Container.ID", "x"}, {"job", "j"}, {"mesos_id", "m"}};
+	struct mb_prom_labels ls;
+	mb_prom_labels(&ls, &src, 3, tags);
+	CHECK_EQ_INT(ls.n, 5);
+	CHECK_STR(ls.name[0], "container_id");
+	CHECK_STR(ls.val[0], "c1");
+	CHECK_STR(ls.name[1], "mesos_id");
+	CHECK(ls.val[1] == NULL); /* empty dimension: no label, but the name stays taken */
+	CHECK_STR(ls.name[2], "tag_container_id");
+	CHECK_STR(ls.name[3], "tag_job");
+	CHECK_STR(ls.name[4], "tag_mesos_id");
+	CHECK_STR(ls.val[4], "m");
+}
