@@ -650,7 +650,7 @@ static int attempt(struct agent_store *s, struct mb_batch *const *batches, int n
 				if (l > 0 && !agent_roll_stored(&s->roll_new[l], (int64_t)abs_slot, se->id))
 					continue; /* rolled up from level 0 once the slot closes */
 				struct cop co = {
-					.hi = (uint64_t)l << 32 | agent_ring(s, l, lay, (int64_t)abs_chunk),
+					.hi = (uint64_t)l << 32 | agent_ring(g, lay, (int64_t)abs_chunk),
 					.id = se->id,
 					.ord = ord++,
 					.slot = (uint16_t)(abs_slot % cps),

@@ -21,7 +21,7 @@ int agent_read_slot(struct agent_store *s, MDB_txn *t, const struct agent_series
 	uint32_t cps = g->cps[lay];
 	uint64_t ac = (uint64_t)abs_slot / cps;
 	uint8_t key[AGENT_KEY_LEN];
-	agent_key(key, level, agent_ring(s, level, lay, (int64_t)ac), se->id);
+	agent_key(key, level, agent_ring(&s->geom[level], lay, (int64_t)ac), se->id);
 	MDB_val k = {sizeof key, key}, v;
 	int rv = mdb_get(t, s->db_chunk[level], &k, &v);
 	if (rv != 0)

@@ -229,7 +229,7 @@ void agent_q_range(struct agent_store *s, MDB_txn *t, const struct mb_query *q,
 		int64_t a1c = a1 < vmax ? a1 : vmax;
 		for (int64_t ac = a0 / cps; ac <= (a1c - 1) / (int64_t)cps; ac++) {
 			uint8_t key[AGENT_KEY_LEN];
-			agent_key(key, lvl, agent_ring(s, lvl, lay, ac), se->id);
+			agent_key(key, lvl, agent_ring(&s->geom[lvl], lay, ac), se->id);
 			MDB_val k = {sizeof key, key}, v;
 			if (mdb_get(t, s->db_chunk[lvl], &k, &v) != 0 || v.mv_size != csize ||
 			    agent_be64(v.mv_data) != (uint64_t)ac)

@@ -7,30 +7,6 @@
 
 #include "store_int.h"
 
-uint64_t agent_be64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-void agent_put_be64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--) {
-		p[i] = (uint8_t)v;
-		v >>= 8;
-	}
-}
-
-void agent_put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
 int agent_canon_key(struct mb_buf *b, const char *src, int kind, const char *name, int ntags,
                     const struct mb_kv *tags)
 {
@@ -435,7 +411,7 @@ static void refine_last(struct agent_store *s, MDB_txn *t, struct agent_series *
 		lo = 0;
 	for (int64_t ac = hi; ac >= lo; ac--) {
 		uint8_t k[AGENT_KEY_LEN];
-		agent_key(k, 0, agent_ring(s, 0, lay, ac), se->id);
+		agent_key(k, 0, agent_ring(&s->geom[0], lay, ac), se->id);
 		MDB_val kv = {sizeof k, k}, v;
 		if (mdb_get(t, s->db_chunk[0], &kv, &v) != 0 ||
 		    v.mv_size != AGENT_CHUNK_HDR + cps * w * sizeof(double) ||

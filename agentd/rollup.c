@@ -145,7 +145,8 @@ int agent_slot_get(struct agent_store *s, MDB_txn *t, const struct agent_series 
 			int64_t ac = sa / cpsb;
 			if (ac != cached) {
 				uint8_t key[AGENT_KEY_LEN];
-				agent_key(key, level - 1, agent_ring(s, level - 1, ls, ac), se->id);
+				agent_key(key, level - 1, agent_ring(&s->geom[level - 1], ls, ac),
+				          se->id);
 				MDB_val k = {sizeof key, key}, v;
 				cached = ac;
 				cp = NULL;
@@ -203,7 +204,7 @@ static int roll_series(struct agent_store *s, MDB_txn *t, const struct agent_ser
 	/* Slots before the series' first point of interest cost nothing: start at its data. */
 	for (int64_t ac = from / cps; ac <= (rv[l].T - 1) / (int64_t)cps; ac++) {
 		uint8_t key[AGENT_KEY_LEN];
-		agent_key(key, l, agent_ring(s, l, lay, ac), se->id);
+		agent_key(key, l, agent_ring(&s->geom[l], lay, ac), se->id);
 		MDB_val k = {sizeof key, key}, v;
 		bool have = false, exists = false;
 		int r = mdb_get(t, s->db_chunk[l], &k, &v);

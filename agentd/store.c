@@ -52,6 +52,15 @@ int agent_txn_commit(MDB_txn *t)
 	return mdb_txn_commit(t);
 }
 
+unsigned agent_append_flag(struct agent_store *s, int level, const uint8_t *key)
+{
+	if (s->chunk_has_max[level] && memcmp(key, s->chunk_max[level], AGENT_KEY_LEN) <= 0)
+		return 0;
+	memcpy(s->chunk_max[level], key, AGENT_KEY_LEN);
+	s->chunk_has_max[level] = true;
+	return MDB_APPEND;
+}
+
 int agent_read_begin(struct agent_store *s, MDB_txn **out)
 {
 	pthread_rwlock_rdlock(&s->txn_lock);
@@ -201,10 +210,7 @@ static int check_meta(struct agent_store *s, char *err, size_t errlen)
 	}
 	MDB_val k = {6, (void *)"format"}, v;
 	if (mdb_get(t, s->db_meta, &k, &v) == 0) {
-		const uint8_t *fp = v.mv_data;
-		uint32_t fmt = v.mv_size == 4 ? (uint32_t)fp[0] << 24 | (uint32_t)fp[1] << 16 |
-		                                   (uint32_t)fp[2] << 8 | fp[3]
-		                             : 0;
+		uint32_t fmt = v.mv_size == 4 ? agent_be32(v.mv_data) : 0;
 		if (fmt != AGENT_FORMAT_VERSION) {
 			snprintf(err, errlen,
 			         "store %s has on-disk format %u, this agentd reads format %u; "
@@ -285,7 +291,7 @@ int agent_store_open(const struct agent_store_opts *o, struct agent_store **out,
 		s->o.hostname = "";
 	s->nlevels = o->nlevels;
 	if (snprintf(s->dir, sizeof s->dir, "%s", o->dir) >= (int)sizeof s->dir ||
-	    s->nlevels < 1 || s->nlevels > MB_MAX_LEVELS || agent_geom_init(s) != 0) {
+	    s->nlevels < 1 || s->nlevels > MB_MAX_LEVELS || agent_geom_init(s->geom, s->o.levels, s->nlevels) != 0) {
 		snprintf(err, errlen, "bad store options (dir or retention)");
 		free(s);
 		return MB_EINVAL;

@@ -8,33 +8,7 @@
 
 #include "mb.h"
 #include "store.h"
-
-/* Disk per series, per level (the bound the ring gives; see window.c):
- *   ring_len  = (ceil(span/res / cps) + 1) * cps slots, cps = 64 for 8-byte slots, 32 for 40-byte
- *   chunks    = ring_len / cps, each a value of 8 + cps * slot_bytes plus LMDB's ~21 B of
- *               key and node header, inside B-tree leaf pages filled to 50..100%.
- *   counter, every level; gauge/resource/set at the finest: 8 B slots -> ~8.5 B/point + page
- *   slack; gauge/resource coarser, timers: 40 B slots; timers and sets add a sketch or HLL
- *   value per written slot in `sketch` (~100..1100 B). */
-
-#define AGENT_CHUNK_HDR 8 /* absolute chunk number, u64 */
-#define AGENT_KEY_LEN 13  /* level u8, ring chunk/slot u32 BE, series id u64 BE */
-
-/* Slot layouts. */
-enum { LAY_ONE = 0, LAY_GAUGE5 = 1, LAY_TIMER5 = 2, NLAYOUTS = 3 };
-/* Field order of the 5-wide layouts. */
-enum { G_LAST = 0, G_MIN, G_MAX, G_SUM, G_N };
-enum { T_COUNT = 0, T_SUM, T_SUMSQ, T_MIN, T_MAX };
-
-struct agent_geom {
-	int64_t res_ms, span_ms;
-	uint32_t cps[NLAYOUTS];    /* slots per chunk by layout */
-	uint32_t nchunks[NLAYOUTS]; /* ring length / cps */
-	uint64_t ring_slots;       /* span/res rounded up to 64 (used for the sketch ring) */
-	/* The absolute slot the store was created at: ring chunk 0 starts there, so the first
-	 * lap of every ring is written in key order (appends, full pages). */
-	int64_t epoch_slot;
-};
+#include "window.h"
 
 /* The last committed flush interval of a series, what /app answers (commit.c writes it after
  * the transaction committed, under reg_lock's write lock; queries read it under the read
@@ -156,25 +130,7 @@ int64_t agent_store_now(void);
 /* Map size the store starts with when it creates a new file (tests make it small). */
 extern uint64_t agent_store_initial_map;
 
-/* window.c */
-int agent_geom_init(struct agent_store *s);
-int agent_layout(int kind, int level);
-int agent_layout_width(int lay);
-void agent_key(uint8_t *k, int level, uint32_t ring, uint64_t id);
-/* Ring chunk of absolute chunk ac at a level in a layout. */
-uint32_t agent_ring(const struct agent_store *s, int level, int lay, int64_t ac);
-/* MDB_APPEND when a new chunk key is past every key of its level's DB, else 0. */
-unsigned agent_append_flag(struct agent_store *s, int level, const uint8_t *key);
-bool agent_slot_empty(const double *slot);
-/* Encodes a sketch into b (appends). */
-int agent_sketch_enc(const struct mb_sketch *sk, struct mb_buf *b);
-int agent_sketch_dec(const uint8_t *p, size_t n, struct mb_sketch *sk);
-double agent_nan(void);
-
 /* registry.c */
-uint64_t agent_be64(const uint8_t *p);
-void agent_put_be64(uint8_t *p, uint64_t v);
-void agent_put_be32(uint8_t *p, uint32_t v);
 int agent_canon_key(struct mb_buf *b, const char *src, int kind, const char *name, int ntags,
                     const struct mb_kv *tags);
 /* The series a forgotten id points at: not committed, never live. */
@@ -217,6 +173,8 @@ int agent_put(MDB_txn *t, MDB_dbi d, MDB_val *k, MDB_val *v, unsigned flags);
 int agent_cput(MDB_cursor *c, MDB_val *k, MDB_val *v, unsigned flags);
 int agent_txn_commit(MDB_txn *t);
 int agent_grow_map(struct agent_store *s);
+/* MDB_APPEND when a new chunk key is past every key of its level's DB, else 0. Writer. */
+unsigned agent_append_flag(struct agent_store *s, int level, const uint8_t *key);
 int agent_read_begin(struct agent_store *s, MDB_txn **out); /* takes txn_lock shared */
 void agent_read_end(struct agent_store *s, MDB_txn *t);
 

@@ -1,10 +1,10 @@
-/* window.c: rolling-window geometry: ring and chunk addressing per level, the slot layout
- * of each kind at each level, chunk keys, and the stored form of sketches. */
+/* window.c: rolling-window geometry (layer 1): ring and chunk addressing per level, the slot
+ * layout of each kind at each level, chunk keys, and the stored form of sketches. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "store_int.h"
+#include "window.h"
 
 double agent_nan(void)
 {
@@ -34,12 +34,12 @@ int agent_layout_width(int lay)
 	return lay == LAY_ONE ? 1 : 5;
 }
 
-int agent_geom_init(struct agent_store *s)
+int agent_geom_init(struct agent_geom *geom, const struct mb_level *lv, int n)
 {
-	for (int l = 0; l < s->nlevels; l++) {
-		struct agent_geom *g = &s->geom[l];
-		g->res_ms = s->o.levels[l].res_ms;
-		g->span_ms = s->o.levels[l].span_ms;
+	for (int l = 0; l < n; l++) {
+		struct agent_geom *g = &geom[l];
+		g->res_ms = lv[l].res_ms;
+		g->span_ms = lv[l].span_ms;
 		if (g->res_ms <= 0 || g->span_ms < g->res_ms)
 			return MB_EINVAL;
 		uint64_t slots = (uint64_t)(g->span_ms / g->res_ms);
@@ -64,21 +64,11 @@ void agent_key(uint8_t *k, int level, uint32_t ring, uint64_t id)
 	agent_put_be64(k + 5, id);
 }
 
-uint32_t agent_ring(const struct agent_store *s, int level, int lay, int64_t ac)
+uint32_t agent_ring(const struct agent_geom *g, int lay, int64_t ac)
 {
-	const struct agent_geom *g = &s->geom[level];
 	int64_t n = g->nchunks[lay];
 	int64_t r = (ac - g->epoch_slot / g->cps[lay]) % n;
 	return (uint32_t)(r < 0 ? r + n : r);
-}
-
-unsigned agent_append_flag(struct agent_store *s, int level, const uint8_t *key)
-{
-	if (s->chunk_has_max[level] && memcmp(key, s->chunk_max[level], AGENT_KEY_LEN) <= 0)
-		return 0;
-	memcpy(s->chunk_max[level], key, AGENT_KEY_LEN);
-	s->chunk_has_max[level] = true;
-	return MDB_APPEND;
 }
 
 static int put_varint(struct mb_buf *b, uint64_t v)
