@@ -320,6 +320,15 @@ static void q_points(struct agent_store *s, MDB_txn *t, const struct mb_query *q
 			goto nomem;
 		v.cap = (uint32_t)maxp;
 	}
+	/* /app/NAME that names no series matches by prefix on a dot boundary, as DC/OS 1.11's
+	 * raw prefix did for the usual case ("testapp" gives every "testapp.*"). */
+	bool prefix = q->op == MB_OP_APP && q->name;
+	size_t qlen = prefix ? strlen(q->name) : 0;
+	for (uint32_t i = 0; prefix && c && i < c->nser; i++) {
+		const struct agent_series *se = s->ser[c->ser[i]];
+		if (se->committed && se->kind != MB_RESOURCE && answers_to(se, q->name))
+			prefix = false;
+	}
 	for (uint32_t i = 0; c && i < c->nser; i++) {
 		const struct agent_series *se = s->ser[c->ser[i]];
 		if (!se->committed)
@@ -328,17 +337,18 @@ static void q_points(struct agent_store *s, MDB_txn *t, const struct mb_query *q
 		                             : (q->op == MB_OP_APP && se->kind == MB_RESOURCE))
 			continue;
 		if (q->op == MB_OP_APP && q->name) {
-			if (!answers_to(se, q->name))
+			if (prefix ? strncmp(se->name, q->name, qlen) != 0 || se->name[qlen] != '.'
+			           : !answers_to(se, q->name))
 				continue;
 			named = true;
 		}
-		if (q->op != MB_OP_NODE && c->stopped)
+		if (q->op != MB_OP_NODE && c->stopped && !agent_source_live(s, c, now))
 			continue;
 		if (!agent_series_live(s, se, now))
 			continue;
 		/* The base name is the whole metric (a timer's derived names too); a derived
 		 * name asked directly is only that one. */
-		const char *only = q->op == MB_OP_APP && q->name && strcmp(q->name, se->name)
+		const char *only = q->op == MB_OP_APP && q->name && !prefix && strcmp(q->name, se->name)
 		                           ? q->name
 		                           : NULL;
 		if (expand(s, t, r, &v, se, src, only) != 0)

@@ -383,11 +383,14 @@ bool agent_series_live(const struct agent_store *s, const struct agent_series *s
 
 bool agent_source_live(const struct agent_store *s, const struct agent_source *c, int64_t now)
 {
-	if (c->stopped)
-		return false;
-	for (uint32_t i = 0; i < c->nser; i++)
-		if (agent_series_live(s, s->ser[c->ser[i]], now))
+	/* A stopped container stays for --container-ttl after its last point, as DC/OS kept
+	 * it: `dcos task metrics details` right after a task failed still finds it. */
+	int64_t ttl = c->stopped ? s->o.container_ttl_ms : s->o.live_ms;
+	for (uint32_t i = 0; i < c->nser; i++) {
+		const struct agent_series *se = s->ser[c->ser[i]];
+		if (agent_series_live(s, se, now) && now - se->last_ms <= ttl)
 			return true;
+	}
 	return false;
 }
 

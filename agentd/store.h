@@ -20,6 +20,7 @@ struct agent_store_opts {
 	 * always, cluster_id when known). Strings owned by the caller, live as long as the store. */
 	const char *hostname, *node_id, *cluster_id;
 	int64_t live_ms;            /* a series idle longer leaves live lists; 5 min */
+	int64_t container_ttl_ms;   /* a stopped container stays listed and served this long */
 };
 
 /* Opens (creating) the store. Refuses, with a message in err naming both values and
