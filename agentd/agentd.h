@@ -125,6 +125,14 @@ int agent_self_collect(struct agent_store *st, uint64_t instance, uint64_t seq, 
 /* The writer's word on the last self batch: stored (committed) or not (dropped). */
 void agent_self_done(bool stored);
 
+/* ------------------------------------------------------------------ mesos.c */
+/* The Mesos agent id from a Mesos agent's --work_dir: the target of meta/slaves/latest.
+ * MB_ESYS (errno ENOENT: no agent registered there), MB_EINVAL (not an id), MB_ETOOBIG. */
+int agent_mesos_agent_id(const char *work_dir, char *id, size_t n);
+/* The hostname dimension: detect_ip's output (DC/OS's /opt/mesosphere/bin/detect_ip) when it
+ * is executable and answers, else gethostname(). Always 0. Main thread, at start. */
+int agent_detect_hostname(const char *detect_ip, char *out, size_t n);
+
 /* ------------------------------------------------------------------ lock (lock.c)
  * One agentd per socket path: an flock on PATH.lock beside each ipc socket,
  * held for the life of the process; a stale socket file is then removed. */

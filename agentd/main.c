@@ -62,7 +62,10 @@ int main(int argc, char **argv)
 {
 	char def_ingest[512], def_query[512], def_data[512], err[512], hostname[256] = "";
 	const char *ingest_url, *query_url, *data_dir, *retention = MB_DEFAULT_RETENTION;
-	const char *node_id = NULL, *cluster_id = NULL;
+	const char *node_id = NULL, *cluster_id = NULL, *hostname_flag = NULL;
+	const char *mesos_work_dir = "/var/lib/mesos/slave";
+	int64_t container_ttl = 120000;
+	char mesos_id[MB_MAX_NAME + 1] = "";
 	int64_t node_interval = 10000, max_series = 10000;
 	uint64_t max_size = 8ull << 30;
 	bool verify_peer = false;
@@ -90,6 +93,13 @@ int main(int argc, char **argv)
 		 "series one container may create (default 10000)", false},
 		{"node-id", MB_FLAG_STR, &node_id, "ID", "this node's id (mesos_id)", false},
 		{"cluster-id", MB_FLAG_STR, &cluster_id, "ID", "the cluster's id (cluster_id)", false},
+		{"hostname", MB_FLAG_STR, &hostname_flag, "NAME",
+		 "the hostname dimension (default: DC/OS's detect_ip, else the host name)", false},
+		{"mesos-work-dir", MB_FLAG_STR, &mesos_work_dir, "DIR",
+		 "Mesos agent work dir: its agent id (meta/slaves/latest) is mesos_id",
+		 false},
+		{"container-ttl", MB_FLAG_DURATION, &container_ttl, "DURATION",
+		 "how long a stopped container stays listed and served", false},
 		{"verify-peer", MB_FLAG_BOOL, &verify_peer, NULL,
 		 "take container identity from the sender's cgroup (ipc only)", false},
 	};
@@ -121,8 +131,25 @@ int main(int argc, char **argv)
 		                      "process to check): %s", ingest_url);
 	if (strcmp(ingest_url, query_url) == 0)
 		mb_usage_error(&prog, "--ingest and --query must differ");
-	if (gethostname(hostname, sizeof hostname - 1) != 0)
-		hostname[0] = 0;
+	if (container_ttl < 0)
+		mb_usage_error(&prog, "--container-ttl must not be negative");
+	if (hostname_flag && *hostname_flag)
+		snprintf(hostname, sizeof hostname, "%s", hostname_flag);
+	else
+		agent_detect_hostname("/opt/mesosphere/bin/detect_ip", hostname, sizeof hostname);
+	if (!node_id || !*node_id) {
+		/* On a Mesos agent, its id is the node's id: mesos_id and the agent-scoped paths
+		 * the dcos CLI calls. Read once: start agentd after the Mesos agent. */
+		rv = agent_mesos_agent_id(mesos_work_dir, mesos_id, sizeof mesos_id);
+		if (rv == 0) {
+			node_id = mesos_id;
+			mb_log_info("Mesos agent id %s (from %s/meta/slaves/latest)", mesos_id,
+			            mesos_work_dir);
+		} else if (rv != MB_ESYS || errno != ENOENT) {
+			mb_log_warnx("no Mesos agent id in %s/meta/slaves/latest: %s", mesos_work_dir,
+			             mb_strerror(rv));
+		}
+	}
 
 	/* Every thread nng starts inherits this mask: signals reach only the sigtimedwait below. */
 	sigset_t sigs;
@@ -146,6 +173,7 @@ int main(int argc, char **argv)
 	so.node_id = node_id;
 	so.cluster_id = cluster_id;
 	so.live_ms = 5 * 60 * 1000;
+	so.container_ttl_ms = container_ttl;
 	struct agent_store *st = NULL;
 	if ((rv = agent_store_open(&so, &st, err, sizeof err)) != 0)
 		mb_fatalx("cannot open the store in %s: %s", data_dir, err[0] ? err : mb_strerror(rv));
