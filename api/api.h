@@ -39,6 +39,7 @@ enum api_route_kind {
 struct api_route {
 	int kind;
 	bool scoped;                /* /system/v1/agent/{node}/metrics/v0/... */
+	bool dcos;                  /* a DC/OS prefix: nothing to show is 204, as DC/OS answers */
 	bool bad_id;                /* id or name can never have been seen: answer 404 */
 	char node[MB_MAX_NAME + 1]; /* scoped: {node} */
 	char id[MB_MAX_NAME + 1];   /* container, app */

@@ -27,14 +27,16 @@ static int put_time(struct mb_buf *b, int64_t ms)
 	return api_json_str(b, ts);
 }
 
-/* dimensions always carry mesos_id and hostname (DC/OS scripts index them blindly). */
+/* dimensions always carry mesos_id and hostname (DC/OS scripts index them blindly); the
+ * wire's flat "labels.KEY" dimensions are served as one "labels" object, as DC/OS did. */
 static int put_dims(struct mb_buf *b, const struct mb_kv *dims, int n)
 {
 	bool has_mesos = false, has_host = false;
-	int rv = api_put(b, "{"), k = 0;
+	int rv = api_put(b, "{"), k = 0, nlabels = 0;
 	for (int i = 0; i < n; i++) {
 		has_mesos |= strcmp(dims[i].key, "mesos_id") == 0;
 		has_host |= strcmp(dims[i].key, "hostname") == 0;
+		nlabels += strncmp(dims[i].key, "labels.", 7) == 0 && dims[i].key[7];
 	}
 	if (!has_mesos) {
 		rv |= api_put(b, "\"mesos_id\":\"\"");
@@ -44,11 +46,29 @@ static int put_dims(struct mb_buf *b, const struct mb_kv *dims, int n)
 		rv |= api_put(b, k++ ? ",\"hostname\":\"\"" : "\"hostname\":\"\"");
 	}
 	for (int i = 0; i < n; i++) {
+		if (strncmp(dims[i].key, "labels.", 7) == 0 && dims[i].key[7])
+			continue;
+		if (nlabels && strcmp(dims[i].key, "labels") == 0)
+			continue; /* the object takes the name */
 		if (k++)
 			rv |= api_put(b, ",");
 		rv |= api_json_str(b, dims[i].key);
 		rv |= api_put(b, ":");
 		rv |= api_json_str(b, dims[i].val);
+	}
+	if (nlabels) {
+		rv |= api_put(b, k++ ? ",\"labels\":{" : "\"labels\":{");
+		int j = 0;
+		for (int i = 0; i < n; i++) {
+			if (strncmp(dims[i].key, "labels.", 7) != 0 || !dims[i].key[7])
+				continue;
+			if (j++)
+				rv |= api_put(b, ",");
+			rv |= api_json_str(b, dims[i].key + 7);
+			rv |= api_put(b, ":");
+			rv |= api_json_str(b, dims[i].val);
+		}
+		rv |= api_put(b, "}");
 	}
 	rv |= api_put(b, "}");
 	return rv;

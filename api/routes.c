@@ -136,6 +136,7 @@ int api_route_parse(const char *path, struct api_route *r, char *err, size_t err
 		r->kind = API_R_SERIES;
 	} else if ((t = skip(path, "/system/v1/metrics/v0/")) != NULL ||
 	           (t = skip(path, "/v0/")) != NULL) {
+		r->dcos = true;
 		return dcos_tail(t, r, err, errlen);
 	} else if ((t = skip(path, "/system/v1/agent/")) != NULL) {
 		const char *slash = strchr(t, '/');
@@ -150,6 +151,7 @@ int api_route_parse(const char *path, struct api_route *r, char *err, size_t err
 		if (!tail)
 			return 0;
 		r->scoped = true;
+		r->dcos = true;
 		return dcos_tail(tail, r, err, errlen);
 	}
 	return 0;

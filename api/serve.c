@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char CT_JSON[] = "application/json";
+static const char CT_JSON[] = "application/json; charset=utf-8";
 static const char CT_PROM[] = "text/plain; version=0.0.4; charset=utf-8";
 /* How long a request waits for a lost connection to agentd to come back before 503: nng
  * re-dials after 100 ms at first. */
@@ -16,7 +16,7 @@ static void answer_error(struct api_response *resp, int status, const char *msg)
 	resp->status = status;
 	resp->ctype = CT_JSON;
 	mb_buf_reset(&resp->body);
-	if (api_json_error(&resp->body, msg) != 0)
+	if (api_json_error(&resp->body, msg) != 0 || api_put(&resp->body, "\n") != 0)
 		resp->status = 500;
 }
 
@@ -92,7 +92,8 @@ static void answer_reply(struct api_response *resp, struct mb_reply *r)
 	if (r->status == 200) {
 		resp->status = 200;
 		resp->ctype = CT_JSON;
-		if (api_render_json(&resp->body, r) != 0)
+		/* a newline ends every JSON body, as DC/OS sent them (scripts read lines) */
+		if (api_render_json(&resp->body, r) != 0 || api_put(&resp->body, "\n") != 0)
 			answer_error(resp, 500, "out of memory");
 	} else if (r->status == 204) {
 		resp->status = 204;
@@ -101,6 +102,29 @@ static void answer_reply(struct api_response *resp, struct mb_reply *r)
 		int st = r->status >= 400 && r->status <= 599 ? (int)r->status : 502;
 		answer_error(resp, st, r->error && *r->error ? r->error : "agentd refused the query");
 	}
+}
+
+static void answer_nothing(struct api_response *resp)
+{
+	resp->status = 204;
+	resp->ctype = NULL;
+	mb_buf_reset(&resp->body);
+}
+
+/* The shim's own metricsbus.shim.* counters only when asked (?self=1): DC/OS users grep /app,
+ * and DC/OS never showed them. Nothing left is 204, as for a container that sent nothing. */
+static void drop_own_counters(struct mb_reply *r, bool keep)
+{
+	static const char own[] = "metricsbus.shim.";
+	uint32_t n = 0;
+	if (keep)
+		return;
+	for (uint32_t i = 0; i < r->npoints; i++)
+		if (strncmp(r->points[i].name, own, sizeof own - 1) != 0)
+			r->points[n++] = r->points[i];
+	r->npoints = n;
+	if (n == 0)
+		r->status = 204;
 }
 
 static void own_metrics(struct api_server *s, struct mb_buf *b)
@@ -184,7 +208,7 @@ static void serve_healthz(struct api_server *s, struct api_response *resp)
 		resp->status = 503;
 		api_put(&resp->body, "{\"ok\":false,\"error\":");
 		api_json_str(&resp->body, msg);
-		api_put(&resp->body, "}");
+		api_put(&resp->body, "}\n");
 		return;
 	}
 	if (r.status != 200) {
@@ -193,10 +217,11 @@ static void serve_healthz(struct api_server *s, struct api_response *resp)
 		resp->status = 503;
 		api_put(&resp->body, "{\"ok\":false,\"error\":");
 		api_json_str(&resp->body, msg);
-		api_put(&resp->body, "}");
+		api_put(&resp->body, "}\n");
 	} else {
 		resp->status = 200;
 		api_render_json(&resp->body, &r);
+		api_put(&resp->body, "\n");
 	}
 	mb_reply_free(&r);
 }
@@ -325,7 +350,10 @@ void api_serve(struct api_server *s, const char *method, const char *path,
 	case API_R_CONTAINER:
 	case API_R_APP:
 		if (rt.bad_id) {
-			answer_error(resp, 404, rt.id[0] ? "unknown metric" : "unknown container");
+			if (rt.dcos)
+				answer_nothing(resp);
+			else
+				answer_error(resp, 404, rt.id[0] ? "unknown metric" : "unknown container");
 			return;
 		}
 		q.op = rt.kind == API_R_CONTAINER ? MB_OP_CONTAINER : MB_OP_APP;
@@ -340,6 +368,13 @@ void api_serve(struct api_server *s, const char *method, const char *path,
 		return;
 	if (q.op == MB_OP_SERIES && !r.source)
 		r.source = q.source;
+	if (rt.dcos && r.status == 404)
+		r.status = 204; /* unknown container or metric: DC/OS's "no metrics" */
+	if (q.op == MB_OP_APP && r.status == 200) {
+		const char *self = api_args_get(args, "self");
+		drop_own_counters(&r, (self && (!strcmp(self, "1") || !strcmp(self, "true"))) ||
+		                          (q.name && !strncmp(q.name, "metricsbus.shim.", 16)));
+	}
 	answer_reply(resp, &r);
 	mb_reply_free(&r);
 }

@@ -198,7 +198,7 @@ class Access(mb.StackTest):
             with self.subTest(path=p):
                 st, hdr, raw = s.http(p)
                 self.assertEqual(st, 503)
-                self.assertEqual(hdr["content-type"], "application/json")
+                self.assertEqual(hdr["content-type"], "application/json; charset=utf-8")
                 self.assertIn("agentd is not answering", al.strict_json(raw)["error"])
         st, body = s.http_json("/healthz")
         self.assertEqual(st, 503)

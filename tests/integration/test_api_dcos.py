@@ -12,7 +12,9 @@ import mbharness as mb
 class DcosApi(mb.StackTest):
     def setUp(self):
         super().setUp()
-        self.agentd, self.api, self.shim, self.port = al.start(self.stack)
+        # a short --container-ttl: a stopped container leaves within the test
+        self.agentd, self.api, self.shim, self.port = al.start(
+            self.stack, agentd_args=("--container-ttl", "2s"))
 
     def test_every_endpoint_under_every_prefix(self):
         s = self.stack
@@ -20,14 +22,14 @@ class DcosApi(mb.StackTest):
             with self.subTest(prefix=pre):
                 st, hdr, raw = s.http(pre + "/ping")
                 self.assertEqual(st, 200)
-                self.assertEqual(hdr["content-type"], "application/json")
+                self.assertEqual(hdr["content-type"], "application/json; charset=utf-8")
                 body = al.strict_json(raw)
                 self.assertIs(body["ok"], True)
                 self.assertRegex(body["timestamp"], al.RFC3339)
 
                 st, hdr, raw = s.http(pre + "/node")
                 self.assertEqual(st, 200)
-                self.assertEqual(hdr["content-type"], "application/json")
+                self.assertEqual(hdr["content-type"], "application/json; charset=utf-8")
                 body = al.strict_json(raw)
                 al.check_datapoints_shape(self, body)
                 names = {p["name"] for p in body["datapoints"]}
@@ -123,17 +125,44 @@ class DcosApi(mb.StackTest):
 
     def test_not_found_with_json_reasons(self):
         s = self.stack
-        for path in ["/v0/containers/never-seen", "/v0/containers/never-seen/app",
-                     f"/v0/containers/{al.CID}/app/never.sent",
-                     "/system/v1/agent/other-node/metrics/v0/node",
+        for path in ["/system/v1/agent/other-node/metrics/v0/node",
                      "/nope", "/v0/nodes", "/system/v1/metrics/v0/containers/x/y/z",
-                     "/v0/containers/" + "a" * 5000, "/v0/containers/" + "a" * 5000 + "/app/x",
-                     "/v0/containers/a%20b/app"]:
+                     "/v1/series?source=never-seen"]:
             with self.subTest(path=path[:80]):
                 st, hdr, raw = s.http(path)
                 self.assertEqual(st, 404)
-                self.assertEqual(hdr["content-type"], "application/json")
+                self.assertEqual(hdr["content-type"], "application/json; charset=utf-8")
                 self.assertTrue(al.strict_json(raw)["error"])
+                self.assertTrue(raw.endswith(b"}\n"))
+
+    def test_nothing_to_show_on_dcos_paths_is_204_without_body(self):
+        """As DC/OS answered and as the dcos CLI reads it ("No metrics found")."""
+        s = self.stack
+        for pre in al.PREFIXES:
+            for tail in ["/containers/never-seen", "/containers/never-seen/app",
+                         f"/containers/{al.CID}/app/never.sent",
+                         "/containers/" + "a" * 5000, "/containers/" + "a" * 5000 + "/app/x",
+                         "/containers/a%20b/app"]:
+                with self.subTest(path=(pre + tail)[:80]):
+                    st, hdr, raw = s.http(pre + tail)
+                    self.assertEqual((st, raw), (204, b""))
+                    self.assertNotIn("content-type", hdr)
+
+    def test_app_name_matches_by_prefix_on_a_dot_boundary(self):
+        st, body = self.stack.http_json(f"/v0/containers/{al.CID}/app/lat")
+        self.assertEqual(st, 200)
+        self.assertIn("lat.p99", {p["name"] for p in body["datapoints"]})
+        st, _, raw = self.stack.http(f"/v0/containers/{al.CID}/app/la")
+        self.assertEqual((st, raw), (204, b""))  # "la" is no dot boundary of "lat"
+
+    def test_shim_own_counters_only_with_self(self):
+        def own(q):
+            st, body = self.stack.http_json(f"/v0/containers/{al.CID}/app{q}")
+            self.assertEqual(st, 200)
+            return {p["name"] for p in body["datapoints"] if p["name"].startswith("metricsbus.shim.")}
+        self.assertEqual(own(""), set())
+        self.assertIn("metricsbus.shim.lines", mb.poll(lambda: own("?self=1") or None,
+                                                        what="own counters with self=1"))
 
     def test_bad_requests_name_the_problem(self):
         s = self.stack
@@ -152,7 +181,7 @@ class DcosApi(mb.StackTest):
             with self.subTest(path=path):
                 st, hdr, raw = s.http(path)
                 self.assertEqual(st, 400)
-                self.assertEqual(hdr["content-type"], "application/json")
+                self.assertEqual(hdr["content-type"], "application/json; charset=utf-8")
                 self.assertIn(word, al.strict_json(raw)["error"])
 
     def test_hostile_requests_never_hurt_the_bridge(self):
@@ -197,7 +226,7 @@ class DcosApi(mb.StackTest):
         self.assertEqual(raw, b"")
 
     def test_known_container_without_live_data_is_204(self):
-        self.stack.stop(self.shim)  # its last batch says the container stopped
+        self.stack.stop(self.shim)  # its last batch says the container stopped: gone after 2s
         def gone():
             st, _, raw = self.stack.http(f"/v0/containers/{al.CID}/app")
             return (st, raw) if st == 204 else None

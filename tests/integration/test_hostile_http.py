@@ -103,7 +103,8 @@ class HostileHttp(mb.StackTest):
             seen[r.status // 100] = seen.get(r.status // 100, 0) + 1
             self.assertLess(r.status, 500, (path[:200], r.status, body[:200]))
             if r.status >= 400:
-                self.assertEqual(r.getheader("content-type"), "application/json", path[:200])
+                self.assertEqual(r.getheader("content-type"), "application/json; charset=utf-8",
+                                 path[:200])
                 self.assertTrue(json.loads(body)["error"], path[:200])
             if r.getheader("connection", "").lower() == "close":
                 c.close()
