@@ -1,8 +1,11 @@
-/* http.c: the libmicrohttpd server: listen address (IPv4/IPv6), thread pool, timeouts and
+/* http.c: the libmicrohttpd server: listen address (IPv4/IPv6 dual-stack, unix:PATH, systemd
+ * socket activation), thread pool, timeouts and
  * limits, raw paths for strict decoding, gzip, and one log line per request. */
 #include "api.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <stdarg.h>
@@ -10,11 +13,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 #include <time.h>
 
 struct api_http {
 	struct MHD_Daemon *d;
 	struct api_server *srv;
+	int fd;
+	char unix_path[108]; /* removed at stop */
 };
 
 int api_split_hostport(const char *s, char *host, size_t n, unsigned *port)
@@ -122,8 +130,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_arg, &ac);
 	if (ac.rv != 0) {
 		resp.status = 400;
-		resp.ctype = "application/json";
+		resp.ctype = "application/json; charset=utf-8";
 		api_json_error(&resp.body, ac.err);
+		api_put(&resp.body, "\n");
 	} else {
 		const char *auth =
 			MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
@@ -181,51 +190,192 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	return ret;
 }
 
+/* systemd socket activation (sd_listen_fds(3) without libsystemd): the first passed fd. */
+static int systemd_fd(int *fd, char *err, size_t errlen)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	int on = 0;
+	socklen_t len = sizeof on;
+	if (!pid || !fds || strtol(pid, NULL, 10) != (long)getpid() || strtol(fds, NULL, 10) < 1) {
+		snprintf(err, errlen, "--listen systemd: no socket passed (LISTEN_PID/LISTEN_FDS "
+		                      "unset or for another process): start it from a .socket unit");
+		return MB_EINVAL;
+	}
+	/* SD_LISTEN_FDS_START */
+	if (getsockopt(3, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) != 0 || !on) {
+		snprintf(err, errlen, "--listen systemd: fd 3 is not a listening stream socket");
+		return MB_EINVAL;
+	}
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	fcntl(3, F_SETFD, FD_CLOEXEC);
+	*fd = 3;
+	return 0;
+}
+
+/* unix:PATH, mode 0660: a stale socket (nobody answers on it) is replaced, a live one or any
+ * other file is refused. */
+static int unix_fd(const char *path, int *fd, char *err, size_t errlen)
+{
+	struct sockaddr_un sa;
+	struct stat st;
+	memset(&sa, 0, sizeof sa);
+	sa.sun_family = AF_UNIX;
+	if (path[0] != '/' || strlen(path) >= sizeof sa.sun_path) {
+		snprintf(err, errlen, "bad --listen unix:%s: want an absolute path of at most %zu "
+		         "bytes", path, sizeof sa.sun_path - 1);
+		return MB_EINVAL;
+	}
+	memcpy(sa.sun_path, path, strlen(path));
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		goto sys;
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			snprintf(err, errlen, "cannot listen on unix:%s: a file that is not a socket "
+			         "is there", path);
+			close(s);
+			return MB_EINVAL;
+		}
+		if (connect(s, (struct sockaddr *)&sa, sizeof sa) == 0) {
+			snprintf(err, errlen, "cannot listen on unix:%s: another server answers there",
+			         path);
+			close(s);
+			return MB_EINVAL;
+		}
+		close(s);
+		unlink(path);
+		if ((s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+			goto sys;
+	}
+	if (bind(s, (struct sockaddr *)&sa, sizeof sa) != 0 || chmod(path, 0660) != 0 ||
+	    listen(s, 128) != 0) {
+		close(s);
+		goto sys;
+	}
+	*fd = s;
+	return 0;
+sys:
+	snprintf(err, errlen, "cannot listen on unix:%s: %s", path, strerror(errno));
+	return MB_ESYS;
+}
+
+/* HOST:PORT, [V6]:PORT, or :PORT for every address: one IPv6 socket that also takes IPv4
+ * (IPV6_V6ONLY off), or IPv4 alone on a host without IPv6. */
+static int tcp_fd(const char *spec, int *fd, char *err, size_t errlen)
+{
+	char host[256], portstr[8];
+	unsigned port;
+	struct addrinfo hints, *ai = NULL;
+	int s = -1, one = 1, zero = 0, gai;
+	if (api_split_hostport(spec, host, sizeof host, &port) != 0) {
+		snprintf(err, errlen, "bad --listen %s: expected ADDR:PORT, [IPV6]:PORT, :PORT, "
+		         "unix:PATH or systemd", spec);
+		return MB_EINVAL;
+	}
+	if (!host[0] || strcmp(host, "*") == 0) {
+		struct sockaddr_in6 a6;
+		memset(&a6, 0, sizeof a6);
+		a6.sin6_family = AF_INET6;
+		a6.sin6_addr = in6addr_any;
+		a6.sin6_port = htons((uint16_t)port);
+		s = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (s >= 0) {
+			setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+			if (setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero) != 0 ||
+			    bind(s, (struct sockaddr *)&a6, sizeof a6) != 0) {
+				close(s);
+				s = -1;
+			}
+		}
+		if (s < 0 && (errno == EADDRINUSE || errno == EACCES))
+			goto sys;
+		if (s < 0) { /* no IPv6 on this host */
+			struct sockaddr_in a4;
+			memset(&a4, 0, sizeof a4);
+			a4.sin_family = AF_INET;
+			a4.sin_addr.s_addr = htonl(INADDR_ANY);
+			a4.sin_port = htons((uint16_t)port);
+			if ((s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+				goto sys;
+			setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+			if (bind(s, (struct sockaddr *)&a4, sizeof a4) != 0)
+				goto sys;
+		}
+	} else {
+		memset(&hints, 0, sizeof hints);
+		hints.ai_family = AF_UNSPEC;
+		hints.ai_socktype = SOCK_STREAM;
+		hints.ai_flags = AI_PASSIVE;
+		snprintf(portstr, sizeof portstr, "%u", port);
+		if ((gai = getaddrinfo(host, portstr, &hints, &ai)) != 0) {
+			snprintf(err, errlen, "bad --listen %s: %s", spec, gai_strerror(gai));
+			return MB_EINVAL;
+		}
+		s = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (s < 0)
+			goto sys;
+		setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+		if (ai->ai_family == AF_INET6)
+			setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+		if (bind(s, ai->ai_addr, ai->ai_addrlen) != 0)
+			goto sys;
+	}
+	if (listen(s, 128) != 0)
+		goto sys;
+	if (ai)
+		freeaddrinfo(ai);
+	*fd = s;
+	return 0;
+sys:
+	snprintf(err, errlen, "cannot listen on %s: %s", spec, strerror(errno));
+	if (s >= 0)
+		close(s);
+	if (ai)
+		freeaddrinfo(ai);
+	return MB_ESYS;
+}
+
 int api_http_start(const struct api_http_opts *o, struct api_server *s, struct api_http **out,
                    char *err, size_t errlen)
 {
-	char host[256];
-	unsigned port;
-	struct addrinfo hints, *ai = NULL;
 	struct api_http *h;
-	int gai;
-	if (api_split_hostport(o->listen, host, sizeof host, &port) != 0) {
-		snprintf(err, errlen, "bad --listen %s: expected ADDR:PORT or [IPV6]:PORT", o->listen);
-		return MB_EINVAL;
-	}
-	memset(&hints, 0, sizeof hints);
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE;
-	char portstr[8];
-	snprintf(portstr, sizeof portstr, "%u", port);
-	if ((gai = getaddrinfo(host[0] && strcmp(host, "*") != 0 ? host : NULL, portstr, &hints,
-	                       &ai)) != 0) {
-		snprintf(err, errlen, "bad --listen %s: %s", o->listen, gai_strerror(gai));
-		return MB_EINVAL;
-	}
+	int fd = -1, rv;
+	bool is_unix = strncmp(o->listen, "unix:", 5) == 0;
+	if (strcmp(o->listen, "systemd") == 0)
+		rv = systemd_fd(&fd, err, errlen);
+	else if (is_unix)
+		rv = unix_fd(o->listen + 5, &fd, err, errlen);
+	else
+		rv = tcp_fd(o->listen, &fd, err, errlen);
+	if (rv != 0)
+		return rv;
+	/* MHD's epoll loop accepts until EAGAIN */
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	h = calloc(1, sizeof *h);
 	if (!h) {
-		freeaddrinfo(ai);
+		close(fd);
 		snprintf(err, errlen, "out of memory");
 		return MB_ENOMEM;
 	}
 	h->srv = s;
+	h->fd = fd;
+	if (is_unix)
+		snprintf(h->unix_path, sizeof h->unix_path, "%s", o->listen + 5);
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
-	if (ai->ai_family == AF_INET6)
-		flags |= MHD_USE_IPv6;
 	/* the logger comes first so that MHD's messages about the other options go through it */
 	h->d = MHD_start_daemon(
-		flags, (uint16_t)port, NULL, NULL, handle, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger,
-		NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE,
-		(unsigned)o->threads, MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->conn_limit,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->conn_timeout_s,
-		MHD_OPTION_UNESCAPE_CALLBACK, raw_unescape, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE,
-		(unsigned)1, MHD_OPTION_END);
-	freeaddrinfo(ai);
+		flags, 0, NULL, NULL, handle, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
+		MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)o->threads,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->conn_limit, MHD_OPTION_CONNECTION_TIMEOUT,
+		(unsigned)o->conn_timeout_s, MHD_OPTION_UNESCAPE_CALLBACK, raw_unescape, NULL,
+		MHD_OPTION_END);
 	if (!h->d) {
-		snprintf(err, errlen, "cannot listen on %s (address in use or not available)",
-		         o->listen);
+		snprintf(err, errlen, "cannot serve HTTP on %s", o->listen);
+		if (h->unix_path[0])
+			unlink(h->unix_path);
+		close(fd);
 		free(h);
 		return MB_ESYS;
 	}
@@ -237,6 +387,8 @@ void api_http_stop(struct api_http *h)
 {
 	if (!h)
 		return;
-	MHD_stop_daemon(h->d);
+	MHD_stop_daemon(h->d); /* closes the listen socket, even one it was given */
+	if (h->unix_path[0])
+		unlink(h->unix_path);
 	free(h);
 }

@@ -24,8 +24,9 @@ int main(int argc, char **argv)
 	char defquery[512], err[512];
 	static char token[4096];
 	struct mb_flag flags[] = {
-		{"listen", MB_FLAG_STR, &listen, "ADDR:PORT",
-		 "HTTP address, e.g. 127.0.0.1:61001 or [::1]:61001", false},
+		{"listen", MB_FLAG_STR, &listen, "ADDR:PORT|unix:PATH|systemd",
+		 "HTTP address: 127.0.0.1:61001, [::1]:61001, :61001 (every address, IPv6 and "
+		 "IPv4), unix:PATH, or systemd (a socket unit's)", false},
 		{"query", MB_FLAG_STR, &query, "URL", "agentd's query socket (nng URL)", false},
 		{"token-file", MB_FLAG_STR, &token_file, "FILE",
 		 "require Authorization: Bearer <the file's token> (but on /healthz)", false},
@@ -62,8 +63,10 @@ int main(int argc, char **argv)
 		mb_usage_error(&prog, "--connection-timeout must be at least 1s");
 	char host[256];
 	unsigned port;
-	if (api_split_hostport(listen, host, sizeof host, &port) != 0)
-		mb_usage_error(&prog, "bad --listen %s: expected ADDR:PORT or [IPV6]:PORT", listen);
+	if (strcmp(listen, "systemd") != 0 && strncmp(listen, "unix:", 5) != 0 &&
+	    api_split_hostport(listen, host, sizeof host, &port) != 0)
+		mb_usage_error(&prog, "bad --listen %s: expected ADDR:PORT, [IPV6]:PORT, :PORT, "
+		                      "unix:PATH or systemd", listen);
 	if (!query) {
 		if (mb_default_query_url(defquery, sizeof defquery) != 0)
 			mb_fatalx("the default query socket path is too long; use --query");
@@ -106,7 +109,9 @@ int main(int argc, char **argv)
 	struct api_http *h = NULL;
 	if (api_http_start(&ho, srv, &h, err, sizeof err) != 0)
 		mb_fatalx("%s", err);
-	mb_log_info("listening on http://%s, asking agentd at %s%s", listen, query,
+	mb_log_info("listening on %s%s, asking agentd at %s%s",
+	            strncmp(listen, "unix:", 5) && strcmp(listen, "systemd") ? "http://" : "", listen,
+	            query,
 	            token_file ? " (token required)" : "");
 
 	sigset_t empty;
