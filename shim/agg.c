@@ -51,6 +51,7 @@ struct shim_agg {
 	size_t tabcap; /* power of two */
 	struct shim_stats stats;
 	size_t bytes; /* what the series hold, accounted against SHIM_MAX_BYTES */
+	unsigned styles;
 	char keybuf[KEYBUF];
 };
 
@@ -95,6 +96,7 @@ int shim_agg_new(struct shim_agg **out)
 	if (!a)
 		return MB_ENOMEM;
 	a->tabcap = 256;
+	a->styles = SHIM_STYLE_ALL;
 	a->tab = calloc(a->tabcap, sizeof *a->tab);
 	if (!a->tab) {
 		free(a);
@@ -102,6 +104,11 @@ int shim_agg_new(struct shim_agg **out)
 	}
 	*out = a;
 	return 0;
+}
+
+void shim_agg_set_styles(struct shim_agg *a, unsigned styles)
+{
+	a->styles = styles;
 }
 
 static size_t series_bytes(const struct series *s)
@@ -318,6 +325,27 @@ static bool sketch_covers(const struct mb_sketch *sk, double v)
 	return sk->neg_n && i >= sk->neg_lo && i < sk->neg_lo + (int32_t)sk->neg_n;
 }
 
+/* One value of a counter, gauge or timer kind into its series. */
+static int add_value(struct shim_agg *a, struct series *s, uint8_t kind, double v, bool delta,
+                     double inv)
+{
+	double nv;
+	switch (kind) {
+	case MB_COUNTER:
+		nv = s->v + v * inv;
+		break;
+	case MB_GAUGE:
+		nv = delta ? s->v + v : v;
+		break;
+	default:
+		return timer_add(a, s->u.t, v, inv);
+	}
+	if (!isfinite(nv))
+		return MB_EINVAL;
+	s->v = nv;
+	return 0;
+}
+
 int shim_agg_add(struct shim_agg *a, const struct shim_line *l, int64_t now_ms)
 {
 	int rv;
@@ -325,42 +353,19 @@ int shim_agg_add(struct shim_agg *a, const struct shim_line *l, int64_t now_ms)
 	if (!s)
 		return rv;
 	double inv = 1.0 / l->rate;
-	switch (l->kind) {
-	case MB_COUNTER: {
-		double nv = s->v + l->value * inv;
-		if (!isfinite(nv))
-			return MB_EINVAL;
-		s->v = nv;
-		break;
-	}
-	case MB_GAUGE: {
-		double nv = l->delta ? s->v + l->value : l->value;
-		if (!isfinite(nv))
-			return MB_EINVAL;
-		s->v = nv;
-		break;
-	}
-	case MB_SET:
+	if (l->kind == MB_SET) {
 		if ((rv = set_add(a, s->u.set, l->member, l->memberlen)) != 0)
 			return rv;
-		break;
-	default: /* timer kinds */
-		if (l->nvalues > 1) {
-			/* Packed values: already checked by the parser, each one added in turn. */
-			const char *v = l->values, *vend = l->values + l->valueslen;
-			while (v <= vend) {
-				const char *c = memchr(v, ':', (size_t)(vend - v));
-				const char *e = c ? c : vend;
-				double d;
-				if (shim_parse_number(v, (size_t)(e - v), &d) != 0 ||
-				    (rv = timer_add(a, s->u.t, d, inv)) != 0)
-					return rv ? rv : MB_EINVAL;
-				v = e + 1;
-			}
-		} else if ((rv = timer_add(a, s->u.t, l->value, inv)) != 0) {
-			return rv;
-		}
-		break;
+	} else if (l->nvalues > 1) {
+		/* Packed values (already checked by the parser), each one a line of its own. */
+		struct shim_values it = {l->values, l->values + l->valueslen};
+		double d;
+		bool sign, done = false;
+		while (shim_values_next(&it, &d, &sign, &done) == 0 && !done)
+			if ((rv = add_value(a, s, l->kind, d, sign, inv)) != 0)
+				return rv;
+	} else if ((rv = add_value(a, s, l->kind, l->value, l->delta, inv)) != 0) {
+		return rv;
 	}
 	s->dirty = true;
 	s->last_ms = now_ms;
@@ -402,9 +407,11 @@ void shim_agg_packet(struct shim_agg *a, const char *buf, size_t n, int64_t now_
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
-		switch (shim_parse_line(p, len, &l)) {
+		switch (shim_parse_line(p, len, a->styles, &l)) {
 		case SHIM_LINE_OK:
 			a->stats.lines++;
+			a->stats.unknown_fields += l.unknown;
+			a->stats.tag_errors += l.tag_errors;
 			switch (shim_agg_add(a, &l, now_ms)) {
 			case 0:
 				break;
@@ -413,12 +420,14 @@ void shim_agg_packet(struct shim_agg *a, const char *buf, size_t n, int64_t now_
 				break;
 			default:
 				a->stats.bad_lines++;
+				a->stats.parse_errors[SHIM_BAD_OVERFLOW]++;
 				break;
 			}
 			break;
 		case SHIM_LINE_BAD:
 			a->stats.lines++;
 			a->stats.bad_lines++;
+			a->stats.parse_errors[l.bad < SHIM_BAD_N ? l.bad : SHIM_BAD_NONE]++;
 			break;
 		case SHIM_LINE_EVENT:
 			a->stats.lines++;

@@ -40,15 +40,36 @@ static bool url_ok(const char *u)
 	return false;
 }
 
-static void push_counter(struct shim *s, const char *name, uint64_t v)
+static void push_counter_tagged(struct shim *s, const char *name, uint64_t v, struct mb_kv *tag)
 {
 	struct mb_record r;
 	memset(&r, 0, sizeof r);
 	r.kind = MB_COUNTER;
 	r.name = name;
 	r.value = (double)v;
+	r.tags = tag;
+	r.ntags = tag ? 1 : 0;
 	if (shim_flush_push(&s->fl, &r) != 0)
 		mb_log_warnx("out of memory: %s not sent", name);
+}
+
+static void push_counter(struct shim *s, const char *name, uint64_t v)
+{
+	push_counter_tagged(s, name, v, NULL);
+}
+
+/* Bad lines by reason, each a series of its own; sent for the intervals that had some. */
+static void push_parse_errors(struct shim *s, const struct shim_stats *st)
+{
+	static struct mb_kv reason[SHIM_BAD_N];
+	for (int i = 1; i < SHIM_BAD_N; i++) {
+		uint64_t v = i == SHIM_BAD_TRUNCATED ? st->truncated : st->parse_errors[i];
+		if (!v)
+			continue;
+		reason[i].key = "reason";
+		reason[i].val = shim_bad_names[i];
+		push_counter_tagged(s, "metricsbus.shim.parse_errors", v, &reason[i]);
+	}
 }
 
 /* Encodes the flush's records into batches under MB_MAX_MSG and queues them. */
@@ -130,6 +151,9 @@ static void flush(struct shim *s, bool stop)
 	push_counter(s, "metricsbus.shim.dropped_batches", dropped);
 	push_counter(s, "metricsbus.shim.rejected_batches", rejected);
 	push_counter(s, "metricsbus.shim.udp_drops", snap.udp_drops);
+	push_counter(s, "metricsbus.shim.unknown_fields", snap.unknown_fields);
+	push_counter(s, "metricsbus.shim.tag_errors", snap.tag_errors);
+	push_parse_errors(s, &snap);
 	if (snap.bad_lines || snap.series_refused || snap.udp_drops || dropped)
 		mb_log_debug("interval: %llu bad lines, %llu series refused, %llu kernel drops, "
 		             "%llu batches dropped",
@@ -154,7 +178,7 @@ static void flush(struct shim *s, bool stop)
 
 int main(int argc, char **argv)
 {
-	const char *agent = NULL, *listen = "127.0.0.1:0", *cid = NULL;
+	const char *agent = NULL, *listen = "127.0.0.1:0", *cid = NULL, *tag_styles = "all";
 	struct mb_strlist dimflags = {0}, labelflags = {0};
 	int64_t flush_ms = 10000, drain_ms = 2000;
 	uint64_t backlog = 16ull << 20;
@@ -176,6 +200,10 @@ int main(int argc, char **argv)
 	     "encoded batches held while agentd is away (default 16MiB)", false},
 	    {"drain-timeout", MB_FLAG_DURATION, &drain_ms, "DURATION",
 	     "wait at exit for agentd to acknowledge (default 2s)", false},
+	    {"tag-styles", MB_FLAG_STR, &tag_styles, "LIST",
+	     "tag styles read: all (default), none, or a comma list of dogstatsd, influxdb, "
+	     "librato, signalfx",
+	     false},
 	};
 	struct mb_prog prog = {
 	    .name = "metricsbus-shim",
@@ -197,6 +225,12 @@ int main(int argc, char **argv)
 		mb_usage_error(&prog, "--flush-interval must be between 1ms and 1d");
 	if (drain_ms < 0)
 		mb_usage_error(&prog, "--drain-timeout must not be negative");
+	unsigned styles;
+	if (shim_tag_styles_parse(tag_styles, &styles) != 0)
+		mb_usage_error(&prog,
+		               "--tag-styles: want all, none, or a comma list of dogstatsd, "
+		               "influxdb, librato, signalfx; got \"%s\"",
+		               tag_styles);
 
 	static struct shim s;
 	s.flush_ms = flush_ms;
@@ -265,6 +299,7 @@ int main(int argc, char **argv)
 		}
 		mb_fatalx("cannot start delivery to %s: %s", agent, mb_strerror(rv));
 	}
+	shim_agg_set_styles(s.agg, styles);
 	if (shim_recv_unix_path(rx))
 		mb_log_info("statsd on unix:%s, container %s, agent %s", shim_recv_unix_path(rx),
 		            s.id.cid, agent);

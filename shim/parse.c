@@ -137,46 +137,68 @@ static int tag_cmp(const struct shim_tag *a, const struct shim_tag *b)
 	return (a->klen > b->klen) - (a->klen < b->klen);
 }
 
-/* "k:v,k2,k3:v3" -> l->tags sorted by key, unique (the last wins). */
-static int parse_tags(const char *p, size_t n, struct shim_line *l)
+/* Inserts one tag into l->tags, kept sorted by key; a repeated key replaces the earlier one,
+ * so the last given wins (and DogStatsD's "|#" tags, read after the name's, win over them). */
+static int add_tag(struct shim_line *l, const char *k, size_t kl, const char *v, size_t vl)
 {
-	struct shim_tag t[MB_MAX_TAGS];
-	int nt = 0;
-	size_t i = 0;
-
-	while (i <= n) {
-		const char *s = p + i;
-		const char *comma = memchr(s, ',', n - i);
-		size_t len = comma ? (size_t)(comma - s) : n - i;
-		if (len > 0) {
-			const char *colon = memchr(s, ':', len);
-			size_t kl = colon ? (size_t)(colon - s) : len;
-			size_t vl = colon ? len - kl - 1 : 0;
-			if (kl == 0 || kl > MB_MAX_TAG_KEY || vl > MB_MAX_TAG_VAL)
-				return MB_EINVAL;
-			if (!text_ok((const unsigned char *)s, kl) ||
-			    (vl && !text_ok((const unsigned char *)colon + 1, vl)))
-				return MB_EINVAL;
-			struct shim_tag nt1 = {s, colon ? colon + 1 : s + kl, (uint16_t)kl,
-			                       (uint16_t)vl};
-			/* Stable insertion: a repeated key replaces the earlier one. */
-			int j = nt;
-			while (j > 0 && tag_cmp(&t[j - 1], &nt1) > 0)
-				j--;
-			if (j > 0 && tag_cmp(&t[j - 1], &nt1) == 0) {
-				t[j - 1] = nt1;
-			} else {
-				if (nt == MB_MAX_TAGS)
-					return MB_EINVAL;
-				memmove(&t[j + 1], &t[j], (size_t)(nt - j) * sizeof t[0]);
-				t[j] = nt1;
-				nt++;
-			}
-		}
-		i += len + 1;
+	if (kl == 0 || kl > MB_MAX_TAG_KEY || vl > MB_MAX_TAG_VAL)
+		return MB_EINVAL;
+	if (!text_ok((const unsigned char *)k, kl) || (vl && !text_ok((const unsigned char *)v, vl)))
+		return MB_EINVAL;
+	struct shim_tag t1 = {k, vl ? v : k + kl, (uint16_t)kl, (uint16_t)vl};
+	int j = l->ntags;
+	while (j > 0 && tag_cmp(&l->tags[j - 1], &t1) > 0)
+		j--;
+	if (j > 0 && tag_cmp(&l->tags[j - 1], &t1) == 0) {
+		l->tags[j - 1] = t1;
+		return 0;
 	}
-	memcpy(l->tags, t, (size_t)nt * sizeof t[0]);
-	l->ntags = (uint16_t)nt;
+	if (l->ntags == MB_MAX_TAGS)
+		return MB_EINVAL;
+	memmove(&l->tags[j + 1], &l->tags[j], (size_t)(l->ntags - j) * sizeof l->tags[0]);
+	l->tags[j] = t1;
+	l->ntags++;
+	return 0;
+}
+
+/* DogStatsD "k:v,k2,k3:v3": the first ':' splits, a bare key has the empty value, empty
+ * items are skipped; anything else malformed makes the line bad. */
+static int parse_dog_tags(const char *p, size_t n, struct shim_line *l)
+{
+	const char *end = p + n;
+	while (p <= end) {
+		const char *comma = memchr(p, ',', (size_t)(end - p));
+		size_t len = comma ? (size_t)(comma - p) : (size_t)(end - p);
+		if (len > 0) {
+			const char *colon = memchr(p, ':', len);
+			size_t kl = colon ? (size_t)(colon - p) : len;
+			if (add_tag(l, p, kl, colon ? colon + 1 : NULL, colon ? len - kl - 1 : 0) != 0)
+				return MB_EINVAL;
+		}
+		p += len + 1;
+	}
+	return 0;
+}
+
+/* statsd_exporter's name tags "k=v,k2=v2" (InfluxDB, Librato, SignalFX): as it does, an item
+ * that is empty, has no '=' or an empty key or value is skipped and counted (the line kept);
+ * one too long or not UTF-8 makes the line bad, as a DogStatsD tag would. */
+static int parse_name_tags(const char *p, size_t n, struct shim_line *l)
+{
+	const char *end = p + n;
+	while (p <= end) {
+		const char *comma = memchr(p, ',', (size_t)(end - p));
+		size_t len = comma ? (size_t)(comma - p) : (size_t)(end - p);
+		const char *eq = memchr(p, '=', len);
+		if (!comma && len == 0)
+			break; /* "k=v,": a trailing comma ends the list, as in statsd_exporter */
+		if (!eq || eq == p || eq == p + len - 1) {
+			l->tag_errors++;
+		} else if (add_tag(l, p, (size_t)(eq - p), eq + 1, len - (size_t)(eq - p) - 1) != 0) {
+			return MB_EINVAL;
+		}
+		p += len + 1;
+	}
 	return 0;
 }
 
@@ -207,7 +229,190 @@ static int parse_type(const char *t, size_t n, uint8_t *kind)
 	return MB_EINVAL;
 }
 
-int shim_parse_line(const char *p, size_t n, struct shim_line *l)
+int shim_values_next(struct shim_values *it, double *out, bool *sign, bool *done)
+{
+	const char *v = it->p;
+	while (v < it->end && *v == ':') /* empty values ("1::2", "1:") are skipped, as DogStatsD */
+		v++;
+	*done = v >= it->end;
+	if (*done)
+		return 0;
+	const char *c = memchr(v, ':', (size_t)(it->end - v));
+	const char *e = c ? c : it->end;
+	it->p = e;
+	*sign = *v == '+' || *v == '-';
+	return shim_parse_number(v, (size_t)(e - v), out);
+}
+
+static bool name_ok(const char *p, size_t n)
+{
+	if (n == 0 || n > MB_MAX_NAME)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)p[i] < 0x21 || (unsigned char)p[i] > 0x7e)
+			return false;
+	/* The shim's own counters: a client's line there would double them in one batch. */
+	return !(n > 16 && memcmp(p, "metricsbus.shim.", 16) == 0);
+}
+
+/* The name part (before the first ':'): its tags in the styles enabled, in statsd_exporter's
+ * order: SignalFX "[...]" anywhere, else the first '#' (Librato) or ',' (InfluxDB). */
+static int parse_name(const char *p, size_t n, unsigned styles, struct shim_line *l)
+{
+	if (styles & SHIM_STYLE_SIGNALFX) {
+		const char *o = memchr(p, '[', n), *c = memchr(p, ']', n);
+		if (o && c && o < c) {
+			size_t pre = (size_t)(o - p), post = n - (size_t)(c - p) - 1;
+			if (parse_name_tags(o + 1, (size_t)(c - o - 1), l) != 0)
+				return SHIM_BAD_TAGS;
+			if (post == 0) {
+				if (!name_ok(p, pre))
+					return SHIM_BAD_NAME;
+				l->name = p;
+				l->namelen = (uint16_t)pre;
+				return 0;
+			}
+			if (pre + post > MB_MAX_NAME)
+				return SHIM_BAD_NAME;
+			/* "a[k=v].b" is "a.b": the one case where the name is not in the buffer. */
+			memcpy(l->namebuf, p, pre);
+			memcpy(l->namebuf + pre, c + 1, post);
+			if (!name_ok(l->namebuf, pre + post))
+				return SHIM_BAD_NAME;
+			l->name = l->namebuf;
+			l->namelen = (uint16_t)(pre + post);
+			return 0;
+		}
+		if (o || c) {
+			/* One bracket (or "]" before "["): statsd_exporter keeps the name as it is
+			 * and counts a tag error; so do we. */
+			l->tag_errors++;
+			if (!name_ok(p, n))
+				return SHIM_BAD_NAME;
+			l->name = p;
+			l->namelen = (uint16_t)n;
+			return 0;
+		}
+	}
+	size_t i = 0;
+	for (; i < n; i++) {
+		if ((p[i] == '#' && (styles & SHIM_STYLE_LIBRATO)) ||
+		    (p[i] == ',' && (styles & SHIM_STYLE_INFLUXDB)))
+			break;
+	}
+	if (!name_ok(p, i))
+		return SHIM_BAD_NAME;
+	if (i < n && parse_name_tags(p + i + 1, n - i - 1, l) != 0)
+		return SHIM_BAD_TAGS;
+	l->name = p;
+	l->namelen = (uint16_t)i;
+	return 0;
+}
+
+/* DogStatsD's "|T<unix seconds>": a positive decimal integer. */
+static bool timestamp_ok(const char *p, size_t n, int64_t *ts)
+{
+	int64_t v = 0;
+	if (n == 0 || n > 18)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return false;
+		v = v * 10 + (p[i] - '0');
+	}
+	*ts = v;
+	return v > 0;
+}
+
+static int parse_line(const char *p, size_t n, unsigned styles, struct shim_line *l)
+{
+	const char *colon = memchr(p, ':', n);
+	if (!colon)
+		return SHIM_BAD_FORMAT;
+	const char *end = p + n;
+	const char *val = colon + 1;
+	const char *bar = memchr(val, '|', (size_t)(end - val));
+	if (!bar)
+		return SHIM_BAD_FORMAT;
+	size_t vallen = (size_t)(bar - val);
+	const char *type = bar + 1;
+	const char *tend = memchr(type, '|', (size_t)(end - type));
+	if (!tend)
+		tend = end;
+
+	int bad;
+	if ((bad = parse_name(p, (size_t)(colon - p), styles, l)) != 0)
+		return bad;
+	if (parse_type(type, (size_t)(tend - type), &l->kind) != 0)
+		return SHIM_BAD_TYPE;
+
+	if (l->kind == MB_SET) {
+		if (vallen == 0 || vallen > UINT32_MAX)
+			return SHIM_BAD_VALUE;
+		l->member = val;
+		l->memberlen = (uint32_t)vallen;
+	} else if (memchr(val, ':', vallen)) {
+		/* DogStatsD 1.1 packs several values in one line, for every type but sets: each
+		 * must be a number (empty ones are skipped), or the whole line is bad. */
+		struct shim_values it = {val, val + vallen};
+		uint32_t nv = 0;
+		double d;
+		bool sign, done = false;
+		while (!done) {
+			if (shim_values_next(&it, &d, &sign, &done) != 0)
+				return SHIM_BAD_VALUE;
+			if (!done && nv++ == 0) {
+				l->value = d;
+				l->delta = l->kind == MB_GAUGE && sign;
+			}
+		}
+		if (nv == 0)
+			return SHIM_BAD_VALUE;
+		l->values = val;
+		l->valueslen = (uint32_t)vallen;
+		l->nvalues = nv;
+	} else {
+		if (shim_parse_number(val, vallen, &l->value) != 0)
+			return SHIM_BAD_VALUE;
+		if (l->kind == MB_GAUGE && (val[0] == '+' || val[0] == '-'))
+			l->delta = true;
+	}
+
+	const char *f = tend;
+	while (f < end) { /* f points at a '|' */
+		const char *fs = f + 1;
+		const char *fe = memchr(fs, '|', (size_t)(end - fs));
+		if (!fe)
+			fe = end;
+		size_t fl = (size_t)(fe - fs);
+		if (fl >= 1 && fs[0] == '@') {
+			/* Given twice, the last wins (as in the Datadog agent). */
+			double r;
+			if (shim_parse_number(fs + 1, fl - 1, &r) != 0 || !(r > 0) || r > 1)
+				return SHIM_BAD_RATE;
+			l->rate = r;
+		} else if (fl >= 1 && fs[0] == '#' && (styles & SHIM_STYLE_DOGSTATSD)) {
+			/* Given twice, both are kept (a repeated key: the last wins). */
+			if (parse_dog_tags(fs + 1, fl - 1, l) != 0)
+				return SHIM_BAD_TAGS;
+		} else if ((fl >= 2 && (fs[0] == 'c' || fs[0] == 'e') && fs[1] == ':') ||
+		           (fl >= 5 && memcmp(fs, "card:", 5) == 0)) {
+			/* Origin detection (v1.2-v1.6): the container id ("c:<id>", since 1.4
+			 * "c:ci-<id>,in-<inode>"), external data "e:" and cardinality "card:". The
+			 * shim knows its container, so none of them is a tag or the identity. */
+		} else if (fl >= 1 && fs[0] == 'T' && timestamp_ok(fs + 1, fl - 1, &l->timestamp)) {
+			/* v1.3's client timestamp: the point is filed in the interval it arrived in,
+			 * as the Datadog agent's aggregating pipeline does (docs/statsd.md). */
+		} else {
+			/* Unknown, empty, a malformed "T", or "#" with DogStatsD tags turned off. */
+			l->unknown++;
+		}
+		f = fe;
+	}
+	return 0;
+}
+
+int shim_parse_line(const char *p, size_t n, unsigned styles, struct shim_line *l)
 {
 	if (n && p[n - 1] == '\r')
 		n--;
@@ -218,32 +423,8 @@ int shim_parse_line(const char *p, size_t n, struct shim_line *l)
 	if (n >= 4 && memcmp(p, "_sc|", 4) == 0)
 		return SHIM_LINE_SCHECK;
 
-	const char *colon = memchr(p, ':', n);
-	if (!colon)
-		return SHIM_LINE_BAD;
-	size_t namelen = (size_t)(colon - p);
-	if (namelen == 0 || namelen > MB_MAX_NAME)
-		return SHIM_LINE_BAD;
-	for (size_t i = 0; i < namelen; i++)
-		if ((unsigned char)p[i] < 0x21 || (unsigned char)p[i] > 0x7e)
-			return SHIM_LINE_BAD;
-	/* The shim's own counters: a client's line there would double them in one batch. */
-	if (namelen > 16 && memcmp(p, "metricsbus.shim.", 16) == 0)
-		return SHIM_LINE_BAD;
-
-	const char *end = p + n;
-	const char *val = colon + 1;
-	const char *bar = memchr(val, '|', (size_t)(end - val));
-	if (!bar)
-		return SHIM_LINE_BAD;
-	size_t vallen = (size_t)(bar - val);
-	const char *type = bar + 1;
-	const char *tend = memchr(type, '|', (size_t)(end - type));
-	if (!tend)
-		tend = end;
-
-	l->name = p;
-	l->namelen = (uint16_t)namelen;
+	l->name = NULL;
+	l->namelen = 0;
 	l->delta = false;
 	l->value = 0;
 	l->member = NULL;
@@ -252,67 +433,50 @@ int shim_parse_line(const char *p, size_t n, struct shim_line *l)
 	l->valueslen = 0;
 	l->nvalues = 1;
 	l->rate = 1;
+	l->timestamp = 0;
 	l->ntags = 0;
-	if (parse_type(type, (size_t)(tend - type), &l->kind) != 0)
-		return SHIM_LINE_BAD;
+	l->unknown = 0;
+	l->tag_errors = 0;
+	int bad = parse_line(p, n, styles, l);
+	l->bad = (uint8_t)bad;
+	return bad ? SHIM_LINE_BAD : SHIM_LINE_OK;
+}
 
-	if (l->kind == MB_SET) {
-		if (vallen == 0 || vallen > UINT32_MAX)
-			return SHIM_LINE_BAD;
-		l->member = val;
-		l->memberlen = (uint32_t)vallen;
-	} else if (mb_kind_is_timer(l->kind) && memchr(val, ':', vallen)) {
-		/* DogStatsD 1.1 packs several values of a timer kind in one line: each must be
-		 * a number, or the whole line is bad. */
-		const char *v = val, *vend = val + vallen;
-		uint32_t nv = 0;
-		while (v <= vend) {
-			const char *c = memchr(v, ':', (size_t)(vend - v));
-			const char *e = c ? c : vend;
-			double d;
-			if (shim_parse_number(v, (size_t)(e - v), &d) != 0)
-				return SHIM_LINE_BAD;
-			if (nv++ == 0)
-				l->value = d;
-			v = e + 1;
-		}
-		l->values = val;
-		l->valueslen = (uint32_t)vallen;
-		l->nvalues = nv;
-	} else {
-		if (shim_parse_number(val, vallen, &l->value) != 0)
-			return SHIM_LINE_BAD;
-		if (l->kind == MB_GAUGE && (val[0] == '+' || val[0] == '-'))
-			l->delta = true;
-	}
+const char *const shim_bad_names[SHIM_BAD_N] = {
+    [SHIM_BAD_NONE] = "none",         [SHIM_BAD_FORMAT] = "format",
+    [SHIM_BAD_NAME] = "name",         [SHIM_BAD_TYPE] = "type",
+    [SHIM_BAD_VALUE] = "value",       [SHIM_BAD_RATE] = "rate",
+    [SHIM_BAD_TAGS] = "tags",         [SHIM_BAD_OVERFLOW] = "overflow",
+    [SHIM_BAD_TRUNCATED] = "truncated",
+};
 
-	bool have_rate = false, have_tags = false;
-	const char *f = tend;
-	while (f < end) { /* f points at a '|' */
-		const char *fs = f + 1;
-		const char *fe = memchr(fs, '|', (size_t)(end - fs));
-		if (!fe)
-			fe = end;
-		size_t fl = (size_t)(fe - fs);
-		if (fl >= 1 && fs[0] == '@') {
-			double r;
-			if (have_rate || shim_parse_number(fs + 1, fl - 1, &r) != 0 || !(r > 0) ||
-			    r > 1)
-				return SHIM_LINE_BAD;
-			l->rate = r;
-			have_rate = true;
-		} else if (fl >= 1 && fs[0] == '#') {
-			if (have_tags || parse_tags(fs + 1, fl - 1, l) != 0)
-				return SHIM_LINE_BAD;
-			have_tags = true;
-		} else if ((fl >= 2 && (fs[0] == 'c' || fs[0] == 'e') && fs[1] == ':') ||
-		           (fl >= 1 && fs[0] == 'T')) {
-			/* DogStatsD container field, external data and client timestamp: the shim
-			 * knows its container and stamps the interval itself. */
-		} else {
-			return SHIM_LINE_BAD;
-		}
-		f = fe;
+int shim_tag_styles_parse(const char *s, unsigned *out)
+{
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} styles[] = {{"dogstatsd", SHIM_STYLE_DOGSTATSD},
+	              {"influxdb", SHIM_STYLE_INFLUXDB},
+	              {"librato", SHIM_STYLE_LIBRATO},
+	              {"signalfx", SHIM_STYLE_SIGNALFX},
+	              {"all", SHIM_STYLE_ALL},
+	              {"none", 0}};
+	unsigned m = 0;
+	const char *p = s;
+	for (;;) {
+		const char *c = strchr(p, ',');
+		size_t len = c ? (size_t)(c - p) : strlen(p);
+		size_t i;
+		for (i = 0; i < sizeof styles / sizeof styles[0]; i++)
+			if (strlen(styles[i].name) == len && strncmp(p, styles[i].name, len) == 0)
+				break;
+		if (i == sizeof styles / sizeof styles[0])
+			return MB_EINVAL;
+		m |= styles[i].bit;
+		if (!c)
+			break;
+		p = c + 1;
 	}
-	return SHIM_LINE_OK;
+	*out = m;
+	return 0;
 }

@@ -15,43 +15,82 @@
 enum shim_line_result {
 	SHIM_LINE_OK = 0,
 	SHIM_LINE_EMPTY,  /* blank line: not counted */
-	SHIM_LINE_BAD,    /* counted and skipped */
+	SHIM_LINE_BAD,    /* counted (by reason, shim_line.bad) and skipped */
 	SHIM_LINE_EVENT,  /* DogStatsD event "_e{": counted, skipped */
 	SHIM_LINE_SCHECK, /* DogStatsD service check "_sc|": counted, skipped */
 };
+
+/* Why a line was bad: the reason tag of metricsbus.shim.parse_errors (shim_bad_names). */
+enum shim_bad {
+	SHIM_BAD_NONE = 0,
+	SHIM_BAD_FORMAT,    /* no ':' or no '|type' */
+	SHIM_BAD_NAME,      /* empty, too long, a byte outside 0x21..0x7e, reserved */
+	SHIM_BAD_TYPE,      /* unknown type */
+	SHIM_BAD_VALUE,     /* not a finite number; empty set member */
+	SHIM_BAD_RATE,      /* not a number in (0, 1] */
+	SHIM_BAD_TAGS,      /* malformed, too long, not UTF-8, more than MB_MAX_TAGS */
+	SHIM_BAD_OVERFLOW,  /* the series' aggregate would no longer be finite (agg.c) */
+	SHIM_BAD_TRUNCATED, /* datagram cut by the receive buffer (recv.c) */
+	SHIM_BAD_N
+};
+extern const char *const shim_bad_names[SHIM_BAD_N];
+
+/* The tag styles read (--tag-styles): DogStatsD "|#k:v", and the name styles statsd_exporter
+ * reads, InfluxDB "name,k=v", Librato "name#k=v", SignalFX "name[k=v]". */
+#define SHIM_STYLE_DOGSTATSD 1u
+#define SHIM_STYLE_INFLUXDB  2u
+#define SHIM_STYLE_LIBRATO   4u
+#define SHIM_STYLE_SIGNALFX  8u
+#define SHIM_STYLE_ALL       15u
+/* "all", "none" or a comma list of dogstatsd, influxdb, librato, signalfx; MB_EINVAL else. */
+int shim_tag_styles_parse(const char *s, unsigned *out);
 
 struct shim_tag {
 	const char *key, *val;
 	uint16_t klen, vlen;
 };
 
-/* One parsed line; every pointer points into the caller's buffer (parsed in place). */
+/* One parsed line; every pointer points into the caller's buffer (parsed in place), but for
+ * a SignalFX name with text after its tags, which is assembled in namebuf. */
 struct shim_line {
 	uint8_t kind; /* enum mb_kind, never MB_RESOURCE */
-	bool delta;   /* gauge given as +N / -N */
+	uint8_t bad;  /* enum shim_bad, when SHIM_LINE_BAD */
+	bool delta;   /* gauge given as +N / -N (the first value when packed) */
 	const char *name;
 	uint16_t namelen;
-	double value;       /* not for sets; the first of packed values */
-	const char *values; /* timer kinds: "v1:v2:..." (DogStatsD 1.1 packed values) */
+	uint16_t unknown;    /* '|' fields skipped: unknown, empty, a malformed T */
+	uint16_t tag_errors; /* name-style tags skipped (no '=', empty key or value, one bracket) */
+	double value;        /* not for sets; the first of packed values */
+	const char *values;  /* packed "v1:v2:..." (DogStatsD 1.1), for every kind but sets */
 	uint32_t valueslen;
 	uint32_t nvalues;   /* 1 unless packed */
 	const char *member; /* set member */
 	uint32_t memberlen;
-	double rate;    /* (0, 1] */
-	uint16_t ntags; /* sorted by key, unique (the last of a repeated key wins) */
+	double rate;       /* (0, 1] */
+	int64_t timestamp; /* DogStatsD "|T" unix seconds, 0 when none; not used for filing */
+	uint16_t ntags;    /* sorted by key, unique (the last of a repeated key wins) */
 	struct shim_tag tags[MB_MAX_TAGS];
+	char namebuf[MB_MAX_NAME];
 };
 
-/* Parses one line (no '\n' in it; a trailing '\r' is ignored). Never allocates; never reads
- * outside [p, p+n). */
-int shim_parse_line(const char *p, size_t n, struct shim_line *out);
+/* Parses one line (no '\n' in it; a trailing '\r' is ignored) reading the tag styles in
+ * styles (SHIM_STYLE_*). Never allocates; never reads outside [p, p+n). */
+int shim_parse_line(const char *p, size_t n, unsigned styles, struct shim_line *out);
 /* The hand-written number parser: the whole of [p, p+n) must be a finite decimal number. */
 int shim_parse_number(const char *p, size_t n, double *out);
+/* Walks packed values "1:2::3": each call gives the next (*sign: it began with + or -), or
+ * *done at the end; empty values are skipped. MB_EINVAL for a value that is not a number. */
+struct shim_values {
+	const char *p, *end;
+};
+int shim_values_next(struct shim_values *it, double *out, bool *sign, bool *done);
 
 /* ------------------------------------------------------------------ agg.c */
 struct shim_stats {
 	uint64_t packets, lines, bad_lines, events, service_checks, series_refused;
 	uint64_t dropped_batches, rejected_batches, udp_drops, truncated;
+	uint64_t unknown_fields, tag_errors;
+	uint64_t parse_errors[SHIM_BAD_N]; /* bad lines by reason (truncated: from truncated) */
 };
 
 #define SHIM_IDLE_MS       (5 * 60 * 1000)
@@ -64,6 +103,8 @@ struct shim_stats {
 
 struct shim_agg;
 int shim_agg_new(struct shim_agg **out);
+/* The tag styles its lines are parsed with (default SHIM_STYLE_ALL). */
+void shim_agg_set_styles(struct shim_agg *a, unsigned styles);
 /* The series table's hash of an encoded key (exposed for its distribution test). */
 uint64_t shim_agg_key_hash(const char *p, size_t n);
 void shim_agg_free(struct shim_agg *a);

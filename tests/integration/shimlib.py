@@ -78,3 +78,30 @@ def send(port, *lines):
         s.sendto("\n".join(lines).encode(), ("127.0.0.1", port))
     finally:
         s.close()
+
+
+NPM_DIR = os.path.join(mb.ROOT, "build", "npm")
+HOT_SHOTS = "hot-shots@17"
+
+
+def hot_shots():
+    """(node, NODE_PATH) with hot-shots installed from the npm registry into build/npm, or
+    (None, reason) when node, npm or the registry is not there."""
+    import shutil
+    import subprocess
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if not node or not npm:
+        return None, "node/npm not installed"
+    modules = os.path.join(NPM_DIR, "node_modules")
+    if not os.path.isdir(os.path.join(modules, "hot-shots")):
+        os.makedirs(NPM_DIR, exist_ok=True)
+        try:
+            r = subprocess.run([npm, "install", "--prefix", NPM_DIR, "--no-audit", "--no-fund",
+                                "--ignore-scripts", "--no-save", "--fetch-retries=1",
+                                "--fetch-timeout=30000", HOT_SHOTS],
+                               capture_output=True, text=True, timeout=180)
+        except subprocess.TimeoutExpired:
+            return None, "npm registry unreachable (timeout installing hot-shots)"
+        if r.returncode != 0:
+            return None, "could not install hot-shots: " + r.stderr.strip()[-300:]
+    return node, modules
