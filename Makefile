@@ -23,7 +23,7 @@ FUZZERS  :=
 all: programs tests-build
 programs: $(PROGRAMS)
 
-include bus/bus.mk shim/shim.mk agentd/agentd.mk api/api.mk tests/tests.mk tests/fuzz/fuzz.mk scripts/install.mk tests/bench/bench.mk
+include bus/bus.mk shim/shim.mk agentd/agentd.mk ui/ui.mk api/api.mk tests/tests.mk tests/fuzz/fuzz.mk scripts/install.mk tests/bench/bench.mk
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(@D)

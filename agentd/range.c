@@ -300,6 +300,10 @@ void agent_q_range(struct agent_store *s, MDB_txn *t, const struct mb_query *q,
 					v = x->sum; /* one finest slot: its exact count */
 				break;
 			case MB_STAT_LAST: v = x->last; break;
+			case MB_STAT_RATE: /* what count counts, per second */
+				v = (kind == MB_COUNTER || kind == MB_SET ? x->sum : (double)x->cnt) /
+				    ((double)step / 1000.0);
+				break;
 			default:
 				if (!sk || mb_sketch_quantile(&sk[i], qv, &v) != 0)
 					v = NAN;

@@ -33,6 +33,7 @@ enum api_route_kind {
 	API_R_APP,
 	API_R_METRICS,
 	API_R_RANGE,
+	API_R_RANGES,
 	API_R_SERIES,
 	API_R_HEALTHZ,
 };
@@ -57,7 +58,8 @@ bool api_valid_name(const char *s);
 
 /* ------------------------------------------------------------------ range.c
  * Query-string parameters, decoded. */
-#define API_MAX_ARGS 32
+#define API_MAX_ARGS 64
+#define API_MAX_RANGES 50 /* names in one /v1/ranges request */
 #define API_MAX_ARG 2048
 struct api_args {
 	int n;
@@ -132,6 +134,8 @@ struct api_response {
 	struct mb_buf body;
 	bool www_auth;     /* 401: add WWW-Authenticate */
 	bool allow;        /* 405: add Allow */
+	bool gzipped;      /* body is gzip already (Content-Encoding: gzip) */
+	const char *etag, *cache_control, *location; /* static; NULL: no such header */
 };
 /* Fills resp (caller frees resp->body). Never fails: errors become statuses. */
 void api_serve(struct api_server *s, const char *method, const char *path,
@@ -140,6 +144,23 @@ void api_serve(struct api_server *s, const char *method, const char *path,
 void api_stats_record(struct api_server *s, int status, int64_t dur_us);
 /* Maps a client error (MB_EDOWN, MB_ETIMEDOUT, ...) to an HTTP status and JSON reason. */
 int api_client_status(int rv, const char *err, int timeout_ms, char *msg, size_t n);
+
+/* ------------------------------------------------------------------ ui.c
+ * The dashboard's files, compiled in at build time (ui/embed.c writes the table; the last
+ * entry has path NULL). Served without the token: the page's API calls carry it. */
+struct api_asset {
+	const char *path, *ctype;
+	const unsigned char *data;
+	size_t len;
+	const char *etag; /* quoted, as sent */
+};
+extern const struct api_asset api_assets[];
+/* True for "/ui" and everything under "/ui/". */
+bool api_ui_path(const char *path);
+/* Fills resp for a dashboard path: 200 with the file (gzip when gzip_ok and it helps), 304
+ * when if_none_match (may be NULL) names its ETag, 301 from /ui to /ui/, 404, 405. Any thread. */
+void api_ui_serve(const char *method, const char *path, const char *if_none_match, bool gzip_ok,
+                  struct api_response *resp);
 
 /* ------------------------------------------------------------------ http.c */
 struct api_http;

@@ -1,6 +1,6 @@
 # api/: metricsbus-api (main.c) and the metricsbus CLI (cli_main.c) share the other files.
 API_SRCS := $(filter-out api/main.c api/cli_main.c api/%_test.c,$(wildcard api/*.c))
-API_OBJS := $(API_SRCS:%.c=$(B)/obj/%.o)
+API_OBJS := $(API_SRCS:%.c=$(B)/obj/%.o) $(UI_ASSETS_OBJ)
 $(B)/bin/metricsbus-api: $(B)/obj/api/main.o $(API_OBJS) $(LIBMB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ -lmicrohttpd -lz $(NNG_LIBS) $(MP_LIBS) -lm

@@ -128,7 +128,14 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	memset(&ac, 0, sizeof ac);
 	ac.a = &args;
 	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_arg, &ac);
-	if (ac.rv != 0) {
+	const char *ae =
+		MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING);
+	if (api_ui_path(url)) {
+		api_ui_serve(method, url,
+		             MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+		                                         MHD_HTTP_HEADER_IF_NONE_MATCH),
+		             api_accepts_gzip(ae), &resp);
+	} else if (ac.rv != 0) {
 		resp.status = 400;
 		resp.ctype = "application/json; charset=utf-8";
 		api_json_error(&resp.body, ac.err);
@@ -140,10 +147,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	}
 	api_args_free(&args);
 
-	const char *ae =
-		MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING);
-	bool gz = false;
-	if (resp.body.len > 512 && api_accepts_gzip(ae)) {
+	bool gz = resp.gzipped;
+	if (!gz && resp.body.len > 512 && api_accepts_gzip(ae)) {
 		struct mb_buf z = {0};
 		if (api_gzip(resp.body.data, resp.body.len, &z) == 0) {
 			mb_buf_free(&resp.body);
@@ -175,6 +180,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		                        "Bearer realm=\"metricsbus\"");
 	if (resp.allow)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+	if (resp.etag)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, resp.etag);
+	if (resp.cache_control)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, resp.cache_control);
+	if (resp.location)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, resp.location);
 	enum MHD_Result ret = MHD_queue_response(conn, (unsigned)resp.status, r);
 	MHD_destroy_response(r);
 

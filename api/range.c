@@ -205,7 +205,7 @@ int api_range_build(const struct api_range_params *p, int64_t now_ms, struct mb_
 	if (p->stat && mb_stat_parse(p->stat, &stat) != 0) {
 		snprintf(err, errlen,
 		         "bad parameter stat: one of mean, min, max, sum, count, last, p50, p90, "
-		         "p95, p99, p999");
+		         "p95, p99, p999, rate");
 		return MB_EINVAL;
 	}
 	if (p->tags && *p->tags) {

@@ -1,5 +1,5 @@
 /* routes.c: maps a raw request path to an endpoint: the three DC/OS prefixes, /metrics,
- * /v1/range, /v1/series and /healthz, with strict percent-decoding of ids and names. */
+ * /v1/range, /v1/ranges, /v1/series and /healthz, with strict percent-decoding of ids and names. */
 #include "api.h"
 
 #include <stdio.h>
@@ -132,6 +132,8 @@ int api_route_parse(const char *path, struct api_route *r, char *err, size_t err
 		r->kind = API_R_HEALTHZ;
 	} else if (strcmp(path, "/v1/range") == 0) {
 		r->kind = API_R_RANGE;
+	} else if (strcmp(path, "/v1/ranges") == 0) {
+		r->kind = API_R_RANGES;
 	} else if (strcmp(path, "/v1/series") == 0) {
 		r->kind = API_R_SERIES;
 	} else if ((t = skip(path, "/system/v1/metrics/v0/")) != NULL ||

@@ -283,6 +283,79 @@ static void serve_range(struct api_server *s, const struct api_args *a, struct a
 	mb_query_free(&q);
 }
 
+/* Several names of one source in one request (a dashboard's page of charts): each answer as
+ * /v1/range gives it, or {"name","status","error"} for a name agentd refused; a bad shared
+ * parameter or an agentd that does not answer fails the whole request. */
+static void serve_ranges(struct api_server *s, const struct api_args *a,
+                         struct api_response *resp)
+{
+	struct api_range_params p = {
+		.source = api_args_get(a, "source"),
+		.from = api_args_get(a, "from"),
+		.to = api_args_get(a, "to"),
+		.step = api_args_get(a, "step"),
+		.stat = api_args_get(a, "stat"),
+		.tags = api_args_get(a, "tags"),
+	};
+	const char *names[API_MAX_RANGES];
+	int n = 0;
+	char err[400];
+	int64_t now = mb_now_ms(); /* one "now" for every name: their points line up */
+	for (int i = 0; i < a->n; i++) {
+		if (strcmp(a->key[i], "name") != 0)
+			continue;
+		if (n == API_MAX_RANGES) {
+			snprintf(err, sizeof err, "too many names: at most %d in one request",
+			         API_MAX_RANGES);
+			answer_error(resp, 400, err);
+			return;
+		}
+		names[n++] = a->val[i];
+	}
+	if (n == 0) {
+		answer_error(resp, 400, "missing parameter name");
+		return;
+	}
+	struct mb_buf *b = &resp->body;
+	int rv = api_put(b, "{\"ranges\":[");
+	for (int i = 0; i < n && rv == 0; i++) {
+		struct mb_query q;
+		struct mb_reply r;
+		p.name = names[i];
+		if (api_range_build(&p, now, &q, err, sizeof err) != 0) {
+			answer_error(resp, 400, err);
+			return;
+		}
+		if (ask(s, &q, &r, resp) != 0) {
+			mb_query_free(&q);
+			return;
+		}
+		rv |= i ? api_put(b, ",") : 0;
+		if (r.status == 200) {
+			rv |= api_render_json(b, &r);
+		} else {
+			char num[16];
+			snprintf(num, sizeof num, "%u", r.status);
+			rv |= api_put(b, "{\"name\":");
+			rv |= api_json_str(b, names[i]);
+			rv |= api_put(b, ",\"status\":");
+			rv |= api_put(b, num);
+			rv |= api_put(b, ",\"error\":");
+			rv |= api_json_str(b, r.error && *r.error ? r.error : "no data");
+			rv |= api_put(b, "}");
+		}
+		mb_reply_free(&r);
+		mb_query_free(&q);
+	}
+	rv |= api_put(b, "]}");
+	if (rv != 0) {
+		answer_error(resp, 500, "out of memory");
+		return;
+	}
+	resp->status = 200;
+	resp->ctype = CT_JSON;
+}
+
 void api_serve(struct api_server *s, const char *method, const char *path,
                const struct api_args *args, const char *authorization, struct api_response *resp)
 {
@@ -324,6 +397,9 @@ void api_serve(struct api_server *s, const char *method, const char *path,
 		return;
 	case API_R_RANGE:
 		serve_range(s, args, resp);
+		return;
+	case API_R_RANGES:
+		serve_ranges(s, args, resp);
 		return;
 	case API_R_SERIES: {
 		const char *src = api_args_get(args, "source");

@@ -366,8 +366,9 @@ const char *mb_op_name(int op);
 enum mb_stat {
 	MB_STAT_MEAN, MB_STAT_MIN, MB_STAT_MAX, MB_STAT_SUM, MB_STAT_COUNT, MB_STAT_LAST,
 	MB_STAT_P50, MB_STAT_P90, MB_STAT_P95, MB_STAT_P99, MB_STAT_P999,
+	MB_STAT_RATE, /* count per second of the step: events/s for any kind */
 };
-#define MB_NSTATS 11
+#define MB_NSTATS 12
 const char *mb_stat_name(int stat);
 int mb_stat_parse(const char *s, int *stat); /* MB_EINVAL */
 

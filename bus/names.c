@@ -13,7 +13,7 @@ static const char *const op_names[] = {
 };
 
 static const char *const stat_names[MB_NSTATS] = {
-	"mean", "min", "max", "sum", "count", "last", "p50", "p90", "p95", "p99", "p999",
+	"mean", "min", "max", "sum", "count", "last", "p50", "p90", "p95", "p99", "p999", "rate",
 };
 
 const char *mb_kind_name(int kind)
