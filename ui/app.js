@@ -197,6 +197,7 @@ class Chart {
     const series = [{}, ...this.lines.map((l, i) => ({
       label: l.label || l.name, stroke: COLORS[i % COLORS.length], width: 1.5,
       value: (u, v) => fmt(v, unit), spanGaps: false,
+      points: { show: true, size: 5, filter: isolated },
     }))];
     const opts = this.spark
       ? { width: 150, height: 32, legend: { show: false }, cursor: { show: false },
@@ -213,6 +214,14 @@ class Chart {
   }
 
   remove() { seen.unobserve(this.el); if (this.plot) this.plot.destroy(); charts.delete(this); }
+}
+
+// A value with no neighbour draws no line: those get a dot (uPlot's points.filter).
+function isolated(u, si) {
+  const ys = u.data[si], out = [];
+  for (let i = 0; i < ys.length; i++)
+    if (ys[i] != null && ys[i - 1] == null && ys[i + 1] == null) out.push(i);
+  return out;
 }
 
 // The change from the point before, per second; null across a gap or a reset.
