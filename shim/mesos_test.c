@@ -29,7 +29,7 @@ MB_TEST(mesos_sandbox_path)
 	CHECK(shim_mesos_from_path(deep, strlen(deep), &m) == 0);
 	CHECK_STR(m.cid, "xyz");
 	/* not sandboxes */
-	const char *bad[] = {"/mnt/mesos/sandbox", "/var/lib/mesos/slave/slaves/" AGENT,
+	const char *bad[] = {"/mnt/mesos/sandbox", ("/var/lib/mesos/slave/slaves/" AGENT),
 	                     "/slaves/a/frameworks/b/executors/c/runs/latest",
 	                     "/slaves/a/frameworks/b/executors/c/runs/", ""};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
