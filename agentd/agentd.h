@@ -17,6 +17,7 @@ enum agent_reject_reason {
 	AGENT_REJ_VERSION,     /* a newer schema version */
 	AGENT_REJ_TOOBIG,      /* over a schema limit */
 	AGENT_REJ_STORE,       /* refused by the store (e.g. every record over the series limit) */
+	AGENT_REJ_PEER,        /* --verify-peer: the sender could not be verified */
 	AGENT_REJ_NREASONS
 };
 const char *agent_reject_name(int reason);
@@ -27,7 +28,7 @@ struct agent_counters {
 	atomic_uint_fast64_t batches_committed, records_committed, batches_dup;
 	atomic_uint_fast64_t batches_retry;    /* answered "not now" (queue full, disk, stopping) */
 	atomic_uint_fast64_t peer_mismatch;    /* --verify-peer: claimed container id differed */
-	atomic_uint_fast64_t peer_unknown;     /* --verify-peer: peer pid or cgroup unreadable */
+	atomic_uint_fast64_t peer_unknown;     /* --verify-peer: batches of unverified peers */
 	atomic_uint_fast64_t commit_txns, commit_us_total, commit_us_max;
 	atomic_uint_fast64_t queries, query_errors;
 	atomic_uint_fast64_t listener_restarts;
@@ -67,10 +68,12 @@ void agent_writer_stop(struct agent_writer *w);
  * The REP listener shims send batches to: many contexts served at once, each batch decoded on
  * the nng callback and handed to the writer; the ack is sent once the writer has committed. */
 struct agent_ingest;
+struct agent_peer_maps;
 struct agent_ingest_opts {
 	const char *url;
 	int nctx;
 	bool verify_peer;
+	const struct agent_peer_maps *maps; /* --peer-map rules (may be NULL) */
 };
 int agent_ingest_start(const struct agent_ingest_opts *o, struct agent_writer *w,
                        struct agent_ingest **out);
@@ -144,14 +147,44 @@ int agent_lock_url(const char *url, struct agent_lock **out, char *err, size_t e
 void agent_lock_release(struct agent_lock *l);
 
 /* ------------------------------------------------------------------ peer (peer.c)
- * --verify-peer: the container identity of a local process, from /proc/PID/cgroup. */
-/* The id for a cgroup file's text: the cgroup v2 path (the "0::" line), or when that is the
- * root, the first v1 hierarchy whose path is not the root; then its last component, with a
- * runtime's scope wrapping ("docker-ID.scope", "cri-containerd-ID.scope", "libpod-ID.scope")
- * taken off. "host" when every path is the root. MB_EINVAL when nothing parses. */
-int agent_peer_id_from_cgroup(const char *text, char *id, size_t n);
-/* Reads /proc/PID/cgroup (root given for tests: "/proc"). MB_ESYS, MB_EINVAL. */
-int agent_peer_id(const char *proc, uint64_t pid, char *id, size_t n);
+ * --verify-peer: the container identity of a local process, from /proc/PID/cgroup, read when
+ * its connection is made. docs/security.md has the layouts and the rule. */
+#define AGENT_PEER_MAPS 16
+struct agent_peer_map {
+	char path[256];
+	char id[MB_MAX_NAME + 1];
+	bool wildcard; /* PATH/STAR: the component under path is the id */
+};
+struct agent_peer_maps {
+	int n;
+	struct agent_peer_map r[AGENT_PEER_MAPS];
+};
+/* Adds an operator rule "/CGROUP/PATH=ID" or "/CGROUP/PATH/" followed by "*". MB_EINVAL, MB_ETOOBIG (err). */
+int agent_peer_map_add(struct agent_peer_maps *m, const char *spec, char *err, size_t errlen);
+/* The id for a cgroup file's text. Each hierarchy's path is matched from its root against the
+ * runtimes' layouts (mesos/ID, docker/ID, system.slice/docker-ID.scope, kubepods...pod/ID,
+ * machine.slice nspawn and machine scopes, libpod, lxc) and the operator's maps (m, may be
+ * NULL); every hierarchy that names a container must name the same one. Without one, the
+ * primary hierarchy (v2, else name=systemd, else the first v1) decides: its root is "host",
+ * system.slice/NAME.service is NAME, anything else is refused. Components below a match
+ * (cgroups a container creates) never change the answer. MB_EINVAL with why. */
+int agent_peer_id_from_cgroup(const struct agent_peer_maps *m, const char *text, char *id,
+                              size_t n, char *why, size_t whylen);
+/* Reads /proc/PID/cgroup (proc given for tests: "/proc"). pid 0 (another PID namespace) is
+ * refused. MB_ESYS (gone), MB_EINVAL; why says which. */
+int agent_peer_id(const struct agent_peer_maps *m, const char *proc, uint64_t pid, char *id,
+                  size_t n, char *why, size_t whylen);
+/* 0 when agentd can see its peers' pids: it runs in the initial PID namespace and proc is
+ * that namespace's. MB_EINVAL, MB_ESYS with err. Start-up. */
+int agent_peer_check_pidns(const char *proc, char *err, size_t errlen);
+/* The verdict on each ingest pipe, taken when it connected: its id, or why it has none. Any
+ * thread. put: MB_ENOMEM. get: 0 (out = id), MB_EINVAL (out = why), MB_EDOWN (unknown pipe). */
+struct agent_peer_table;
+int agent_peer_table_new(struct agent_peer_table **out);
+void agent_peer_table_free(struct agent_peer_table *t);
+int agent_peer_table_put(struct agent_peer_table *t, uint32_t pipe, bool ok, const char *text);
+int agent_peer_table_get(struct agent_peer_table *t, uint32_t pipe, char *out, size_t n);
+void agent_peer_table_del(struct agent_peer_table *t, uint32_t pipe);
 /* 1 when url is ipc://. */
 int agent_url_is_ipc(const char *url);
 

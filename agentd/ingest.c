@@ -33,6 +33,8 @@ struct agent_ingest {
 	struct agent_listener al;
 	char url[512];
 	bool verify_peer;
+	struct agent_peer_maps maps;
+	struct agent_peer_table *peers; /* --verify-peer: each pipe's verdict, taken at connect */
 	struct agent_writer *w;
 	int nctx;
 	struct ictx *c;
@@ -123,26 +125,76 @@ static void ictx_done(struct agent_job *j, uint32_t status, const char *err)
 	pthread_mutex_unlock(&c->mu);
 }
 
-static void verify_peer(struct ictx *c, nng_msg *msg)
+/* At most one WARN per 10 s for each kind of peer trouble: a hostile peer must not flood the
+ * log; the counters say how many. */
+static void warn_limited(atomic_int_fast64_t *last, const char *fmt, const char *a, const char *b)
 {
-	uint64_t pid = 0;
-	char id[MB_MAX_NAME + 1];
-	nng_pipe p = nng_msg_get_pipe(msg);
-	if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_PID, &pid) != 0 ||
-	    agent_peer_id("/proc", pid, id, sizeof id) != 0) {
-		/* The claim stands, but counted: the peer left before we looked. */
-		atomic_fetch_add_explicit(&agent_ctr.peer_unknown, 1, memory_order_relaxed);
+	int64_t now = mb_mono_ms(), prev = atomic_load(last);
+	if (now - prev < 10000 && prev != 0)
+		return;
+	if (!atomic_compare_exchange_strong(last, &prev, now))
+		return;
+	mb_log_warnx(fmt, a, b);
+}
+static atomic_int_fast64_t warn_unverified, warn_mismatch, warn_connect;
+
+/* A pipe is about to join the ingest socket: who is at the other end, now, while the
+ * connecting process is certainly the one the kernel recorded (SO_PEERCRED is taken at
+ * connect). A verdict kept for the pipe's life; a pipe without one sends nothing that counts. */
+static void pipe_added(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	struct agent_ingest *in = arg;
+	uint32_t pid_id = (uint32_t)nng_pipe_id(p);
+	if (ev == NNG_PIPE_EV_REM_POST) {
+		agent_peer_table_del(in->peers, pid_id);
 		return;
 	}
+	uint64_t pid = 0;
+	char id[MB_MAX_NAME + 1], why[MB_MAX_ERR + 1] = "";
+	int rv = nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_PID, &pid);
+	if (rv != 0)
+		snprintf(why, sizeof why, "no peer pid (%s)", nng_strerror(rv));
+	else
+		rv = agent_peer_id(&in->maps, "/proc", pid, id, sizeof id, why, sizeof why);
+	if (rv == 0) {
+		if (agent_peer_table_put(in->peers, pid_id, true, id) != 0)
+			nng_pipe_close(p); /* out of memory: it reconnects */
+		mb_log_debug("ingest: pid %llu connected as %s", (unsigned long long)pid, id);
+		return;
+	}
+	char who[64];
+	snprintf(who, sizeof who, "pid %llu", (unsigned long long)pid);
+	warn_limited(&warn_connect, "ingest: %s cannot be verified: %s (its batches are rejected)",
+	             who, why);
+	if (agent_peer_table_put(in->peers, pid_id, false, why) != 0)
+		nng_pipe_close(p);
+}
+
+/* The batch's container id becomes the one its pipe was verified as; 0, or MB_EINVAL with the
+ * reason in c->err when the sender could not be verified (the batch is then rejected). */
+static int verify_peer(struct ictx *c, nng_msg *msg)
+{
+	char id[MB_MAX_NAME + 1];
+	nng_pipe p = nng_msg_get_pipe(msg);
+	if (agent_peer_table_get(c->in->peers, (uint32_t)nng_pipe_id(p), id, sizeof id) != 0) {
+		atomic_fetch_add_explicit(&agent_ctr.peer_unknown, 1, memory_order_relaxed);
+		snprintf(c->err, sizeof c->err, "sender not verified: %s", id);
+		warn_limited(&warn_unverified, "ingest: batch claiming %s rejected: %s",
+		             c->batch.container_id, c->err);
+		return MB_EINVAL;
+	}
 	if (strcmp(id, c->batch.container_id) == 0)
-		return;
+		return 0;
 	char *dup = mb_arena_strndup(&c->batch.arena, id, strlen(id));
-	if (!dup)
-		return;
+	if (!dup) {
+		snprintf(c->err, sizeof c->err, "out of memory");
+		return MB_EINVAL;
+	}
 	atomic_fetch_add_explicit(&agent_ctr.peer_mismatch, 1, memory_order_relaxed);
-	mb_log_debug("ingest: pid %llu claimed container %s, cgroup says %s",
-	             (unsigned long long)pid, c->batch.container_id, id);
+	warn_limited(&warn_mismatch, "ingest: a sender claimed container %s, its cgroup says %s "
+	             "(filed under the latter)", c->batch.container_id, id);
 	c->batch.container_id = dup;
+	return 0;
 }
 
 /* A request arrived: decode it here (CPU only), then hand it to the writer. */
@@ -181,8 +233,15 @@ static void ictx_request(struct ictx *c, nng_msg *msg)
 		}
 		return;
 	}
-	if (in->verify_peer)
-		verify_peer(c, msg);
+	if (in->verify_peer && verify_peer(c, msg) != 0) {
+		uint64_t seq = c->batch.seq;
+		nng_msg_free(msg);
+		free_batch(c);
+		atomic_fetch_add_explicit(&agent_ctr.batches_rejected[AGENT_REJ_PEER], 1,
+		                          memory_order_relaxed);
+		ictx_answer(c, seq, MB_ACK_REJECTED, c->err);
+		return;
+	}
 	nng_msg_free(msg);
 	c->job.batch = &c->batch;
 	c->job.done = ictx_done;
@@ -252,6 +311,10 @@ int agent_ingest_start(const struct agent_ingest_opts *o, struct agent_writer *w
 		return MB_ENOMEM;
 	snprintf(in->url, sizeof in->url, "%s", o->url);
 	in->verify_peer = o->verify_peer;
+	if (o->maps)
+		in->maps = *o->maps;
+	if (in->verify_peer && (rv = agent_peer_table_new(&in->peers)) != 0)
+		goto fail;
 	in->w = w;
 	in->nctx = o->nctx > 0 ? o->nctx : 16;
 	if ((in->c = calloc((size_t)in->nctx, sizeof *in->c)) == NULL) {
@@ -275,6 +338,14 @@ int agent_ingest_start(const struct agent_ingest_opts *o, struct agent_writer *w
 		}
 		c->opened = true;
 	}
+	/* Before listening: no pipe may join unchecked. */
+	if (in->verify_peer &&
+	    ((rv = nng_pipe_notify(in->sock, NNG_PIPE_EV_ADD_PRE, pipe_added, in)) != 0 ||
+	     (rv = nng_pipe_notify(in->sock, NNG_PIPE_EV_REM_POST, pipe_added, in)) != 0)) {
+		mb_log_error("ingest: nng_pipe_notify: %s", nng_strerror(rv));
+		rv = MB_ENNG;
+		goto fail_sock;
+	}
 	if ((rv = agent_listener_start(&in->al, in->sock, in->url, MB_MAX_MSG, "ingest")) != 0)
 		goto fail_sock;
 	for (int i = 0; i < in->nctx; i++) {
@@ -294,6 +365,7 @@ fail_sock:
 fail_c:
 	free(in->c);
 fail:
+	agent_peer_table_free(in->peers);
 	free(in);
 	return rv;
 }
@@ -350,5 +422,6 @@ void agent_ingest_close(struct agent_ingest *in)
 		pthread_mutex_destroy(&c->mu);
 	}
 	free(in->c);
+	agent_peer_table_free(in->peers);
 	free(in);
 }

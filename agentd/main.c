@@ -69,6 +69,8 @@ int main(int argc, char **argv)
 	int64_t node_interval = 10000, max_series = 10000;
 	uint64_t max_size = 8ull << 30;
 	bool verify_peer = false;
+	struct mb_strlist peer_maps = {0};
+	static struct agent_peer_maps maps;
 	int npos, rv, exit_code = 0;
 
 	if (mb_default_ingest_url(def_ingest, sizeof def_ingest) != 0 ||
@@ -102,6 +104,8 @@ int main(int argc, char **argv)
 		 "how long a stopped container stays listed and served", false},
 		{"verify-peer", MB_FLAG_BOOL, &verify_peer, NULL,
 		 "take container identity from the sender's cgroup (ipc only)", false},
+		{"peer-map", MB_FLAG_LIST, &peer_maps, "CGROUP=ID|CGROUP/*",
+		 "--verify-peer: an id for cgroups no runtime layout names", false},
 	};
 	struct mb_prog prog = {
 		.name = "metricsbus-agentd",
@@ -129,6 +133,11 @@ int main(int argc, char **argv)
 	if (verify_peer && !agent_url_is_ipc(ingest_url))
 		mb_usage_error(&prog, "--verify-peer needs an ipc:// --ingest URL (tcp has no peer "
 		                      "process to check): %s", ingest_url);
+	for (int i = 0; i < peer_maps.n; i++)
+		if (agent_peer_map_add(&maps, peer_maps.v[i], err, sizeof err) != 0)
+			mb_usage_error(&prog, "--peer-map %s", err);
+	if (verify_peer && agent_peer_check_pidns("/proc", err, sizeof err) != 0)
+		mb_usage_error(&prog, "%s", err);
 	if (strcmp(ingest_url, query_url) == 0)
 		mb_usage_error(&prog, "--ingest and --query must differ");
 	if (container_ttl < 0)
@@ -182,7 +191,7 @@ int main(int argc, char **argv)
 	if ((rv = agent_writer_start(st, INGEST_CONTEXTS * 4, &w)) != 0)
 		mb_fatalx("cannot start the writer: %s", mb_strerror(rv));
 	struct agent_ingest_opts io = {
-		.url = ingest_url, .nctx = INGEST_CONTEXTS, .verify_peer = verify_peer};
+		.url = ingest_url, .nctx = INGEST_CONTEXTS, .verify_peer = verify_peer, .maps = &maps};
 	struct agent_ingest *in = NULL;
 	if ((rv = agent_ingest_start(&io, w, &in)) != 0)
 		mb_fatalx("cannot listen on %s: %s", ingest_url, mb_strerror(rv));

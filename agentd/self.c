@@ -8,7 +8,7 @@
 struct agent_counters agent_ctr;
 
 static const char *const reject_names[AGENT_REJ_NREASONS] = {"invalid", "version", "too_big",
-                                                             "store"};
+                                                             "store", "peer"};
 
 const char *agent_reject_name(int reason)
 {
@@ -32,7 +32,7 @@ static const struct {
 	[S_DUP] = {"agentd.batches.duplicate", NULL, NULL},
 	[S_RETRY] = {"agentd.batches.retry", NULL, NULL},
 	[S_MISMATCH] = {"agentd.peer.mismatch", NULL, NULL},
-	[S_UNKNOWN] = {"agentd.peer.unknown", NULL, NULL},
+	[S_UNKNOWN] = {"agentd.peer.unverified", NULL, NULL},
 	[S_TXNS] = {"agentd.commits", NULL, NULL},
 	[S_QUERIES] = {"agentd.queries", NULL, NULL},
 	[S_QFAIL] = {"agentd.queries.failed", NULL, NULL},
@@ -43,6 +43,7 @@ static const struct {
 	[S_REJ0 + AGENT_REJ_VERSION] = {"agentd.batches.rejected", "reason", "version"},
 	[S_REJ0 + AGENT_REJ_TOOBIG] = {"agentd.batches.rejected", "reason", "too_big"},
 	[S_REJ0 + AGENT_REJ_STORE] = {"agentd.batches.rejected", "reason", "store"},
+	[S_REJ0 + AGENT_REJ_PEER] = {"agentd.batches.rejected", "reason", "peer"},
 };
 
 static pthread_mutex_t self_mu = PTHREAD_MUTEX_INITIALIZER;

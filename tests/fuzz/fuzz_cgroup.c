@@ -11,7 +11,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *p, size_t n);
 int LLVMFuzzerTestOneInput(const uint8_t *p, size_t n)
 {
 	char *text = malloc(n + 1);
-	char id[MB_MAX_NAME + 1];
+	char id[MB_MAX_NAME + 1], why[128];
 	if (!text)
 		return 0;
 	memcpy(text, p, n);
@@ -20,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *p, size_t n)
 	size_t sizes[2] = {sizeof id, 5};
 	for (int k = 0; k < 2; k++) {
 		memset(id, 'Z', sizeof id);
-		if (agent_peer_id_from_cgroup(text, id, sizes[k]) != 0)
+		if (agent_peer_id_from_cgroup(NULL, text, id, sizes[k], why, sizeof why) != 0)
 			continue;
 		size_t len = strnlen(id, sizes[k]);
 		if (len == 0 || len >= sizes[k])

@@ -18,22 +18,12 @@ AGENTD = mb.binpath("metricsbus-agentd")
 
 
 def cgroup_id(pid="self"):
-    """The rule of agentd/peer.c, for the expected value."""
+    """agentd/peer.c's answer for a process in the root of the unified hierarchy ("host"), else
+    None: other cgroups are tested by test_security_peer, which makes its own."""
     with open("/proc/%s/cgroup" % pid) as f:
         lines = [ln.rstrip("\n").split(":", 2) for ln in f if ln.count(":") >= 2]
     v2 = [p for h, c, p in lines if h == "0" and c == ""]
-    v1 = [p for h, c, p in lines if not (h == "0" and c == "") and p not in ("", "/")]
-    for path in v2 + v1[:1]:
-        comp = path.rstrip("/").split("/")[-1]
-        if not comp:
-            continue
-        if comp.endswith(".scope"):
-            for pre in ("docker-", "cri-containerd-", "crio-", "libpod-"):
-                if comp.startswith(pre) and len(comp) > len(pre) + 6:
-                    comp = comp[len(pre):-6]
-                    break
-        return "".join(ch if 0x21 <= ord(ch) <= 0x7e else "_" for ch in comp)
-    return "host"
+    return "host" if v2 == ["/"] else None
 
 
 class AgentdLife(mb.StackTest):
@@ -98,6 +88,8 @@ class AgentdLife(mb.StackTest):
         st = self.stack
         st.agentd("--verify-peer", "--node-interval", "500ms")
         want = cgroup_id()  # mbsend runs in this test's cgroup
+        if want is None:
+            self.skipTest("this test runs outside the unified root; see test_security_peer")
         a = send_batch(st, "c:hits:3", cid="liar", inst=5, seq=1)
         self.assertEqual(a["st"], 0)
         self.assertEqual(range_sum(st, want, "hits"), 3)
