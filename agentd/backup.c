@@ -55,9 +55,9 @@ void agent_q_backup(struct agent_store *s, const struct mb_query *q, struct mb_r
 		return;
 	}
 	/* Shared lock: a map resize must not happen under the copy's read transaction. */
-	pthread_rwlock_rdlock(&s->txn_lock);
-	int rv = mdb_env_copy2(s->env, dir, MDB_CP_COMPACT);
-	pthread_rwlock_unlock(&s->txn_lock);
+	pthread_rwlock_rdlock(&s->e.txn_lock);
+	int rv = mdb_env_copy2(s->e.env, dir, MDB_CP_COMPACT);
+	pthread_rwlock_unlock(&s->e.txn_lock);
 	if (rv != 0) {
 		agent_reply_err(r, 500, "backup to %s failed: %s", dir, mdb_strerror(rv));
 		return;

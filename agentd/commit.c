@@ -52,8 +52,8 @@ struct pend_src {
 	const struct mb_kv *dims; /* the batch's, live during the call */
 };
 
-#define VEC(T, name)                                                                     \
-	T *name;                                                                         \
+#define VEC(T, name)                                                                               \
+	T *name;                                                                                   \
 	size_t n_##name, cap_##name
 
 struct agent_wbuf {
@@ -64,23 +64,23 @@ struct agent_wbuf {
 	VEC(struct pend_src, psrc);
 	VEC(uint64_t, insts);
 	VEC(uint32_t, forget);
-	VEC(uint64_t, seqgone); /* instances forgotten by this attempt */
-	VEC(uint32_t, srcgone); /* sources forgotten by this attempt, by index */
+	VEC(uint64_t, seqgone);    /* instances forgotten by this attempt */
+	VEC(uint32_t, srcgone);    /* sources forgotten by this attempt, by index */
 	VEC(struct quant, quants); /* timers' interval quantiles, by touch.qi */
 	struct mb_buf kb, vb;
 	uint8_t *chunk;
 };
 
-#define PUSH(wb, name, val)                                                              \
-	((wb)->n_##name < (wb)->cap_##name ||                                            \
-		 mb_grow(&(wb)->name, &(wb)->cap_##name, (wb)->n_##name + 1,              \
-	                 sizeof *(wb)->name, 1024) == 0                                   \
-		 ? ((wb)->name[(wb)->n_##name++] = (val), 0)                              \
-		 : MB_ENOMEM)
+#define PUSH(wb, name, val)                                                                        \
+	((wb)->n_##name < (wb)->cap_##name ||                                                      \
+	         mb_grow(&(wb)->name, &(wb)->cap_##name, (wb)->n_##name + 1, sizeof *(wb)->name,   \
+	                 1024) == 0                                                                \
+	     ? ((wb)->name[(wb)->n_##name++] = (val), 0)                                           \
+	     : MB_ENOMEM)
 
 void agent_commit_free(struct agent_store *s)
 {
-	struct agent_wbuf *wb = s->wb;
+	struct agent_wbuf *wb = s->w.wb;
 	if (!wb)
 		return;
 	free(wb->cops);
@@ -97,7 +97,7 @@ void agent_commit_free(struct agent_store *s)
 	mb_buf_free(&wb->kb);
 	mb_buf_free(&wb->vb);
 	free(wb);
-	s->wb = NULL;
+	s->w.wb = NULL;
 }
 
 static int cmp_cop(const void *a, const void *b)
@@ -209,7 +209,7 @@ static int apply_cops(struct agent_store *s, MDB_txn *t, struct agent_wbuf *wb)
 			if (cur)
 				mdb_cursor_close(cur);
 			cur = NULL;
-			if ((rv = mdb_cursor_open(t, s->db_chunk[o->level], &cur)) != 0)
+			if ((rv = mdb_cursor_open(t, s->e.db_chunk[o->level], &cur)) != 0)
 				goto out;
 			curlvl = o->level;
 		}
@@ -249,7 +249,7 @@ static int apply_cops(struct agent_store *s, MDB_txn *t, struct agent_wbuf *wb)
 			rv = agent_cput(cur, &k2, &d, MDB_RESERVE);
 		else
 			rv = agent_cput(cur, &k2, &d,
-			                MDB_RESERVE | agent_append_flag(s, o->level, key2));
+			                MDB_RESERVE | agent_append_flag(&s->e, o->level, key2));
 		if (rv != 0)
 			goto out;
 		memcpy(d.mv_data, buf, size);
@@ -282,12 +282,13 @@ static int apply_sops(struct agent_store *s, MDB_txn *t, struct agent_wbuf *wb)
 		mb_sketch_free(&sk);
 		memset(&sk, 0, sizeof sk);
 		memset(hll, 0, sizeof *hll);
-		rv = mdb_get(t, s->db_sketch, &k, &v);
+		rv = mdb_get(t, s->e.db_sketch, &k, &v);
 		if (rv == 0 && v.mv_size >= 8) {
 			abs = agent_be64(v.mv_data);
 			const uint8_t *p = (const uint8_t *)v.mv_data + 8;
-			int drv = mb_kind_is_timer(o->kind) ? agent_sketch_dec(p, v.mv_size - 8, &sk)
-			                                    : mb_hll_decode(p, v.mv_size - 8, hll);
+			int drv = mb_kind_is_timer(o->kind)
+			              ? agent_sketch_dec(p, v.mv_size - 8, &sk)
+			              : mb_hll_decode(p, v.mv_size - 8, hll);
 			have = drv == 0;
 		} else if (rv != 0 && rv != MDB_NOTFOUND) {
 			goto out;
@@ -330,7 +331,7 @@ static int apply_sops(struct agent_store *s, MDB_txn *t, struct agent_wbuf *wb)
 			goto out;
 		}
 		MDB_val d = {wb->vb.len, wb->vb.data};
-		if ((rv = agent_put(t, s->db_sketch, &k, &d, 0)) != 0)
+		if ((rv = agent_put(t, s->e.db_sketch, &k, &d, 0)) != 0)
 			goto out;
 		i = j;
 	}
@@ -346,7 +347,7 @@ static int apply_tops(struct agent_store *s, MDB_txn *t, struct agent_wbuf *wb)
 	int rv = 0;
 	MDB_cursor *cur;
 	struct mb_sketch sk = {0};
-	if ((rv = mdb_cursor_open(t, s->db_totals, &cur)) != 0)
+	if ((rv = mdb_cursor_open(t, s->e.db_totals, &cur)) != 0)
 		return rv;
 	for (size_t i = 0; i < wb->n_tops;) {
 		size_t j = i;
@@ -380,8 +381,8 @@ static int apply_tops(struct agent_store *s, MDB_txn *t, struct agent_wbuf *wb)
 			memset(&sk, 0, sizeof sk);
 			if (exists && v.mv_size >= 16) {
 				memcpy(cs, v.mv_data, 16);
-				if (agent_sketch_dec((const uint8_t *)v.mv_data + 16, v.mv_size - 16,
-				                     &sk) != 0)
+				if (agent_sketch_dec((const uint8_t *)v.mv_data + 16,
+				                     v.mv_size - 16, &sk) != 0)
 					memset(&sk, 0, sizeof sk);
 			}
 			for (size_t x = i; x < j; x++) {
@@ -412,17 +413,17 @@ out:
 /* Undo of everything the attempt added to the in-memory registry. */
 static void undo(struct agent_store *s, uint32_t nser0, uint32_t nsrc0)
 {
-	struct agent_wbuf *wb = s->wb;
-	pthread_rwlock_wrlock(&s->reg_lock);
+	struct agent_wbuf *wb = s->w.wb;
+	pthread_rwlock_wrlock(&s->r.lock);
 	(void)nser0;
-	while (s->nadded)
+	while (s->r.nadded)
 		agent_series_undo(s);
 	for (size_t i = 0; i < wb->n_psrc; i++)
-		if (wb->psrc[i].src < s->nsrc)
-			s->src[wb->psrc[i].src]->pend = 0;
-	while (s->nsrc > nsrc0)
+		if (wb->psrc[i].src < s->r.nsrc)
+			s->r.src[wb->psrc[i].src]->pend = 0;
+	while (s->r.nsrc > nsrc0)
 		agent_source_pop(s);
-	pthread_rwlock_unlock(&s->reg_lock);
+	pthread_rwlock_unlock(&s->r.lock);
 	for (size_t i = 0; i < wb->n_insts; i++) {
 		struct agent_seqent *q = agent_seq_find(s, wb->insts[i], false);
 		if (q)
@@ -443,27 +444,27 @@ static int forget_step(struct agent_store *s, MDB_txn *t, int64_t now, struct ag
 {
 	wb->n_forget = 0;
 	int64_t keep = s->geom[s->nlevels - 1].span_ms + 3600000;
-	uint32_t pos = s->forget_pos;
-	for (uint32_t scanned = 0; scanned < 4096 && scanned < s->nser && wb->n_forget < 512;
+	uint32_t pos = s->w.forget_pos;
+	for (uint32_t scanned = 0; scanned < 4096 && scanned < s->r.nser && wb->n_forget < 512;
 	     scanned++, pos++) {
-		if (pos >= s->nser)
+		if (pos >= s->r.nser)
 			pos = 0;
-		struct agent_series *se = s->ser[pos];
-		if (se == &agent_dead || !se->committed || se->gen == s->gen ||
+		struct agent_series *se = s->r.ser[pos];
+		if (se == &agent_dead || !se->committed || se->gen == s->w.gen ||
 		    se->last_ms + keep >= now)
 			continue;
 		uint8_t k8[8];
 		agent_put_be64(k8, se->id);
 		MDB_val k = {8, k8};
-		int rv = mdb_del(t, s->db_series, &k, NULL);
+		int rv = mdb_del(t, s->e.db_series, &k, NULL);
 		if (rv == 0 || rv == MDB_NOTFOUND)
-			rv = mdb_del(t, s->db_totals, &k, NULL);
+			rv = mdb_del(t, s->e.db_totals, &k, NULL);
 		if (rv != 0 && rv != MDB_NOTFOUND)
 			return rv;
 		if (PUSH(wb, forget, pos) != 0)
 			return ENOMEM;
 	}
-	s->forget_pos = pos;
+	s->w.forget_pos = pos;
 	return 0;
 }
 
@@ -476,23 +477,23 @@ static int forget_step(struct agent_store *s, MDB_txn *t, int64_t now, struct ag
 static int seq_forget_step(struct agent_store *s, MDB_txn *t, int64_t now, struct agent_wbuf *wb)
 {
 	wb->n_seqgone = 0;
-	uint32_t pos = s->seq_pos;
-	for (uint32_t scanned = 0; scanned < 64 && scanned < s->nseqs; scanned++, pos++) {
-		if (pos >= s->nseqs)
+	uint32_t pos = s->w.seq_pos;
+	for (uint32_t scanned = 0; scanned < 64 && scanned < s->w.nseqs; scanned++, pos++) {
+		if (pos >= s->w.nseqs)
 			pos = 0;
-		const struct agent_seqent *q = &s->seqs[pos];
+		const struct agent_seqent *q = &s->w.seqs[pos];
 		if (q->pend || now - q->last_ms <= AGENT_SEQ_KEEP_MS)
 			continue;
 		uint8_t k8[8];
 		agent_put_be64(k8, q->inst);
 		MDB_val k = {8, k8};
-		int rv = mdb_del(t, s->db_seq, &k, NULL);
+		int rv = mdb_del(t, s->e.db_seq, &k, NULL);
 		if (rv != 0 && rv != MDB_NOTFOUND)
 			return rv;
 		if (PUSH(wb, seqgone, q->inst) != 0)
 			return ENOMEM;
 	}
-	s->seq_pos = pos;
+	s->w.seq_pos = pos;
 	return 0;
 }
 
@@ -501,22 +502,22 @@ static int seq_forget_step(struct agent_store *s, MDB_txn *t, int64_t now, struc
 static int src_forget_step(struct agent_store *s, MDB_txn *t, struct agent_wbuf *wb)
 {
 	wb->n_srcgone = 0;
-	uint32_t pos = s->src_pos;
-	for (uint32_t scanned = 0; scanned < 64 && scanned < s->nsrc; scanned++, pos++) {
-		if (pos >= s->nsrc)
+	uint32_t pos = s->w.src_pos;
+	for (uint32_t scanned = 0; scanned < 64 && scanned < s->r.nsrc; scanned++, pos++) {
+		if (pos >= s->r.nsrc)
 			pos = 0;
-		const struct agent_source *c = s->src[pos];
-		if (c->nser || c->pend || c->gen == s->gen || !strcmp(c->name, "node") ||
+		const struct agent_source *c = s->r.src[pos];
+		if (c->nser || c->pend || c->gen == s->w.gen || !strcmp(c->name, "node") ||
 		    !strcmp(c->name, "agentd"))
 			continue;
 		MDB_val k = {strlen(c->name), c->name};
-		int rv = mdb_del(t, s->db_sources, &k, NULL);
+		int rv = mdb_del(t, s->e.db_sources, &k, NULL);
 		if (rv != 0 && rv != MDB_NOTFOUND)
 			return rv;
 		if (PUSH(wb, srcgone, pos) != 0)
 			return ENOMEM;
 	}
-	s->src_pos = pos;
+	s->w.src_pos = pos;
 	return 0;
 }
 
@@ -526,18 +527,18 @@ struct tally {
 };
 
 /* Builds and commits one transaction. Returns 0, or an LMDB/errno code (the txn is gone). */
-static int attempt(struct agent_store *s, struct mb_batch *const *batches, int n,
-                   uint32_t *status, char (*errs)[MB_MAX_ERR + 1], bool refuse_new,
-                   bool strict, bool roll, struct tally *ty)
+static int attempt(struct agent_store *s, struct mb_batch *const *batches, int n, uint32_t *status,
+                   char (*errs)[MB_MAX_ERR + 1], bool refuse_new, bool strict, bool roll,
+                   struct tally *ty)
 {
-	struct agent_wbuf *wb = s->wb;
+	struct agent_wbuf *wb = s->w.wb;
 	int rv;
 	MDB_txn *t;
 	int64_t now = agent_store_now();
 	memset(ty, 0, sizeof *ty);
 	ty->now = now;
 	wb->n_cops = wb->n_sops = wb->n_tops = wb->n_touches = wb->n_psrc = wb->n_insts = 0;
-	if ((rv = mdb_txn_begin(s->env, NULL, 0, &t)) != 0)
+	if ((rv = mdb_txn_begin(s->e.env, NULL, 0, &t)) != 0)
 		return rv;
 	/* Coarse slots that closed are rolled up first: the points below then know which
 	 * coarse slots are final (a late point goes into those directly). */
@@ -545,11 +546,11 @@ static int attempt(struct agent_store *s, struct mb_batch *const *batches, int n
 		if ((rv = agent_roll_step(s, t, now, &wb->vb)) != 0)
 			goto fail;
 	} else {
-		memcpy(s->roll_new, s->roll, sizeof s->roll_new);
+		memcpy(s->w.roll_new, s->w.roll, sizeof s->w.roll_new);
 	}
 	uint32_t ord = 0;
-	s->nadded = 0;
-	s->gen++;
+	s->r.nadded = 0;
+	s->w.gen++;
 	for (int bi = 0; bi < n; bi++) {
 		struct mb_batch *b = batches[bi];
 		errs[bi][0] = 0;
@@ -580,23 +581,23 @@ static int attempt(struct agent_store *s, struct mb_batch *const *batches, int n
 		}
 		size_t mark_c = wb->n_cops, mark_s = wb->n_sops, mark_t = wb->n_tops,
 		       mark_touch = wb->n_touches;
-		uint32_t added_mark = s->nadded;
+		uint32_t added_mark = s->r.nadded;
 		int si = agent_source_find(s, b->container_id);
 		bool src_new = si < 0;
 		if (src_new) {
 			uint32_t idx;
-			pthread_rwlock_wrlock(&s->reg_lock);
+			pthread_rwlock_wrlock(&s->r.lock);
 			rv = agent_source_add(s, b->container_id, &idx);
-			pthread_rwlock_unlock(&s->reg_lock);
+			pthread_rwlock_unlock(&s->r.lock);
 			if (rv != 0) {
 				rv = ENOMEM;
 				goto fail;
 			}
 			si = (int)idx;
-			s->src[si]->first_ms = b->time_ms;
+			s->r.src[si]->first_ms = b->time_ms;
 		}
-		struct agent_source *c = s->src[si];
-		c->gen = s->gen;
+		struct agent_source *c = s->r.src[si];
+		c->gen = s->w.gen;
 		bool own = !strcmp(b->container_id, "agentd") || !strcmp(b->container_id, "node");
 		uint64_t refused_l = 0, refused_m = 0, okrecs = 0;
 		struct mb_buf *kb = &wb->kb;
@@ -610,7 +611,8 @@ static int attempt(struct agent_store *s, struct mb_batch *const *batches, int n
 				goto fail;
 			}
 			uint64_t h = mb_hash64(kb->data, kb->len);
-			struct agent_series *se = agent_series_find(s, (const char *)kb->data, kb->len, h);
+			struct agent_series *se =
+			    agent_series_find(s, (const char *)kb->data, kb->len, h);
 			if (!se) {
 				/* The limit is against a container's runaway tags; node and agentd
 				 * are a fixed set of ours (the node alone is ~70 series). */
@@ -624,10 +626,10 @@ static int attempt(struct agent_store *s, struct mb_batch *const *batches, int n
 					refused_m++;
 					continue;
 				}
-				pthread_rwlock_wrlock(&s->reg_lock);
+				pthread_rwlock_wrlock(&s->r.lock);
 				rv = agent_series_add(s, (const char *)kb->data, kb->len, h,
 				                      (uint32_t)si, &se);
-				pthread_rwlock_unlock(&s->reg_lock);
+				pthread_rwlock_unlock(&s->r.lock);
 				if (rv != 0) {
 					rv = ENOMEM;
 					goto fail;
@@ -635,7 +637,7 @@ static int attempt(struct agent_store *s, struct mb_batch *const *batches, int n
 				se->last_ms = 0;
 			}
 			okrecs++;
-			se->gen = s->gen;
+			se->gen = s->w.gen;
 			struct touch tc = {se, b->time_ms, b->interval_ms, r, UINT32_MAX};
 			if (PUSH(wb, touches, tc) != 0) {
 				rv = ENOMEM;
@@ -647,17 +649,19 @@ static int attempt(struct agent_store *s, struct mb_batch *const *batches, int n
 				uint32_t cps = g->cps[lay];
 				uint64_t abs_slot = (uint64_t)((b->time_ms - 1) / g->res_ms);
 				uint64_t abs_chunk = abs_slot / cps;
-				if (l > 0 && !agent_roll_stored(&s->roll_new[l], (int64_t)abs_slot, se->id))
+				if (l > 0 && !agent_roll_stored(&s->w.roll_new[l],
+				                                (int64_t)abs_slot, se->id))
 					continue; /* rolled up from level 0 once the slot closes */
 				struct cop co = {
-					.hi = (uint64_t)l << 32 | agent_ring(g, lay, (int64_t)abs_chunk),
-					.id = se->id,
-					.ord = ord++,
-					.slot = (uint16_t)(abs_slot % cps),
-					.level = (uint8_t)l,
-					.kind = r->kind,
-					.abs_chunk = abs_chunk,
-					.rec = r,
+				    .hi =
+				        (uint64_t)l << 32 | agent_ring(g, lay, (int64_t)abs_chunk),
+				    .id = se->id,
+				    .ord = ord++,
+				    .slot = (uint16_t)(abs_slot % cps),
+				    .level = (uint8_t)l,
+				    .kind = r->kind,
+				    .abs_chunk = abs_chunk,
+				    .rec = r,
 				};
 				if (PUSH(wb, cops, co) != 0) {
 					rv = ENOMEM;
@@ -666,13 +670,13 @@ static int attempt(struct agent_store *s, struct mb_batch *const *batches, int n
 				if (mb_kind_is_timer(r->kind) || r->kind == MB_SET) {
 					uint64_t ring = (uint64_t)g->nchunks[lay] * cps;
 					struct sop so = {
-						.hi = (uint64_t)l << 32 | (uint32_t)(abs_slot % ring),
-						.id = se->id,
-						.ord = co.ord,
-						.cop = (uint32_t)(wb->n_cops - 1),
-						.kind = r->kind,
-						.abs_slot = abs_slot,
-						.rec = r,
+					    .hi = (uint64_t)l << 32 | (uint32_t)(abs_slot % ring),
+					    .id = se->id,
+					    .ord = co.ord,
+					    .cop = (uint32_t)(wb->n_cops - 1),
+					    .kind = r->kind,
+					    .abs_slot = abs_slot,
+					    .rec = r,
 					};
 					if (PUSH(wb, sops, so) != 0) {
 						rv = ENOMEM;
@@ -706,12 +710,12 @@ static int attempt(struct agent_store *s, struct mb_batch *const *batches, int n
 			wb->n_sops = mark_s;
 			wb->n_tops = mark_t;
 			wb->n_touches = mark_touch;
-			pthread_rwlock_wrlock(&s->reg_lock);
-			while (s->nadded > added_mark)
+			pthread_rwlock_wrlock(&s->r.lock);
+			while (s->r.nadded > added_mark)
 				agent_series_undo(s);
 			if (src_new)
 				agent_source_pop(s);
-			pthread_rwlock_unlock(&s->reg_lock);
+			pthread_rwlock_unlock(&s->r.lock);
 			if (status[bi] == MB_ACK_REJECTED) {
 				/* A rejection is final: record the seq so a resend is a dup. */
 				qe->pend = b->seq;
@@ -792,12 +796,12 @@ static int attempt(struct agent_store *s, struct mb_batch *const *batches, int n
 		uint8_t kb8[8];
 		agent_put_be64(kb8, se->id);
 		MDB_val k = {8, kb8}, d = {wb->vb.len, wb->vb.data};
-		if ((rv = agent_put(t, s->db_series, &k, &d, 0)) != 0)
+		if ((rv = agent_put(t, s->e.db_series, &k, &d, 0)) != 0)
 			goto fail;
 	}
 	for (size_t i = 0; i < wb->n_psrc; i++) {
 		struct pend_src *ps = &wb->psrc[i];
-		struct agent_source tmp = *s->src[ps->src];
+		struct agent_source tmp = *s->r.src[ps->src];
 		tmp.stopped = ps->stopped;
 		tmp.dims = (struct mb_kv *)(uintptr_t)ps->dims;
 		tmp.ndims = ps->ndims;
@@ -806,7 +810,7 @@ static int attempt(struct agent_store *s, struct mb_batch *const *batches, int n
 			goto fail;
 		}
 		MDB_val k = {strlen(tmp.name), tmp.name}, d = {wb->vb.len, wb->vb.data};
-		if ((rv = agent_put(t, s->db_sources, &k, &d, 0)) != 0)
+		if ((rv = agent_put(t, s->e.db_sources, &k, &d, 0)) != 0)
 			goto fail;
 	}
 	for (size_t i = 0; i < wb->n_insts; i++) {
@@ -817,7 +821,7 @@ static int attempt(struct agent_store *s, struct mb_batch *const *batches, int n
 		agent_put_be64(k8, qe->inst);
 		agent_put_be64(v8, qe->pend);
 		MDB_val k = {8, k8}, d = {8, v8};
-		if ((rv = agent_put(t, s->db_seq, &k, &d, 0)) != 0)
+		if ((rv = agent_put(t, s->e.db_seq, &k, &d, 0)) != 0)
 			goto fail;
 	}
 	return agent_txn_commit(t);
@@ -876,22 +880,22 @@ static void last_set(const struct agent_wbuf *wb, const struct touch *tc)
 
 static void apply_success(struct agent_store *s, const struct tally *ty, int64_t t0)
 {
-	struct agent_wbuf *wb = s->wb;
-	memcpy(s->roll, s->roll_new, sizeof s->roll);
+	struct agent_wbuf *wb = s->w.wb;
+	memcpy(s->w.roll, s->w.roll_new, sizeof s->w.roll);
 	quants_build(wb);
-	pthread_rwlock_wrlock(&s->reg_lock);
+	pthread_rwlock_wrlock(&s->r.lock);
 	for (size_t i = 0; i < wb->n_forget; i++)
 		agent_series_forget(s, wb->forget[i]);
 	if (wb->n_forget)
 		mb_log_debug("store: forgot %zu series whose history rolled out", wb->n_forget);
-	s->nadded = 0;
+	s->r.nadded = 0;
 	for (size_t i = 0; i < wb->n_touches; i++) {
 		struct agent_series *se = wb->touches[i].se;
 		int64_t tm = wb->touches[i].t;
 		if (!se->committed) {
 			se->committed = true;
 			se->persisted_ms = tm;
-			s->src[se->src]->nseries_committed++;
+			s->r.src[se->src]->nseries_committed++;
 		} else if (tm >= se->persisted_ms + 600000) {
 			se->persisted_ms = tm;
 		}
@@ -904,7 +908,7 @@ static void apply_success(struct agent_store *s, const struct tally *ty, int64_t
 	}
 	for (size_t i = 0; i < wb->n_psrc; i++) {
 		struct pend_src *ps = &wb->psrc[i];
-		struct agent_source *c = s->src[ps->src];
+		struct agent_source *c = s->r.src[ps->src];
 		c->committed = true;
 		c->stopped = ps->stopped;
 		c->pend = 0;
@@ -925,7 +929,7 @@ static void apply_success(struct agent_store *s, const struct tally *ty, int64_t
 		agent_source_forget(s, wb->srcgone[i]);
 	if (wb->n_srcgone)
 		mb_log_debug("store: forgot %zu sources without series", wb->n_srcgone);
-	pthread_rwlock_unlock(&s->reg_lock);
+	pthread_rwlock_unlock(&s->r.lock);
 	for (size_t i = 0; i < wb->n_insts; i++) {
 		struct agent_seqent *qe = seqent(s, wb->insts[i], false);
 		if (qe && qe->pend > qe->seq)
@@ -939,16 +943,16 @@ static void apply_success(struct agent_store *s, const struct tally *ty, int64_t
 		agent_seq_remove(s, wb->seqgone[i]);
 	if (wb->n_seqgone)
 		mb_log_debug("store: forgot %zu shim instances idle for 7 days", wb->n_seqgone);
-	pthread_mutex_lock(&s->stats_lock);
-	s->st.series = s->nser - s->nfree;
-	s->st.sources = s->nsrc;
-	s->st.refused_series_limit += ty->refused_limit;
-	s->st.refused_map_full += ty->refused_map;
-	s->st.points_committed += ty->points;
-	s->st.dup_batches += ty->dups;
-	s->st.txns++;
-	s->st.last_commit_ms = (double)(mb_mono_ms() - t0);
-	pthread_mutex_unlock(&s->stats_lock);
+	pthread_mutex_lock(&s->stats.lock);
+	s->stats.v.series = s->r.nser - s->r.nfree;
+	s->stats.v.sources = s->r.nsrc;
+	s->stats.v.refused_series_limit += ty->refused_limit;
+	s->stats.v.refused_map_full += ty->refused_map;
+	s->stats.v.points_committed += ty->points;
+	s->stats.v.dup_batches += ty->dups;
+	s->stats.v.txns++;
+	s->stats.v.last_commit_ms = (double)(mb_mono_ms() - t0);
+	pthread_mutex_unlock(&s->stats.lock);
 }
 
 /* Past ~90% of --max-size in pages used, new series are refused: the rest is the headroom
@@ -959,47 +963,43 @@ static void apply_success(struct agent_store *s, const struct tally *ty, int64_t
  * only (the writer is the only one to resize the map, so no txn_lock). */
 static bool map_nearly_full(struct agent_store *s)
 {
-	MDB_envinfo info;
-	MDB_stat mst;
-	if (mdb_env_info(s->env, &info) != 0 || mdb_env_stat(s->env, &mst) != 0)
-		return false;
-	uint64_t used = (uint64_t)(info.me_last_pgno + 1) * mst.ms_psize;
-	return used > s->o.max_size / 10 * 9;
+	return agent_env_used(&s->e) > s->o.max_size / 10 * 9;
 }
 
 int agent_store_commit(struct agent_store *s, struct mb_batch *const *batches, int n,
                        uint32_t *status, char (*errs)[MB_MAX_ERR + 1])
 {
-	if (!s->wb && !(s->wb = calloc(1, sizeof *s->wb)))
+	if (!s->w.wb && !(s->w.wb = calloc(1, sizeof *s->w.wb)))
 		return MB_ENOMEM;
 	int64_t t0 = mb_mono_ms();
-	bool refuse_new = s->map_at_max || map_nearly_full(s), roll = true, strict = false;
+	bool refuse_new = s->w.map_at_max || map_nearly_full(s), roll = true, strict = false;
 	struct tally ty;
 	for (int tries = 0; tries < 64; tries++) {
-		uint32_t nser0 = s->nser, nsrc0 = s->nsrc;
+		uint32_t nser0 = s->r.nser, nsrc0 = s->r.nsrc;
 		int rv = attempt(s, batches, n, status, errs, refuse_new, strict, roll, &ty);
 		if (rv == 0) {
 			apply_success(s, &ty, t0);
-			if (s->fault_episode)
+			if (s->w.fault_episode)
 				mb_log_info("store: commits succeed again");
-			s->fault_episode = false;
+			s->w.fault_episode = false;
 			return 0;
 		}
 		undo(s, nser0, nsrc0);
 		mb_log_debug("store: commit of %d batches: %s (refuse new %d%s, rollup %d)", n,
 		             mdb_strerror(rv), refuse_new, strict ? " strict" : "", roll);
 		if (rv == MDB_MAP_FULL) {
-			int g = agent_grow_map(s);
+			int g = agent_grow_map(&s->e);
 			if (g == 0)
 				continue;
 			if (g == MB_ESYS)
 				return MB_ESYS;
 			if (!refuse_new) {
-				if (!s->map_at_max)
-					mb_log_warnx("store: map full at --max-size %llu bytes: new series "
-					             "are refused from now on",
-					             (unsigned long long)s->o.max_size);
-				s->map_at_max = refuse_new = true;
+				if (!s->w.map_at_max)
+					mb_log_warnx(
+					    "store: map full at --max-size %llu bytes: new series "
+					    "are refused from now on",
+					    (unsigned long long)s->o.max_size);
+				s->w.map_at_max = refuse_new = true;
 				continue;
 			}
 			if (roll) {
@@ -1015,16 +1015,17 @@ int agent_store_commit(struct agent_store *s, struct mb_batch *const *batches, i
 			for (int i = 0; i < n; i++)
 				if (status[i] != MB_ACK_DUP && status[i] != MB_ACK_REJECTED) {
 					status[i] = MB_ACK_RETRY;
-					snprintf(errs[i], MB_MAX_ERR + 1, "store full (--max-size reached)");
+					snprintf(errs[i], MB_MAX_ERR + 1,
+					         "store full (--max-size reached)");
 				}
 			return 0;
 		}
 		const char *why = rv == ENOSPC ? "disk full (ENOSPC)" : mdb_strerror(rv);
-		if (!s->fault_episode)
+		if (!s->w.fault_episode)
 			mb_log_error("store: commit failed: %s; batches are left unacknowledged "
 			             "(the shims keep them) until it succeeds",
 			             why);
-		s->fault_episode = true;
+		s->w.fault_episode = true;
 		for (int i = 0; i < n; i++) {
 			status[i] = MB_ACK_RETRY;
 			snprintf(errs[i], MB_MAX_ERR + 1, "not committed: %s", why);

@@ -23,7 +23,7 @@ int agent_read_slot(struct agent_store *s, MDB_txn *t, const struct agent_series
 	uint8_t key[AGENT_KEY_LEN];
 	agent_key(key, level, agent_ring(&s->geom[level], lay, (int64_t)ac), se->id);
 	MDB_val k = {sizeof key, key}, v;
-	int rv = mdb_get(t, s->db_chunk[level], &k, &v);
+	int rv = mdb_get(t, s->e.db_chunk[level], &k, &v);
 	if (rv != 0)
 		return rv;
 	if (v.mv_size != AGENT_CHUNK_HDR + (size_t)cps * w * sizeof(double) ||
@@ -43,7 +43,7 @@ int agent_read_sketch(struct agent_store *s, MDB_txn *t, uint64_t id, int level,
 	uint8_t key[AGENT_KEY_LEN];
 	agent_key(key, level, (uint32_t)((uint64_t)abs_slot % ring), id);
 	MDB_val k = {sizeof key, key}, v;
-	int rv = mdb_get(t, s->db_sketch, &k, &v);
+	int rv = mdb_get(t, s->e.db_sketch, &k, &v);
 	if (rv != 0)
 		return rv;
 	if (v.mv_size < 8 || agent_be64(v.mv_data) != (uint64_t)abs_slot)
@@ -278,7 +278,7 @@ static bool rolled_out(struct agent_store *s, const struct agent_source *c, int6
 {
 	int64_t last = 0;
 	for (uint32_t i = 0; i < c->nser; i++) {
-		const struct agent_series *se = s->ser[c->ser[i]];
+		const struct agent_series *se = s->r.ser[c->ser[i]];
 		if (se->committed && se->last_ms > last)
 			last = se->last_ms;
 	}
@@ -298,7 +298,7 @@ static void q_points(struct agent_store *s, MDB_txn *t, const struct mb_query *q
 		return;
 	}
 	int ci = agent_source_find(s, src);
-	const struct agent_source *c = ci >= 0 ? s->src[ci] : NULL;
+	const struct agent_source *c = ci >= 0 ? s->r.src[ci] : NULL;
 	if (q->op != MB_OP_NODE && (!c || rolled_out(s, c, now))) {
 		agent_reply_err(r, 404, "unknown container %s", src);
 		return;
@@ -311,7 +311,7 @@ static void q_points(struct agent_store *s, MDB_txn *t, const struct mb_query *q
 	/* Every point this reply can hold, allocated once: a timer gives 10, a counter 2. */
 	uint64_t maxp = 0;
 	for (uint32_t i = 0; c && i < c->nser; i++) {
-		const struct agent_series *se = s->ser[c->ser[i]];
+		const struct agent_series *se = s->r.ser[c->ser[i]];
 		maxp += mb_kind_is_timer(se->kind) ? 10 : se->kind == MB_COUNTER ? 2 : 1;
 	}
 	if (maxp > 0) {
@@ -325,12 +325,12 @@ static void q_points(struct agent_store *s, MDB_txn *t, const struct mb_query *q
 	bool prefix = q->op == MB_OP_APP && q->name;
 	size_t qlen = prefix ? strlen(q->name) : 0;
 	for (uint32_t i = 0; prefix && c && i < c->nser; i++) {
-		const struct agent_series *se = s->ser[c->ser[i]];
+		const struct agent_series *se = s->r.ser[c->ser[i]];
 		if (se->committed && se->kind != MB_RESOURCE && answers_to(se, q->name))
 			prefix = false;
 	}
 	for (uint32_t i = 0; c && i < c->nser; i++) {
-		const struct agent_series *se = s->ser[c->ser[i]];
+		const struct agent_series *se = s->r.ser[c->ser[i]];
 		if (!se->committed)
 			continue;
 		if (q->op == MB_OP_CONTAINER ? se->kind != MB_RESOURCE
@@ -374,14 +374,14 @@ static int cmp_str(const void *a, const void *b)
 static void q_containers(struct agent_store *s, struct mb_reply *r)
 {
 	int64_t now = agent_store_now();
-	const char **ids = mb_arena_alloc(&r->arena, (s->nsrc + 1) * sizeof *ids);
+	const char **ids = mb_arena_alloc(&r->arena, (s->r.nsrc + 1) * sizeof *ids);
 	uint32_t n = 0;
 	if (!ids) {
 		agent_reply_err(r, 500, "out of memory");
 		return;
 	}
-	for (uint32_t i = 0; i < s->nsrc; i++) {
-		const struct agent_source *c = s->src[i];
+	for (uint32_t i = 0; i < s->r.nsrc; i++) {
+		const struct agent_source *c = s->r.src[i];
 		if (!strcmp(c->name, "node") || !strcmp(c->name, "agentd"))
 			continue;
 		if (agent_source_live(s, c, now) && (ids[n] = adup(r, c->name)) != NULL)
@@ -400,13 +400,13 @@ static void q_series(struct agent_store *s, const struct mb_query *q, struct mb_
 		agent_reply_err(r, 404, "unknown source %s", q->source ? q->source : "");
 		return;
 	}
-	const struct agent_source *c = s->src[ci];
+	const struct agent_source *c = s->r.src[ci];
 	struct mb_series_info *si = mb_arena_alloc(&r->arena, (c->nser + 1) * sizeof *si);
 	if (!si)
 		goto nomem;
 	uint32_t n = 0;
 	for (uint32_t i = 0; i < c->nser; i++) {
-		const struct agent_series *se = s->ser[c->ser[i]];
+		const struct agent_series *se = s->r.ser[c->ser[i]];
 		if (!se->committed)
 			continue;
 		struct mb_series_info *x = &si[n++];
@@ -434,16 +434,16 @@ static void q_export(struct agent_store *s, MDB_txn *t, const struct mb_query *q
                      struct mb_reply *r)
 {
 	int64_t now = agent_store_now();
-	struct mb_source_dims *srcs = mb_arena_alloc(&r->arena, (s->nsrc + 1) * sizeof *srcs);
-	struct mb_export_item *it = mb_arena_alloc(&r->arena, (s->nser + 1) * sizeof *it);
+	struct mb_source_dims *srcs = mb_arena_alloc(&r->arena, (s->r.nsrc + 1) * sizeof *srcs);
+	struct mb_export_item *it = mb_arena_alloc(&r->arena, (s->r.nser + 1) * sizeof *it);
 	uint32_t ns = 0, ni = 0;
 	if (!srcs || !it)
 		goto nomem;
-	for (uint32_t ci = 0; ci < s->nsrc; ci++) {
-		const struct agent_source *c = s->src[ci];
+	for (uint32_t ci = 0; ci < s->r.nsrc; ci++) {
+		const struct agent_source *c = s->r.src[ci];
 		bool any = false;
 		for (uint32_t i = 0; i < c->nser; i++) {
-			const struct agent_series *se = s->ser[c->ser[i]];
+			const struct agent_series *se = s->r.ser[c->ser[i]];
 			if (!agent_series_live(s, se, now))
 				continue;
 			double sl[5];
@@ -487,11 +487,11 @@ static void q_export(struct agent_store *s, MDB_txn *t, const struct mb_query *q
 			agent_put_be64(k8, se->id);
 			MDB_val k = {8, k8}, v;
 			if (se->kind == MB_COUNTER) {
-				if (mdb_get(t, s->db_totals, &k, &v) == 0 && v.mv_size == 8)
+				if (mdb_get(t, s->e.db_totals, &k, &v) == 0 && v.mv_size == 8)
 					memcpy(&x->total, v.mv_data, 8);
 			} else if (mb_kind_is_timer(se->kind)) {
 				x->value = sl[T_COUNT] > 0 ? sl[T_SUM] / sl[T_COUNT] : 0;
-				if (mdb_get(t, s->db_totals, &k, &v) == 0 && v.mv_size >= 16) {
+				if (mdb_get(t, s->e.db_totals, &k, &v) == 0 && v.mv_size >= 16) {
 					double cs[2];
 					memcpy(cs, v.mv_data, 16);
 					x->count = cs[0];
@@ -559,11 +559,11 @@ void agent_store_query(struct agent_store *s, const struct mb_query *q, struct m
 		agent_reply_err(r, 400, "unknown op %d", q->op);
 		return;
 	}
-	if (agent_read_begin(s, &t) != 0) {
+	if (agent_read_begin(&s->e, &t) != 0) {
 		agent_reply_err(r, 503, "store unavailable");
 		return;
 	}
-	pthread_rwlock_rdlock(&s->reg_lock);
+	pthread_rwlock_rdlock(&s->r.lock);
 	switch (q->op) {
 	case MB_OP_NODE:
 	case MB_OP_CONTAINER:
@@ -583,6 +583,6 @@ void agent_store_query(struct agent_store *s, const struct mb_query *q, struct m
 		q_export(s, t, q, r);
 		break;
 	}
-	pthread_rwlock_unlock(&s->reg_lock);
-	agent_read_end(s, t);
+	pthread_rwlock_unlock(&s->r.lock);
+	agent_read_end(&s->e, t);
 }

@@ -127,7 +127,7 @@ void agent_q_range(struct agent_store *s, MDB_txn *t, const struct mb_query *q,
 		agent_reply_err(r, 404, "unknown source %s", q->source);
 		return;
 	}
-	const struct agent_source *c = s->src[ci];
+	const struct agent_source *c = s->r.src[ci];
 	int stat = q->stat;
 	char base[MB_MAX_NAME + 1];
 	snprintf(base, sizeof base, "%s", q->name);
@@ -150,7 +150,7 @@ void agent_q_range(struct agent_store *s, MDB_txn *t, const struct mb_query *q,
 				break;
 		}
 		for (uint32_t i = 0; i < c->nser; i++) {
-			const struct agent_series *se = s->ser[c->ser[i]];
+			const struct agent_series *se = s->r.ser[c->ser[i]];
 			if (!se->committed || strcmp(se->name, base) || !tags_match(se, q))
 				continue;
 			if (pass == 1 && !mb_kind_is_timer(se->kind))
@@ -223,7 +223,7 @@ void agent_q_range(struct agent_store *s, MDB_txn *t, const struct mb_query *q,
 		memset(rvw, 0, sizeof rvw);
 	int64_t vmax = (now + 3600000) / res + 1; /* no point is ever filed later than this */
 	for (uint32_t i = 0; i < c->nser; i++) {
-		const struct agent_series *se = s->ser[c->ser[i]];
+		const struct agent_series *se = s->r.ser[c->ser[i]];
 		if (!se->committed || se->kind != kind || strcmp(se->name, base) || !tags_match(se, q))
 			continue;
 		int64_t a1c = a1 < vmax ? a1 : vmax;
@@ -231,7 +231,7 @@ void agent_q_range(struct agent_store *s, MDB_txn *t, const struct mb_query *q,
 			uint8_t key[AGENT_KEY_LEN];
 			agent_key(key, lvl, agent_ring(&s->geom[lvl], lay, ac), se->id);
 			MDB_val k = {sizeof key, key}, v;
-			if (mdb_get(t, s->db_chunk[lvl], &k, &v) != 0 || v.mv_size != csize ||
+			if (mdb_get(t, s->e.db_chunk[lvl], &k, &v) != 0 || v.mv_size != csize ||
 			    agent_be64(v.mv_data) != (uint64_t)ac)
 				continue;
 			const uint8_t *base_p = (const uint8_t *)v.mv_data + AGENT_CHUNK_HDR;

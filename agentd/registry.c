@@ -29,8 +29,8 @@ struct agent_series *agent_series_find(struct agent_store *s, const char *key, s
                                        uint64_t hash)
 {
 	uint32_t pos = MB_HTAB_START, idx;
-	while (mb_htab_next(&s->sidx, hash, &pos, &idx)) {
-		struct agent_series *se = s->ser[idx];
+	while (mb_htab_next(&s->r.sidx, hash, &pos, &idx)) {
+		struct agent_series *se = s->r.ser[idx];
 		if (se->hash == hash && se->keylen == keylen && memcmp(se->key, key, keylen) == 0)
 			return se;
 	}
@@ -73,22 +73,22 @@ struct agent_series agent_dead = {.name = "", .key = (char *)""};
 static int series_place(struct agent_store *s, uint32_t idx, struct agent_series *se)
 {
 	int rv;
-	struct agent_source *c = s->src[se->src];
-	bool append = idx == s->nser;
+	struct agent_source *c = s->r.src[se->src];
+	bool append = idx == s->r.nser;
 	if ((rv = mb_grow(&c->ser, &c->capser, c->nser + 1, sizeof *c->ser, 16)) != 0 ||
-	    (append && (rv = mb_grow(&s->ser, &s->capser, (size_t)s->nser + 1, sizeof *s->ser,
-	                             1024)) != 0) ||
-	    (rv = mb_htab_insert(&s->sidx, se->hash, idx)) != 0)
+	    (append && (rv = mb_grow(&s->r.ser, &s->r.capser, (size_t)s->r.nser + 1,
+	                             sizeof *s->r.ser, 1024)) != 0) ||
+	    (rv = mb_htab_insert(&s->r.sidx, se->hash, idx)) != 0)
 		return rv;
 	c->ser[c->nser++] = idx;
-	s->ser[idx] = se;
+	s->r.ser[idx] = se;
 	if (append)
-		s->nser++;
+		s->r.nser++;
 	return 0;
 }
 
-static struct agent_series *series_new(const char *key, size_t keylen, uint64_t hash,
-                                       uint64_t id, uint32_t src)
+static struct agent_series *series_new(const char *key, size_t keylen, uint64_t hash, uint64_t id,
+                                       uint32_t src)
 {
 	/* Tags: one NUL per key and value after the name's. */
 	size_t nz = 0;
@@ -118,11 +118,11 @@ int agent_series_add(struct agent_store *s, const char *key, size_t keylen, uint
                      uint32_t src, struct agent_series **out)
 {
 	int rv;
-	if ((rv = mb_grow(&s->added, &s->capadded, (size_t)s->nadded + 1, sizeof *s->added,
+	if ((rv = mb_grow(&s->r.added, &s->r.capadded, (size_t)s->r.nadded + 1, sizeof *s->r.added,
 	                  1024)) != 0)
 		return rv;
-	bool reused = s->nfree > 0;
-	uint32_t idx = reused ? s->freeser[s->nfree - 1] : s->nser;
+	bool reused = s->r.nfree > 0;
+	uint32_t idx = reused ? s->r.freeser[s->r.nfree - 1] : s->r.nser;
 	struct agent_series *se = series_new(key, keylen, hash, (uint64_t)idx + 1, src);
 	if (!se)
 		return MB_EINVAL;
@@ -131,8 +131,8 @@ int agent_series_add(struct agent_store *s, const char *key, size_t keylen, uint
 		return rv;
 	}
 	if (reused)
-		s->nfree--;
-	s->added[s->nadded++] = (struct agent_added){idx, reused};
+		s->r.nfree--;
+	s->r.added[s->r.nadded++] = (struct agent_added){idx, reused};
 	*out = se;
 	return 0;
 }
@@ -140,10 +140,10 @@ int agent_series_add(struct agent_store *s, const char *key, size_t keylen, uint
 static int free_push(struct agent_store *s, uint32_t idx)
 {
 	int rv;
-	if ((rv = mb_grow(&s->freeser, &s->capfree, (size_t)s->nfree + 1, sizeof *s->freeser,
-	                  256)) != 0)
+	if ((rv = mb_grow(&s->r.freeser, &s->r.capfree, (size_t)s->r.nfree + 1,
+	                  sizeof *s->r.freeser, 256)) != 0)
 		return rv;
-	s->freeser[s->nfree++] = idx;
+	s->r.freeser[s->r.nfree++] = idx;
 	return 0;
 }
 
@@ -159,34 +159,34 @@ static void source_list_remove(struct agent_source *c, uint32_t idx)
 
 void agent_series_undo(struct agent_store *s)
 {
-	if (!s->nadded)
+	if (!s->r.nadded)
 		return;
-	struct agent_added a = s->added[--s->nadded];
-	struct agent_series *se = s->ser[a.idx];
-	mb_htab_remove(&s->sidx, se->hash, a.idx);
-	source_list_remove(s->src[se->src], a.idx);
+	struct agent_added a = s->r.added[--s->r.nadded];
+	struct agent_series *se = s->r.ser[a.idx];
+	mb_htab_remove(&s->r.sidx, se->hash, a.idx);
+	source_list_remove(s->r.src[se->src], a.idx);
 	if (a.reused) {
-		s->ser[a.idx] = &agent_dead;
-		s->freeser[s->nfree++] = a.idx; /* its slot is still there */
+		s->r.ser[a.idx] = &agent_dead;
+		s->r.freeser[s->r.nfree++] = a.idx; /* its slot is still there */
 	} else {
-		s->nser--;
+		s->r.nser--;
 	}
 	free(se);
 }
 
 void agent_series_forget(struct agent_store *s, uint32_t idx)
 {
-	struct agent_series *se = s->ser[idx];
+	struct agent_series *se = s->r.ser[idx];
 	if (se == &agent_dead)
 		return;
 	if (free_push(s, idx) != 0)
 		return; /* kept: tried again at the next pass */
-	mb_htab_remove(&s->sidx, se->hash, idx);
-	struct agent_source *c = s->src[se->src];
+	mb_htab_remove(&s->r.sidx, se->hash, idx);
+	struct agent_source *c = s->r.src[se->src];
 	source_list_remove(c, idx);
 	if (se->committed && c->nseries_committed)
 		c->nseries_committed--;
-	s->ser[idx] = &agent_dead;
+	s->r.ser[idx] = &agent_dead;
 	free(se);
 }
 
@@ -200,8 +200,8 @@ static uint64_t name_hash(const char *n)
 int agent_source_find(struct agent_store *s, const char *name)
 {
 	uint32_t pos = MB_HTAB_START, idx;
-	while (mb_htab_next(&s->cidx, name_hash(name), &pos, &idx))
-		if (strcmp(s->src[idx]->name, name) == 0)
+	while (mb_htab_next(&s->r.cidx, name_hash(name), &pos, &idx))
+		if (strcmp(s->r.src[idx]->name, name) == 0)
 			return (int)idx;
 	return -1;
 }
@@ -209,20 +209,21 @@ int agent_source_find(struct agent_store *s, const char *name)
 int agent_source_add(struct agent_store *s, const char *name, uint32_t *out)
 {
 	int rv;
-	if ((rv = mb_grow(&s->src, &s->capsrc, (size_t)s->nsrc + 1, sizeof *s->src, 64)) != 0)
+	if ((rv = mb_grow(&s->r.src, &s->r.capsrc, (size_t)s->r.nsrc + 1, sizeof *s->r.src, 64)) !=
+	    0)
 		return rv;
 	struct agent_source *c = calloc(1, sizeof *c);
 	if (!c || !(c->name = strdup(name))) {
 		free(c);
 		return MB_ENOMEM;
 	}
-	if ((rv = mb_htab_insert(&s->cidx, name_hash(name), s->nsrc)) != 0) {
+	if ((rv = mb_htab_insert(&s->r.cidx, name_hash(name), s->r.nsrc)) != 0) {
 		free(c->name);
 		free(c);
 		return rv;
 	}
-	s->src[s->nsrc++] = c;
-	*out = s->nsrc - 1;
+	s->r.src[s->r.nsrc++] = c;
+	*out = s->r.nsrc - 1;
 	return 0;
 }
 
@@ -236,12 +237,12 @@ static void source_free(struct agent_source *c)
 
 void agent_source_pop(struct agent_store *s)
 {
-	if (!s->nsrc)
+	if (!s->r.nsrc)
 		return;
-	uint32_t idx = s->nsrc - 1;
-	struct agent_source *c = s->src[idx];
-	mb_htab_remove(&s->cidx, name_hash(c->name), idx);
-	s->nsrc--;
+	uint32_t idx = s->r.nsrc - 1;
+	struct agent_source *c = s->r.src[idx];
+	mb_htab_remove(&s->r.cidx, name_hash(c->name), idx);
+	s->r.nsrc--;
 	source_free(c);
 }
 
@@ -294,7 +295,8 @@ int agent_source_encode(const struct agent_source *c, struct mb_buf *b)
 		for (int j = 0; j < 2; j++) {
 			size_t l = strlen(kv[j]);
 			uint8_t lb[2] = {(uint8_t)(l >> 8), (uint8_t)l};
-			if ((rv = mb_buf_append(b, lb, 2)) != 0 || (rv = mb_buf_append(b, kv[j], l)))
+			if ((rv = mb_buf_append(b, lb, 2)) != 0 ||
+			    (rv = mb_buf_append(b, kv[j], l)))
 				return rv;
 		}
 	}
@@ -353,26 +355,27 @@ int agent_series_encode(const struct agent_series *se, struct mb_buf *b)
 	h[0] = se->kind;
 	agent_put_be64(h + 1, (uint64_t)se->last_ms);
 	mb_buf_reset(b);
-	if ((rv = mb_buf_append(b, h, sizeof h)) != 0 || (rv = mb_buf_append(b, se->key, se->keylen)))
+	if ((rv = mb_buf_append(b, h, sizeof h)) != 0 ||
+	    (rv = mb_buf_append(b, se->key, se->keylen)))
 		return rv;
 	return 0;
 }
 
 void agent_source_forget(struct agent_store *s, uint32_t idx)
 {
-	if (idx >= s->nsrc || s->src[idx]->nser)
+	if (idx >= s->r.nsrc || s->r.src[idx]->nser)
 		return;
-	uint32_t last = s->nsrc - 1;
-	struct agent_source *c = s->src[idx];
-	mb_htab_remove(&s->cidx, name_hash(c->name), idx);
+	uint32_t last = s->r.nsrc - 1;
+	struct agent_source *c = s->r.src[idx];
+	mb_htab_remove(&s->r.cidx, name_hash(c->name), idx);
 	if (idx != last) {
-		struct agent_source *m = s->src[last];
-		mb_htab_replace(&s->cidx, name_hash(m->name), last, idx);
-		s->src[idx] = m;
+		struct agent_source *m = s->r.src[last];
+		mb_htab_replace(&s->r.cidx, name_hash(m->name), last, idx);
+		s->r.src[idx] = m;
 		for (uint32_t i = 0; i < m->nser; i++)
-			s->ser[m->ser[i]]->src = idx;
+			s->r.ser[m->ser[i]]->src = idx;
 	}
-	s->nsrc--;
+	s->r.nsrc--;
 	source_free(c);
 }
 
@@ -387,7 +390,7 @@ bool agent_source_live(const struct agent_store *s, const struct agent_source *c
 	 * it: `dcos task metrics details` right after a task failed still finds it. */
 	int64_t ttl = c->stopped ? s->o.container_ttl_ms : s->o.live_ms;
 	for (uint32_t i = 0; i < c->nser; i++) {
-		const struct agent_series *se = s->ser[c->ser[i]];
+		const struct agent_series *se = s->r.ser[c->ser[i]];
 		if (agent_series_live(s, se, now) && now - se->last_ms <= ttl)
 			return true;
 	}
@@ -416,13 +419,14 @@ static void refine_last(struct agent_store *s, MDB_txn *t, struct agent_series *
 		uint8_t k[AGENT_KEY_LEN];
 		agent_key(k, 0, agent_ring(&s->geom[0], lay, ac), se->id);
 		MDB_val kv = {sizeof k, k}, v;
-		if (mdb_get(t, s->db_chunk[0], &kv, &v) != 0 ||
+		if (mdb_get(t, s->e.db_chunk[0], &kv, &v) != 0 ||
 		    v.mv_size != AGENT_CHUNK_HDR + cps * w * sizeof(double) ||
 		    agent_be64(v.mv_data) != (uint64_t)ac)
 			continue;
 		for (int i = (int)cps - 1; i >= 0; i--) {
 			double d;
-			memcpy(&d, (const uint8_t *)v.mv_data + AGENT_CHUNK_HDR + (size_t)i * w * 8, 8);
+			memcpy(&d, (const uint8_t *)v.mv_data + AGENT_CHUNK_HDR + (size_t)i * w * 8,
+			       8);
 			if (!isnan(d)) {
 				int64_t end = ((ac * cps + i) + 1) * g->res_ms;
 				if (end > se->last_ms)
@@ -438,7 +442,7 @@ int agent_registry_load(struct agent_store *s, MDB_txn *t)
 	int rv = 0, mrv;
 	MDB_cursor *cur = NULL;
 	MDB_val k, v;
-	if (mdb_cursor_open(t, s->db_sources, &cur) != 0)
+	if (mdb_cursor_open(t, s->e.db_sources, &cur) != 0)
 		return MB_ESYS;
 	for (mrv = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrv == 0;
 	     mrv = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
@@ -450,12 +454,13 @@ int agent_registry_load(struct agent_store *s, MDB_txn *t)
 		name[k.mv_size] = 0;
 		if ((rv = agent_source_add(s, name, &idx)) != 0)
 			goto out;
-		if (source_decode(s->src[idx], v.mv_data, v.mv_size) != 0)
-			mb_log_warnx("store: source %s: unreadable record, dimensions dropped", name);
-		s->src[idx]->committed = true;
+		if (source_decode(s->r.src[idx], v.mv_data, v.mv_size) != 0)
+			mb_log_warnx("store: source %s: unreadable record, dimensions dropped",
+			             name);
+		s->r.src[idx]->committed = true;
 	}
 	mdb_cursor_close(cur);
-	if ((rv = mdb_cursor_open(t, s->db_series, &cur)) != 0)
+	if ((rv = mdb_cursor_open(t, s->e.db_series, &cur)) != 0)
 		return MB_ESYS;
 	int64_t now = agent_store_now();
 	for (mrv = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrv == 0;
@@ -474,41 +479,42 @@ int agent_registry_load(struct agent_store *s, MDB_txn *t)
 			uint32_t idx;
 			if ((rv = agent_source_add(s, key, &idx)) != 0)
 				goto out;
-			s->src[idx]->committed = true;
+			s->r.src[idx]->committed = true;
 			si = (int)idx;
 		}
 		/* Ids of forgotten series are holes: free for reuse. */
-		if (id == 0 || id > UINT32_MAX || id <= s->nser)
+		if (id == 0 || id > UINT32_MAX || id <= s->r.nser)
 			continue;
-		while (s->nser + 1 < id) {
-			if ((rv = mb_grow(&s->ser, &s->capser, (size_t)s->nser + 1, sizeof *s->ser,
-			                  1024)) != 0)
+		while (s->r.nser + 1 < id) {
+			if ((rv = mb_grow(&s->r.ser, &s->r.capser, (size_t)s->r.nser + 1,
+			                  sizeof *s->r.ser, 1024)) != 0)
 				goto out;
-			s->ser[s->nser] = &agent_dead;
-			if ((rv = free_push(s, s->nser)) != 0)
+			s->r.ser[s->r.nser] = &agent_dead;
+			if ((rv = free_push(s, s->r.nser)) != 0)
 				goto out;
-			s->nser++;
+			s->r.nser++;
 		}
-		struct agent_series *se = series_new(key, keylen, mb_hash64(key, keylen), id,
-		                                     (uint32_t)si);
+		struct agent_series *se =
+		    series_new(key, keylen, mb_hash64(key, keylen), id, (uint32_t)si);
 		if (!se || series_place(s, (uint32_t)(id - 1), se) != 0) {
-			mb_log_warnx("store: series %llu: unreadable record", (unsigned long long)id);
+			mb_log_warnx("store: series %llu: unreadable record",
+			             (unsigned long long)id);
 			free(se);
-			if (s->nser < id) { /* keep index = id - 1 for the next ones */
-				s->ser[s->nser] = &agent_dead;
-				if ((rv = free_push(s, s->nser)) != 0)
+			if (s->r.nser < id) { /* keep index = id - 1 for the next ones */
+				s->r.ser[s->r.nser] = &agent_dead;
+				if ((rv = free_push(s, s->r.nser)) != 0)
 					goto out;
-				s->nser++;
+				s->r.nser++;
 			}
 			continue;
 		}
 		se->committed = true;
 		se->last_ms = se->persisted_ms = (int64_t)agent_be64(p + 1);
 		refine_last(s, t, se, now);
-		s->src[si]->nseries_committed++;
+		s->r.src[si]->nseries_committed++;
 	}
 	mdb_cursor_close(cur);
-	if ((rv = mdb_cursor_open(t, s->db_seq, &cur)) != 0)
+	if ((rv = mdb_cursor_open(t, s->e.db_seq, &cur)) != 0)
 		return MB_ESYS;
 	for (mrv = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrv == 0;
 	     mrv = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
@@ -529,17 +535,17 @@ out:
 
 void agent_registry_free(struct agent_store *s)
 {
-	for (uint32_t i = 0; i < s->nser; i++)
-		if (s->ser[i] != &agent_dead)
-			free(s->ser[i]);
-	s->nser = 0;
-	free(s->freeser);
-	free(s->added);
-	while (s->nsrc)
+	for (uint32_t i = 0; i < s->r.nser; i++)
+		if (s->r.ser[i] != &agent_dead)
+			free(s->r.ser[i]);
+	s->r.nser = 0;
+	free(s->r.freeser);
+	free(s->r.added);
+	while (s->r.nsrc)
 		agent_source_pop(s);
-	free(s->ser);
-	mb_htab_free(&s->sidx);
-	free(s->src);
-	mb_htab_free(&s->cidx);
+	free(s->r.ser);
+	mb_htab_free(&s->r.sidx);
+	free(s->r.src);
+	mb_htab_free(&s->r.cidx);
 	agent_seq_free(s);
 }

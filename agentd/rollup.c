@@ -12,7 +12,7 @@
  * level L; slots in [S, T) are final for series ids <= k (a pass in progress); the rest is
  * read from level L-1. A point for a slot that is final goes straight into level L too. */
 
-#define ROLL_GRACE_MS 30000     /* a coarse slot is rolled this long after it closed */
+#define ROLL_GRACE_MS 30000         /* a coarse slot is rolled this long after it closed */
 uint32_t agent_roll_budget = 25000; /* series rolled per level per commit */
 
 bool agent_roll_stored(const struct agent_roll *r, int64_t slot, uint64_t id)
@@ -26,7 +26,7 @@ int agent_roll_load(struct agent_store *s, MDB_txn *t, struct agent_roll *out)
 	for (int l = 1; l < s->nlevels; l++) {
 		uint8_t kb[5] = {'r', 'o', 'l', 'l', (uint8_t)l};
 		MDB_val k = {5, kb}, v;
-		int rv = mdb_get(t, s->db_meta, &k, &v);
+		int rv = mdb_get(t, s->e.db_meta, &k, &v);
 		if (rv == MDB_NOTFOUND)
 			continue;
 		if (rv != 0)
@@ -48,7 +48,7 @@ static int roll_save(struct agent_store *s, MDB_txn *t, int l, const struct agen
 	agent_put_be64(vb + 8, (uint64_t)r->T);
 	agent_put_be64(vb + 16, r->k);
 	MDB_val k = {5, kb}, v = {24, vb};
-	return agent_put(t, s->db_meta, &k, &v, 0);
+	return agent_put(t, s->e.db_meta, &k, &v, 0);
 }
 
 /* Folds one slot of level L-1 (layout ls) into one of level L (layout ld). */
@@ -150,8 +150,8 @@ int agent_slot_get(struct agent_store *s, MDB_txn *t, const struct agent_series 
 				MDB_val k = {sizeof key, key}, v;
 				cached = ac;
 				cp = NULL;
-				if (mdb_get(t, s->db_chunk[level - 1], &k, &v) == 0 && v.mv_size == csize &&
-				    agent_be64(v.mv_data) == (uint64_t)ac)
+				if (mdb_get(t, s->e.db_chunk[level - 1], &k, &v) == 0 &&
+				    v.mv_size == csize && agent_be64(v.mv_data) == (uint64_t)ac)
 					cp = (const uint8_t *)v.mv_data + AGENT_CHUNK_HDR;
 			}
 			if (!cp)
@@ -161,7 +161,8 @@ int agent_slot_get(struct agent_store *s, MDB_txn *t, const struct agent_series 
 				continue;
 			if (sk) {
 				struct mb_sketch one;
-				if (agent_read_sketch(s, t, se->id, level - 1, sa, &one, NULL) == 0) {
+				if (agent_read_sketch(s, t, se->id, level - 1, sa, &one, NULL) ==
+				    0) {
 					mb_sketch_merge(sk, &one);
 					mb_sketch_free(&one);
 				}
@@ -207,7 +208,7 @@ static int roll_series(struct agent_store *s, MDB_txn *t, const struct agent_ser
 		agent_key(key, l, agent_ring(&s->geom[l], lay, ac), se->id);
 		MDB_val k = {sizeof key, key}, v;
 		bool have = false, exists = false;
-		int r = mdb_get(t, s->db_chunk[l], &k, &v);
+		int r = mdb_get(t, s->e.db_chunk[l], &k, &v);
 		exists = r == 0;
 		if (r == 0 && v.mv_size == size && agent_be64(v.mv_data) == (uint64_t)ac) {
 			memcpy(buf, v.mv_data, size);
@@ -245,11 +246,12 @@ static int roll_series(struct agent_store *s, MDB_txn *t, const struct agent_ser
 					agent_put_be64(ab, (uint64_t)a);
 					mb_buf_reset(vb);
 					if (mb_buf_append(vb, ab, 8) != 0 ||
-					    (hl ? mb_hll_encode(hl, vb) : agent_sketch_enc(&sk, vb)) != 0)
+					    (hl ? mb_hll_encode(hl, vb)
+					        : agent_sketch_enc(&sk, vb)) != 0)
 						rc = ENOMEM;
 					MDB_val k2 = {sizeof kk, kk}, d2 = {vb->len, vb->data};
 					if (!rc)
-						rc = agent_put(t, s->db_sketch, &k2, &d2, 0);
+						rc = agent_put(t, s->e.db_sketch, &k2, &d2, 0);
 				}
 			}
 			mb_sketch_free(&sk);
@@ -261,8 +263,9 @@ static int roll_series(struct agent_store *s, MDB_txn *t, const struct agent_ser
 			uint8_t key2[AGENT_KEY_LEN];
 			memcpy(key2, key, sizeof key2);
 			MDB_val k2 = {sizeof key2, key2}, d = {size, NULL};
-			unsigned fl = MDB_RESERVE | (exists ? 0 : agent_append_flag(s, l, key2));
-			if ((r = agent_put(t, s->db_chunk[l], &k2, &d, fl)) != 0)
+			unsigned fl =
+			    MDB_RESERVE | (exists ? 0 : agent_append_flag(&s->e, l, key2));
+			if ((r = agent_put(t, s->e.db_chunk[l], &k2, &d, fl)) != 0)
 				return r;
 			memcpy(d.mv_data, buf, size);
 		}
@@ -272,10 +275,10 @@ static int roll_series(struct agent_store *s, MDB_txn *t, const struct agent_ser
 
 int agent_roll_step(struct agent_store *s, MDB_txn *t, int64_t now, struct mb_buf *vb)
 {
-	memcpy(s->roll_new, s->roll, sizeof s->roll_new);
+	memcpy(s->w.roll_new, s->w.roll, sizeof s->w.roll_new);
 	int64_t grace = ROLL_GRACE_MS > s->geom[0].res_ms ? ROLL_GRACE_MS : s->geom[0].res_ms;
 	for (int l = 1; l < s->nlevels; l++) {
-		struct agent_roll *r = &s->roll_new[l];
+		struct agent_roll *r = &s->w.roll_new[l];
 		struct agent_roll before = *r;
 		int64_t res = s->geom[l].res_ms;
 		int64_t tnew = (now - grace) / res;
@@ -294,16 +297,16 @@ int agent_roll_step(struct agent_store *s, MDB_txn *t, int64_t now, struct mb_bu
 			uint32_t done = 0;
 			uint64_t idx = r->k;
 			int64_t from_ms = r->S * res;
-			for (; idx < s->nser && done < agent_roll_budget; idx++) {
-				const struct agent_series *se = s->ser[idx];
+			for (; idx < s->r.nser && done < agent_roll_budget; idx++) {
+				const struct agent_series *se = s->r.ser[idx];
 				if (!se->committed || se->last_ms <= from_ms)
 					continue;
-				int rc = roll_series(s, t, se, l, s->roll_new, vb);
+				int rc = roll_series(s, t, se, l, s->w.roll_new, vb);
 				if (rc)
 					return rc;
 				done++;
 			}
-			if (idx >= s->nser) {
+			if (idx >= s->r.nser) {
 				r->S = r->T;
 				r->k = 0;
 			} else {

@@ -69,9 +69,4 @@ void agent_store_stats(struct agent_store *s, struct agent_store_stats *out); /*
  * metric by name ("bytes", "percent", "count", "seconds"), "" for app metrics. */
 const char *agent_unit(const char *source, int kind, const char *name);
 
-/* Test-only fault injection (SQLite-style): when set to N > 0, the Nth LMDB put/commit/
- * map-resize from now fails with MDB_MAP_FULL / EIO / ENOSPC as the hook says. 0 = off.
- * Set from env METRICSBUS_TEST_FAULT="put:N" | "commit:N" | "resize:N" | "enospc:N" at open. */
-extern int agent_fault_put, agent_fault_commit, agent_fault_resize, agent_fault_enospc;
-
 #endif

@@ -8,6 +8,7 @@
 
 #include "mb.h"
 #include "store.h"
+#include "env.h"
 #include "window.h"
 
 /* The last committed flush interval of a series, what /app answers (commit.c writes it after
@@ -69,24 +70,10 @@ struct agent_roll {
 	uint64_t k;
 };
 
-struct agent_store {
-	struct agent_store_opts o;
-	char dir[4096];
-	MDB_env *env;
-	MDB_dbi db_meta, db_series, db_sources, db_sketch, db_seq, db_totals;
-	/* A chunks DB per level: new chunks then go in with MDB_APPEND (full pages, not split
-	 * halves) while a ring fills; chunk_max is the greatest key of each (writer only). */
-	MDB_dbi db_chunk[MB_MAX_LEVELS];
-	uint8_t chunk_max[MB_MAX_LEVELS][AGENT_KEY_LEN];
-	bool chunk_has_max[MB_MAX_LEVELS];
-	uint64_t map_size;
-	struct agent_geom geom[MB_MAX_LEVELS];
-	int nlevels;
-	/* Readers shared, map resize exclusive: mdb_env_set_mapsize needs no transaction of the
-	 * process open. */
-	pthread_rwlock_t txn_lock;
-	/* The in-memory registry: the writer mutates under the write lock, queries read it. */
-	pthread_rwlock_t reg_lock;
+/* The in-memory registry: the writer mutates it under lock's write lock (and reads it
+ * without), queries read it under the read lock. */
+struct agent_registry {
+	pthread_rwlock_t lock;
 	struct agent_series **ser; /* by id - 1; &agent_dead for a forgotten id (free) */
 	uint32_t nser;
 	size_t capser;
@@ -97,38 +84,45 @@ struct agent_store {
 	struct agent_added {
 		uint32_t idx;
 		bool reused;
-	} *added;
+	} * added;
 	uint32_t nadded;
 	size_t capadded;
-	uint32_t gen, forget_pos;
 	struct mb_htab sidx; /* series: hash of the canonical key -> index */
 	struct agent_source **src;
 	uint32_t nsrc;
 	size_t capsrc;
 	struct mb_htab cidx; /* sources: hash of the name -> index */
-	/* Writer only. */
+};
+
+/* What only the writer thread touches (commit, roll-up, forgetting): no lock. */
+struct agent_writer_state {
 	struct agent_seqent *seqs; /* dense; seqidx: hash of the instance -> index */
 	uint32_t nseqs;
 	size_t capseqs;
 	struct mb_htab seqidx;
-	uint32_t seq_pos, src_pos; /* commit.c: where the forgetting scans go on */
+	uint32_t gen;                          /* the commit attempt */
+	uint32_t forget_pos, seq_pos, src_pos; /* where the forgetting scans go on */
 	bool map_at_max;
 	bool fault_episode;
-	struct agent_wbuf *wb; /* commit.c's reusable work buffers */
+	struct agent_wbuf *wb;                     /* commit.c's reusable work buffers */
 	struct agent_roll roll[MB_MAX_LEVELS];     /* committed */
 	struct agent_roll roll_new[MB_MAX_LEVELS]; /* during a commit attempt */
-	/* Stats, under stats_lock. */
-	pthread_mutex_t stats_lock;
-	struct agent_store_stats st;
-	/* Dimension strings that are node-wide. */
-	char hostname[256];
 };
 
-/* The clock the store calls "now" (tests move it). */
-extern int64_t agent_store_test_now_ms;
-int64_t agent_store_now(void);
-/* Map size the store starts with when it creates a new file (tests make it small). */
-extern uint64_t agent_store_initial_map;
+/* The store, split by owner: a field's path says which thread may touch it and how. */
+struct agent_store {
+	/* Fixed after open: any thread, no lock. */
+	struct agent_store_opts o;
+	struct agent_geom geom[MB_MAX_LEVELS];
+	int nlevels;
+	struct agent_env e;          /* env.h: under e.txn_lock */
+	struct agent_registry r;     /* under r.lock */
+	struct agent_writer_state w; /* writer thread only */
+	struct {
+		pthread_mutex_t lock;
+		struct agent_store_stats v;
+	} stats; /* under stats.lock */
+};
 
 /* registry.c */
 int agent_canon_key(struct mb_buf *b, const char *src, int kind, const char *name, int ntags,
@@ -168,16 +162,6 @@ struct agent_seqent *agent_seq_find(struct agent_store *s, uint64_t inst, bool c
 void agent_seq_remove(struct agent_store *s, uint64_t inst);
 void agent_seq_free(struct agent_store *s);
 
-/* store.c: wrappers with the test fault hooks. */
-int agent_put(MDB_txn *t, MDB_dbi d, MDB_val *k, MDB_val *v, unsigned flags);
-int agent_cput(MDB_cursor *c, MDB_val *k, MDB_val *v, unsigned flags);
-int agent_txn_commit(MDB_txn *t);
-int agent_grow_map(struct agent_store *s);
-/* MDB_APPEND when a new chunk key is past every key of its level's DB, else 0. Writer. */
-unsigned agent_append_flag(struct agent_store *s, int level, const uint8_t *key);
-int agent_read_begin(struct agent_store *s, MDB_txn **out); /* takes txn_lock shared */
-void agent_read_end(struct agent_store *s, MDB_txn *t);
-
 /* commit.c */
 void agent_commit_free(struct agent_store *s);
 
@@ -193,16 +177,15 @@ int agent_slot_get(struct agent_store *s, MDB_txn *t, const struct agent_series 
                    struct mb_hll *hll);
 
 /* query.c / range.c / backup.c */
-void agent_q_range(struct agent_store *s, MDB_txn *t, const struct mb_query *q,
-                   struct mb_reply *r);
+void agent_q_range(struct agent_store *s, MDB_txn *t, const struct mb_query *q, struct mb_reply *r);
 void agent_q_backup(struct agent_store *s, const struct mb_query *q, struct mb_reply *r);
 void agent_reply_err(struct mb_reply *r, uint32_t st, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* Reads the slot of (level, abs_slot) of a series into out (width doubles); 0 found,
  * MDB_NOTFOUND when empty or of another lap. */
-int agent_read_slot(struct agent_store *s, MDB_txn *t, const struct agent_series *se,
-                    int level, int64_t abs_slot, double *out);
-int agent_read_sketch(struct agent_store *s, MDB_txn *t, uint64_t id, int level,
-                      int64_t abs_slot, struct mb_sketch *sk, struct mb_hll *hll);
+int agent_read_slot(struct agent_store *s, MDB_txn *t, const struct agent_series *se, int level,
+                    int64_t abs_slot, double *out);
+int agent_read_sketch(struct agent_store *s, MDB_txn *t, uint64_t id, int level, int64_t abs_slot,
+                      struct mb_sketch *sk, struct mb_hll *hll);
 
 #endif

@@ -599,10 +599,10 @@ MB_TEST(store_refuses_other_retention_and_newer_format)
 	/* Bump the format on disk. */
 	if (s) {
 		MDB_txn *t;
-		CHECK_EQ_INT(mdb_txn_begin(s->env, NULL, 0, &t), 0);
+		CHECK_EQ_INT(mdb_txn_begin(s->e.env, NULL, 0, &t), 0);
 		uint8_t fb[4] = {0, 0, 0, AGENT_FORMAT_VERSION + 1};
 		MDB_val k = {6, (void *)"format"}, v = {4, fb};
-		CHECK_EQ_INT(mdb_put(t, s->db_meta, &k, &v, 0), 0);
+		CHECK_EQ_INT(mdb_put(t, s->e.db_meta, &k, &v, 0), 0);
 		CHECK_EQ_INT(mdb_txn_commit(t), 0);
 		agent_store_close(s);
 	}
@@ -921,7 +921,7 @@ MB_TEST(store_map_headroom_keeps_existing_series)
 	}
 	CHECK(refused);
 	agent_store_stats(s, &ss);
-	CHECK(!s->map_at_max); /* refused at the headroom mark, not at a full map */
+	CHECK(!s->w.map_at_max); /* refused at the headroom mark, not at a full map */
 	uint64_t refused0 = ss.refused_map_full;
 	/* A source's 60 series and two of another, then 20 of agentd's own, for 4 chunk
 	 * rollovers of the 10 s level (64 slots a chunk): ~45 KB a rollover, in the 400 KB
@@ -1399,7 +1399,7 @@ MB_TEST(store_forgets_rolled_out_series_and_reuses_ids)
 	struct mb_record *g3 = tb_add(&t, MB_GAUGE, "third", 7);
 	(void)g3;
 	CHECK_EQ_INT(commit1(s, &t), MB_ACK_OK);
-	CHECK(s->ser[0] != &agent_dead && !strcmp(s->ser[0]->name, "third"));
+	CHECK(s->r.ser[0] != &agent_dead && !strcmp(s->r.ser[0]->name, "third"));
 	struct mb_reply r = range(s, "new", "third", T0, now, 0, MB_STAT_COUNT);
 	CHECK_EQ_INT(r.status, 200);
 	CHECK_NEAR(range_total(&r), 1, 1e-9);
@@ -1458,7 +1458,7 @@ MB_TEST(store_seq_remove_keeps_probe_chains)
 		CHECK(agent_seq_find(s, i * 7919, true) != NULL);
 	for (uint64_t i = 1; i <= 3000; i += 2)
 		agent_seq_remove(s, i * 7919);
-	CHECK_EQ_INT(s->nseqs, 1500);
+	CHECK_EQ_INT(s->w.nseqs, 1500);
 	int found = 0, wrong = 0;
 	for (uint64_t i = 1; i <= 3000; i++) {
 		struct agent_seqent *e = agent_seq_find(s, i * 7919, false);
@@ -1501,7 +1501,7 @@ MB_TEST(store_forgets_idle_instances_and_empty_sources)
 	struct agent_store_stats ss;
 	agent_store_stats(s, &ss);
 	CHECK_EQ_INT(ss.sources, 101);
-	CHECK_EQ_INT(s->nseqs, 101);
+	CHECK_EQ_INT(s->w.nseqs, 101);
 	/* Two hours on (past the 5m span and the hour of grace): the churned containers'
 	 * series, then their sources, go within a few commits; their instances stay. */
 	now = T0 + 2 * 3600000LL;
@@ -1512,7 +1512,7 @@ MB_TEST(store_forgets_idle_instances_and_empty_sources)
 	agent_store_stats(s, &ss);
 	CHECK_EQ_INT(ss.sources, 1);
 	CHECK_EQ_INT(ss.series, 1);
-	CHECK_EQ_INT(s->nseqs, 101);
+	CHECK_EQ_INT(s->w.nseqs, 101);
 	commit_counter(s, "k5", 105, 1, T0 + 10000, 1, MB_ACK_DUP);
 	struct mb_reply r = query(s, MB_OP_APP, "stay", "n");
 	CHECK_EQ_INT(r.status, 200);
@@ -1526,7 +1526,7 @@ MB_TEST(store_forgets_idle_instances_and_empty_sources)
 	agent_store_test_now_ms = now;
 	for (int i = 0; i < 12; i++)
 		commit_counter(s, "stay", 1, ++seq, now - 120000 + i * 10000, 1, MB_ACK_OK);
-	CHECK_EQ_INT(s->nseqs, 1);
+	CHECK_EQ_INT(s->w.nseqs, 1);
 	CHECK(agent_seq_find(s, 1, false) != NULL);
 	commit_counter(s, "stay", 1, seq, now, 1, MB_ACK_DUP);
 	agent_store_close(s);
@@ -1534,7 +1534,7 @@ MB_TEST(store_forgets_idle_instances_and_empty_sources)
 	CHECK(s != NULL);
 	if (!s)
 		return;
-	CHECK_EQ_INT(s->nseqs, 1);
+	CHECK_EQ_INT(s->w.nseqs, 1);
 	agent_store_stats(s, &ss);
 	CHECK_EQ_INT(ss.sources, 1);
 	/* Forgotten: the old batch is new again. */

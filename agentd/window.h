@@ -18,8 +18,8 @@
  *   slack; gauge/resource coarser, timers: 40 B slots; timers and sets add a sketch or HLL
  *   value per written slot in `sketch` (~100..1100 B). */
 
-#define AGENT_CHUNK_HDR 8 /* absolute chunk number, u64 */
-#define AGENT_KEY_LEN 13  /* level u8, ring chunk/slot u32 BE, series id u64 BE */
+#define AGENT_CHUNK_HDR 8  /* absolute chunk number, u64 */
+#define AGENT_KEY_LEN   13 /* level u8, ring chunk/slot u32 BE, series id u64 BE */
 
 /* Slot layouts. */
 enum { LAY_ONE = 0, LAY_GAUGE5 = 1, LAY_TIMER5 = 2, NLAYOUTS = 3 };

@@ -335,14 +335,14 @@ static int bench_disk(const char *root, int nseries, int kind, int slots)
 	double used = (double)(e1.used_bytes - e0.used_bytes);
 	double ch[MB_MAX_LEVELS + 1] = {0}, sk[MB_MAX_LEVELS + 1] = {0}, raw = 0;
 	MDB_txn *t;
-	if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &t) != 0)
+	if (mdb_txn_begin(s->e.env, NULL, MDB_RDONLY, &t) != 0)
 		return -1;
 	for (int l = 0; l < s->nlevels; l++)
-		raw_by_level(t, s->db_chunk[l], ch, s->nlevels);
-	raw_by_level(t, s->db_sketch, sk, s->nlevels);
+		raw_by_level(t, s->e.db_chunk[l], ch, s->nlevels);
+	raw_by_level(t, s->e.db_sketch, sk, s->nlevels);
 	double other[1] = {0};
-	raw_by_level(t, s->db_totals, other, 0);
-	raw_by_level(t, s->db_series, other, 0);
+	raw_by_level(t, s->e.db_totals, other, 0);
+	raw_by_level(t, s->e.db_series, other, 0);
 	mdb_txn_abort(t);
 	for (int l = 0; l <= s->nlevels; l++)
 		raw += ch[l] + sk[l];
