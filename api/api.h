@@ -91,6 +91,12 @@ int api_range_build(const struct api_range_params *p, int64_t now_ms, struct mb_
  * JSON bodies for a 200 reply of each op, as docs/api.md shows them. */
 int api_render_json(struct mb_buf *b, const struct mb_reply *r);
 
+/* ------------------------------------------------------------------ dcosnames.c
+ * A container reply's resource points renamed, re-tagged and re-united in place (in r's
+ * arena) as DC/OS version 112 (1.12+, telegraf) or 111 (1.11, dcos-metrics) served them.
+ * MB_ENOMEM. */
+int api_dcos_container_names(struct mb_reply *r, int version);
+
 /* ------------------------------------------------------------------ prom.c */
 /* The DC/OS rule: lowercase, every char outside [a-z0-9_] -> '_', '_' before a leading digit.
  * out gets at most n-1 bytes. */
@@ -123,6 +129,7 @@ struct api_server {
 	struct mb_client *client;
 	int timeout_ms;
 	bool hist;
+	int dcos_names;    /* container metric names: 112 (DC/OS 1.12+, default) or 111 */
 	const char *token; /* NULL: no auth */
 	struct api_stats stats; /* updated with __atomic builtins */
 	char node_id[MB_MAX_NAME + 1]; /* last seen from ping, for scoped paths */

@@ -21,6 +21,7 @@ int main(int argc, char **argv)
 	const char *listen = "127.0.0.1:61001", *query = NULL, *token_file = NULL;
 	int64_t timeout_ms = 5000, threads = 8, conn_limit = 1024, conn_timeout_ms = 30000;
 	bool hist = false;
+	const char *dcos_names = "1.12";
 	char defquery[512], err[512];
 	static char token[4096];
 	struct mb_flag flags[] = {
@@ -34,6 +35,8 @@ int main(int argc, char **argv)
 		 "deadline of each query to agentd (default 5s); past it: 504", false},
 		{"prometheus-histograms", MB_FLAG_BOOL, &hist, NULL,
 		 "timers as histograms with fixed log-spaced buckets in /metrics", false},
+		{"dcos-names", MB_FLAG_STR, &dcos_names, "1.12|1.11",
+		 "container metric names, tags and units as DC/OS 1.12+ or 1.11 served them", false},
 		{"threads", MB_FLAG_INT, &threads, "N", "HTTP worker threads (default 8)", false},
 		{"connection-limit", MB_FLAG_INT, &conn_limit, "N",
 		 "most concurrent HTTP connections (default 1024)", false},
@@ -55,6 +58,8 @@ int main(int argc, char **argv)
 		mb_usage_error(&prog, "unexpected argument %s", argv[0]);
 	if (timeout_ms <= 0 || timeout_ms > 3600000)
 		mb_usage_error(&prog, "--request-timeout must be between 1ms and 1h");
+	if (strcmp(dcos_names, "1.12") != 0 && strcmp(dcos_names, "1.11") != 0)
+		mb_usage_error(&prog, "--dcos-names must be 1.12 or 1.11");
 	if (threads < 1 || threads > 256)
 		mb_usage_error(&prog, "--threads must be 1..256");
 	if (conn_limit < 1 || conn_limit > 100000)
@@ -78,6 +83,7 @@ int main(int argc, char **argv)
 	pthread_mutex_init(&srv->node_mu, NULL);
 	srv->timeout_ms = (int)timeout_ms;
 	srv->hist = hist;
+	srv->dcos_names = strcmp(dcos_names, "1.11") == 0 ? 111 : 112;
 	if (token_file) {
 		if (api_token_load(token_file, token, sizeof token, err, sizeof err) != 0)
 			mb_usage_error(&prog, "%s", err);

@@ -446,6 +446,12 @@ void api_serve(struct api_server *s, const char *method, const char *path,
 		r.source = q.source;
 	if (rt.dcos && r.status == 404)
 		r.status = 204; /* unknown container or metric: DC/OS's "no metrics" */
+	if (q.op == MB_OP_CONTAINER && r.status == 200 &&
+	    api_dcos_container_names(&r, s->dcos_names == 111 ? 111 : 112) != 0) {
+		mb_reply_free(&r);
+		answer_error(resp, 500, "out of memory");
+		return;
+	}
 	if (q.op == MB_OP_APP && r.status == 200) {
 		const char *self = api_args_get(args, "self");
 		drop_own_counters(&r, (self && (!strcmp(self, "1") || !strcmp(self, "true"))) ||

@@ -1,8 +1,10 @@
 /* cgroup.c: the container's resource metrics under DC/OS 1.11 names, read from its cgroup v2
- * files, else from the command's /proc entries (mapping in docs/statsd.md). */
+ * files, else cgroup v1's (cgroup_v1.c), else from the command's /proc entries; limits that
+ * cgroups do not give from Marathon's MARATHON_APP_RESOURCE_* (mapping in docs/statsd.md). */
 #include "shim.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,9 +97,8 @@ void shim_resources_from_cgroup(struct shim_res *r, const char *dir)
 	}
 	if (read_file(dir, "cpu.max", buf, sizeof buf) > 0) {
 		double quota, period;
-		if (strncmp(buf, "max", 3) == 0)
-			put(r, "cpus.limit", (double)sysconf(_SC_NPROCESSORS_ONLN));
-		else if (sscanf(buf, "%lf %lf", &quota, &period) == 2 && period > 0)
+		if (strncmp(buf, "max", 3) != 0 &&
+		    sscanf(buf, "%lf %lf", &quota, &period) == 2 && period > 0)
 			put(r, "cpus.limit", quota / period);
 	}
 	if (read_file(dir, "memory.current", buf, sizeof buf) > 0)
@@ -110,6 +111,10 @@ void shim_resources_from_cgroup(struct shim_res *r, const char *dir)
 			put(r, "mem.cache", v);
 		if ((v = kv(buf, "anon")) >= 0)
 			put(r, "mem.rss", v);
+		if ((v = kv(buf, "file_mapped")) >= 0)
+			put(r, "mem.mapped.file", v);
+		if ((v = kv(buf, "unevictable")) >= 0)
+			put(r, "mem.unevictable", v);
 	}
 	if (read_file(dir, "memory.swap.current", buf, sizeof buf) > 0)
 		put(r, "mem.swap", strtod(buf, NULL));
@@ -160,7 +165,6 @@ static void from_proc(struct shim_res *r, pid_t pid)
 			put(r, "cpus.system.time", (double)st / hz);
 		}
 	}
-	put(r, "cpus.limit", (double)sysconf(_SC_NPROCESSORS_ONLN));
 	if (read_file(dir, "status", buf, sizeof buf) > 0) {
 		double rss = -1, swap = -1, thr = -1;
 		char *q;
@@ -190,15 +194,102 @@ static void from_proc(struct shim_res *r, pid_t pid)
 	}
 }
 
+/* cgroup v1: the directory of controller ctl for this process, from /proc/self/cgroup's
+ * "N:CONTROLLERS:PATH" lines, under /sys/fs/cgroup/CONTROLLERS or /sys/fs/cgroup/ctl. */
+static int v1_dir(const char *cg, const char *ctl, const char *probe, char *dir, size_t n)
+{
+	size_t cl = strlen(ctl);
+	for (const char *p = cg; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		const char *c1 = strchr(p, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+		const char *nl = strchr(p, '\n');
+		if (!c2 || (nl && c2 > nl))
+			continue;
+		const char *ctls = c1 + 1;
+		size_t ctlslen = (size_t)(c2 - ctls);
+		bool has = false;
+		for (const char *q = ctls; q < c2;) {
+			const char *comma = memchr(q, ',', (size_t)(c2 - q));
+			const char *e = comma ? comma : c2;
+			has |= (size_t)(e - q) == cl && memcmp(q, ctl, cl) == 0;
+			q = e + 1;
+		}
+		if (!has)
+			continue;
+		const char *path = c2 + 1;
+		int pl = (int)((nl ? nl : path + strlen(path)) - path);
+		if (pl == 1 && path[0] == '/')
+			pl = 0;
+		char t[16];
+		/* the hierarchy is mounted as its controller list ("cpu,cpuacct") or as each */
+		snprintf(dir, n, "/sys/fs/cgroup/%.*s%.*s", (int)ctlslen, ctls, pl, path);
+		if (read_file(dir, probe, t, sizeof t) > 0)
+			return 0;
+		snprintf(dir, n, "/sys/fs/cgroup/%s%.*s", ctl, pl, path);
+		if (read_file(dir, probe, t, sizeof t) > 0)
+			return 0;
+		/* a container sees its own cgroup at the root of the hierarchy */
+		snprintf(dir, n, "/sys/fs/cgroup/%s", ctl);
+		if (read_file(dir, probe, t, sizeof t) > 0)
+			return 0;
+	}
+	return -1;
+}
+
+static bool v1_read(struct shim_res *res)
+{
+	char cg[8192], d[4][4200];
+	const char *ctl[4] = {"cpuacct", "cpu", "memory", "blkio"};
+	const char *probe[4] = {"cpuacct.stat", "cpu.stat", "memory.usage_in_bytes",
+	                        "blkio.throttle.io_serviced"};
+	bool any = false, have[4];
+	if (read_file("/proc/self", "cgroup", cg, sizeof cg) < 0)
+		return false;
+	for (int i = 0; i < 4; i++)
+		any |= have[i] = v1_dir(cg, ctl[i], probe[i], d[i], sizeof d[i]) == 0;
+	if (any)
+		shim_resources_from_cgroup_v1(res, have[0] ? d[0] : NULL, have[1] ? d[1] : NULL,
+		                              have[2] ? d[2] : NULL, have[3] ? d[3] : NULL);
+	return any;
+}
+
+static bool has(const struct shim_res *r, const char *name)
+{
+	for (int i = 0; i < r->n; i++)
+		if (strcmp(r->names[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* Marathon's MARATHON_APP_RESOURCE_CPUS/MEM/DISK (MEM and DISK in MiB): the task's allocation,
+ * what Mesos reported as the limits, where cgroups do not set one. */
+void shim_resources_limits(struct shim_res *r)
+{
+	const char *cpus = getenv("MARATHON_APP_RESOURCE_CPUS");
+	const char *mem = getenv("MARATHON_APP_RESOURCE_MEM");
+	const char *disk = getenv("MARATHON_APP_RESOURCE_DISK");
+	double v;
+	if (!has(r, "cpus.limit"))
+		put(r, "cpus.limit", cpus && (v = strtod(cpus, NULL)) > 0 && isfinite(v)
+		                         ? v
+		                         : (double)sysconf(_SC_NPROCESSORS_ONLN));
+	if (!has(r, "mem.limit") && mem && (v = strtod(mem, NULL)) > 0 && isfinite(v))
+		put(r, "mem.limit", v * 1048576.0);
+	if (disk && (v = strtod(disk, NULL)) > 0 && isfinite(v))
+		put(r, "disk.limit", v * 1048576.0);
+}
+
 int shim_resources_read(struct shim_res *res, pid_t child)
 {
 	char dir[4200];
 	res->n = 0;
 	if (cgroup_dir(dir, sizeof dir) == 0)
 		shim_resources_from_cgroup(res, dir);
+	else if (v1_read(res))
+		;
 	else if (child > 0)
 		from_proc(res, child);
 	else
 		from_proc(res, getpid());
+	shim_resources_limits(res);
 	return 0;
 }

@@ -8,7 +8,7 @@
 
 static void put_file(const char *dir, const char *name, const char *text)
 {
-	char path[512];
+	char path[1100];
 	snprintf(path, sizeof path, "%s/%s", dir, name);
 	FILE *f = fopen(path, "w");
 	if (!f)
@@ -68,9 +68,84 @@ MB_TEST(cgroup_unlimited)
 	put_file(d, "cpu.max", "max 100000\n");
 	put_file(d, "memory.max", "max\n");
 	struct shim_res r = {0};
+	unsetenv("MARATHON_APP_RESOURCE_CPUS");
+	unsetenv("MARATHON_APP_RESOURCE_MEM");
+	unsetenv("MARATHON_APP_RESOURCE_DISK");
 	shim_resources_from_cgroup(&r, d);
+	shim_resources_limits(&r);
 	CHECK(get(&r, "cpus.limit") == (double)sysconf(_SC_NPROCESSORS_ONLN));
 	CHECK(get(&r, "mem.limit") == -1);
+	CHECK(get(&r, "disk.limit") == -1);
+	/* the task's allocation, where cgroups set no limit (MiB for memory and disk) */
+	setenv("MARATHON_APP_RESOURCE_CPUS", "0.5", 1);
+	setenv("MARATHON_APP_RESOURCE_MEM", "128.0", 1);
+	setenv("MARATHON_APP_RESOURCE_DISK", "10", 1);
+	struct shim_res m = {0};
+	shim_resources_from_cgroup(&m, d);
+	shim_resources_limits(&m);
+	CHECK_NEAR(get(&m, "cpus.limit"), 0.5, 1e-12);
+	CHECK(get(&m, "mem.limit") == 128.0 * 1048576);
+	CHECK(get(&m, "disk.limit") == 10.0 * 1048576);
+	unsetenv("MARATHON_APP_RESOURCE_CPUS");
+	unsetenv("MARATHON_APP_RESOURCE_MEM");
+	unsetenv("MARATHON_APP_RESOURCE_DISK");
+}
+
+/* Laid out as a DC/OS agent's cgroup v1 hierarchies (Mesos's cgroups isolator). */
+MB_TEST(cgroup_v1_mapping)
+{
+	char cpuacct[512], cpu[512], mem[512], blk[512];
+	const char *t = mbt_tmpdir();
+	const char *sub[] = {"cpuacct", "cpu", "memory", "blkio"};
+	char *dirs[] = {cpuacct, cpu, mem, blk};
+	for (int i = 0; i < 4; i++) {
+		snprintf(dirs[i], 512, "%s/%s", t, sub[i]);
+		mb_mkdirs(dirs[i], 0755);
+	}
+	long hz = sysconf(_SC_CLK_TCK);
+	char text[128];
+	snprintf(text, sizeof text, "user %ld\nsystem %ld\n", 3 * hz, hz / 2);
+	put_file(cpuacct, "cpuacct.stat", text);
+	put_file(cpu, "cpu.stat", "nr_periods 40\nnr_throttled 3\nthrottled_time 250000000\n");
+	put_file(cpu, "cpu.cfs_quota_us", "25000\n");
+	put_file(cpu, "cpu.cfs_period_us", "100000\n");
+	put_file(cpu, "cgroup.procs", "1\n7\n");
+	put_file(cpu, "tasks", "1\n7\n8\n9\n");
+	put_file(mem, "memory.usage_in_bytes", "104857600\n");
+	put_file(mem, "memory.limit_in_bytes", "9223372036854771712\n"); /* none */
+	put_file(mem, "memory.soft_limit_in_bytes", "67108864\n");
+	put_file(mem, "memory.stat", "cache 1\nrss 2\ntotal_cache 31457280\ntotal_rss 52428800\n"
+	                             "total_mapped_file 4096\ntotal_swap 0\ntotal_unevictable 8192\n");
+	put_file(blk, "blkio.throttle.io_service_bytes",
+	         "8:0 Read 1000\n8:0 Write 2000\n8:0 Sync 0\n8:0 Async 3000\n8:0 Total 3000\n"
+	         "8:16 Read 5\n8:16 Write 6\n8:16 Total 11\nTotal 3011\n");
+	put_file(blk, "blkio.throttle.io_serviced", "8:0 Read 10\n8:0 Write 20\n8:0 Total 30\nTotal 30\n");
+	struct shim_res r = {0};
+	shim_resources_from_cgroup_v1(&r, cpuacct, cpu, mem, blk);
+	CHECK_NEAR(get(&r, "cpus.user.time"), 3.0, 1e-9);
+	CHECK_NEAR(get(&r, "cpus.system.time"), (double)(hz / 2) / (double)hz, 1e-9);
+	CHECK_NEAR(get(&r, "cpus.throttled.time"), 0.25, 1e-9);
+	CHECK(get(&r, "cpus.nr.periods") == 40);
+	CHECK(get(&r, "cpus.nr.throttled") == 3);
+	CHECK_NEAR(get(&r, "cpus.limit"), 0.25, 1e-12);
+	CHECK(get(&r, "mem.total") == 104857600);
+	CHECK(get(&r, "mem.limit") == -1);
+	CHECK(get(&r, "mem.soft.limit") == 67108864);
+	CHECK(get(&r, "mem.cache") == 31457280);
+	CHECK(get(&r, "mem.rss") == 52428800);
+	CHECK(get(&r, "mem.mapped.file") == 4096);
+	CHECK(get(&r, "mem.unevictable") == 8192);
+	CHECK(get(&r, "processes") == 2);
+	CHECK(get(&r, "threads") == 4);
+	CHECK(get(&r, "blkio.io_service_bytes.read") == 1005);
+	CHECK(get(&r, "blkio.io_service_bytes.write") == 2006);
+	CHECK(get(&r, "blkio.io_service_bytes.total") == 3011);
+	CHECK(get(&r, "blkio.io_serviced.total") == 30);
+	/* a missing hierarchy is left out, not an error */
+	struct shim_res m = {0};
+	shim_resources_from_cgroup_v1(&m, NULL, NULL, mem, NULL);
+	CHECK(get(&m, "mem.total") == 104857600);
+	CHECK(get(&m, "cpus.user.time") == -1);
 }
 
 MB_TEST(resources_of_a_live_process)

@@ -183,6 +183,12 @@ struct shim_res {
 int shim_resources_read(struct shim_res *res, pid_t child);
 /* The cgroup v2 files of dir (appends to res); for tests. */
 void shim_resources_from_cgroup(struct shim_res *res, const char *dir);
+/* cgroup v1: each controller's directory (NULL when that hierarchy is not there). */
+void shim_resources_from_cgroup_v1(struct shim_res *res, const char *cpuacct, const char *cpu,
+                                   const char *memory, const char *blkio);
+/* Limits cgroups did not give, from MARATHON_APP_RESOURCE_CPUS/MEM/DISK (else cpus.limit is
+ * the online CPUs). */
+void shim_resources_limits(struct shim_res *res);
 
 /* ------------------------------------------------------------------ init.c */
 /* The signals the shim forwards, plus SIGCHLD; blocked before any thread exists. */
