@@ -156,6 +156,8 @@ cat <<EOF
 
   metricsbus is up: the demo app's metrics, through shim -> agentd -> bridge.
 
+  The dashboard (open it in a browser):
+    $BASE/ui/#/container/demo-app
   The app's statsd metrics (DC/OS metrics API v0):
     curl $APPURL
   One metric (its derived names too: .count, .p99, ...):

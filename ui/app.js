@@ -203,7 +203,7 @@ class Chart {
       ? { width: 150, height: 32, legend: { show: false }, cursor: { show: false },
           axes: [{ show: false }, { show: false }], series }
       : { width: this.width(), height: 180, series,
-          axes: [{}, { size: 64, values: (u, vals) => vals.map(v => fmt(v, unit)) }] };
+          axes: [{}, { size: unit === 'bytes' ? 84 : 64, values: (u, vals) => vals.map(v => fmt(v, unit)) }] };
     this.plot = new uPlot(opts, data, this.body);
   }
 
@@ -399,7 +399,9 @@ async function renderContainer(main) {
     for (const c of [...charts]) c.remove();
     resGrid.replaceChildren(); appGrid.replaceChildren();
     const q = filter.value.trim();
-    for (const [name, info] of byName) {
+    // the application's own metrics first, the shim's about itself after them
+    const own = n => (n.startsWith('metricsbus.') ? 1 : 0);
+    for (const [name, info] of [...byName].sort((x, y) => own(x[0]) - own(y[0]))) {
       if (q && !name.includes(q)) continue;
       chartFor(info.kind === 'resource' ? resGrid : appGrid, id, name, info);
     }

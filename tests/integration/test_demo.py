@@ -14,6 +14,7 @@ import unittest
 import urllib.request
 
 import mbharness as mb
+import test_ui
 
 DEMO = os.path.join(mb.ROOT, "scripts", "demo.sh")
 PROGS = ("metricsbus-shim", "metricsbus-agentd", "metricsbus-api", "metricsbus")
@@ -95,6 +96,13 @@ class TestDemo(unittest.TestCase):
         mb.poll(lambda: not session_pids(p.pid), timeout=10, what="every demo process gone")
 
     def check_urls(self, text):
+        # the dashboard comes first, and shows the app's latency p99 over 15 minutes
+        ui = re.findall(r"(http://127\.0\.0\.1:\d+/\S*)", text.split("metricsbus is up")[1])[0]
+        self.assertRegex(ui, r"/ui/#/container/demo-app$")
+        if test_ui.browser_missing() is None:
+            p = subprocess.run(["node", test_ui.DRIVER, "demo", ui, test_ui.SHOTS], text=True,
+                               capture_output=True, timeout=120)
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         urls = re.findall(r"curl '?(http://127\.0\.0\.1:\d+/[^\s']*)'?", text)
         app = [u for u in urls if u.endswith("/containers/demo-app/app")]
         self.assertEqual(1, len(app), text)

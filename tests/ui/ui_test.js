@@ -155,6 +155,17 @@ const scenarios = {
     clean(page);
   },
 
+  // make demo's first URL: the app's latency, drawn as its p99 over the last 15 minutes.
+  async demo(browser) {
+    const page = await open(browser, base);
+    await until(page, 'the latency chart', chartData, 'testapp.response.latency');
+    const stat = await page.$eval('select[aria-label="stat of testapp.response.latency"]', el => el.value);
+    check(stat === 'p99', 'latency drawn as ' + stat);
+    check(await page.$eval('#window', el => el.value) === '15m', 'window is not 15 min');
+    await shot(page, 'demo');
+    clean(page);
+  },
+
   // An unknown container says so.
   async unknown(browser) {
     const page = await open(browser, base + '#/container/nope');
