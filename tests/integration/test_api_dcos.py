@@ -211,7 +211,7 @@ class DcosApi(mb.StackTest):
         self.assertIsNone(self.api.poll())
         st, _, _ = s.http("/v0/ping")
         self.assertEqual(st, 200)
-        st, body = s.http_json("/v1/range?" + "&".join("k%d=v" % i for i in range(40)))
+        st, body = s.http_json("/v1/range?" + "&".join("k%d=v" % i for i in range(70)))  # over the 64 the bridge takes
         self.assertEqual(st, 400)
         self.assertIn("too many", body["error"])
 
