@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "store_int.h"
+#include "read.h"
 
 static int dir_state(const char *dir) /* 0 missing, 1 empty dir, 2 not empty, 3 not a dir */
 {

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store_int.h"
+#include "write.h"
 
 /* One slot write into a chunk. */
 struct cop {

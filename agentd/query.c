@@ -1,57 +1,16 @@
 /* query.c: agent_store_query: ping, node, containers, container, app, series and export,
  * read in LMDB read transactions; range is in range.c, backup in backup.c. */
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "store_int.h"
+#include "read.h"
 
 static const char *adup(struct mb_reply *r, const char *s)
 {
 	return mb_arena_strndup(&r->arena, s, strlen(s));
-}
-
-int agent_read_slot(struct agent_store *s, MDB_txn *t, const struct agent_series *se,
-                    int level, int64_t abs_slot, double *out)
-{
-	const struct agent_geom *g = &s->geom[level];
-	int lay = agent_layout(se->kind, level);
-	int w = agent_layout_width(lay);
-	uint32_t cps = g->cps[lay];
-	uint64_t ac = (uint64_t)abs_slot / cps;
-	uint8_t key[AGENT_KEY_LEN];
-	agent_key(key, level, agent_ring(&s->geom[level], lay, (int64_t)ac), se->id);
-	MDB_val k = {sizeof key, key}, v;
-	int rv = mdb_get(t, s->e.db_chunk[level], &k, &v);
-	if (rv != 0)
-		return rv;
-	if (v.mv_size != AGENT_CHUNK_HDR + (size_t)cps * w * sizeof(double) ||
-	    agent_be64(v.mv_data) != ac)
-		return MDB_NOTFOUND;
-	memcpy(out, (const uint8_t *)v.mv_data + AGENT_CHUNK_HDR + (abs_slot % cps) * w * 8,
-	       (size_t)w * 8);
-	return agent_slot_empty(out) ? MDB_NOTFOUND : 0;
-}
-
-int agent_read_sketch(struct agent_store *s, MDB_txn *t, uint64_t id, int level,
-                      int64_t abs_slot, struct mb_sketch *sk, struct mb_hll *hll)
-{
-	const struct agent_geom *g = &s->geom[level];
-	int lay = sk ? LAY_TIMER5 : LAY_ONE;
-	uint64_t ring = (uint64_t)g->nchunks[lay] * g->cps[lay];
-	uint8_t key[AGENT_KEY_LEN];
-	agent_key(key, level, (uint32_t)((uint64_t)abs_slot % ring), id);
-	MDB_val k = {sizeof key, key}, v;
-	int rv = mdb_get(t, s->e.db_sketch, &k, &v);
-	if (rv != 0)
-		return rv;
-	if (v.mv_size < 8 || agent_be64(v.mv_data) != (uint64_t)abs_slot)
-		return MDB_NOTFOUND;
-	const uint8_t *p = (const uint8_t *)v.mv_data + 8;
-	if (sk)
-		return agent_sketch_dec(p, v.mv_size - 8, sk) == 0 ? 0 : MDB_NOTFOUND;
-	return mb_hll_decode(p, v.mv_size - 8, hll) == 0 ? 0 : MDB_NOTFOUND;
 }
 
 /* The points of one reply: sized once for the source (q_points), so never regrown. */
@@ -585,4 +544,17 @@ void agent_store_query(struct agent_store *s, const struct mb_query *q, struct m
 	}
 	pthread_rwlock_unlock(&s->r.lock);
 	agent_read_end(&s->e, t);
+}
+
+void agent_reply_err(struct mb_reply *r, uint32_t st, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	r->status = st;
+	r->error = mb_arena_strndup(&r->arena, buf, strlen(buf));
+	if (!r->error)
+		r->error = "out of memory";
 }

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store_int.h"
+#include "read.h"
 
 /* Stats, per bucket (a bucket with no slot holding data is NaN, nil on the wire):
  *   counter: sum and count = the total counted; mean = per-second rate over the step;

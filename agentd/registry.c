@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store_int.h"
+#include "registry.h"
 
 int agent_canon_key(struct mb_buf *b, const char *src, int kind, const char *name, int ntags,
                     const struct mb_kv *tags)

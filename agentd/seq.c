@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store_int.h"
+#include "registry.h"
 
 static uint64_t inst_hash(uint64_t inst)
 {

@@ -1,13 +1,13 @@
 /* store.c: the store's front door (layer 6): open (the meta record's format and retention
  * check, the registry loaded), close, periodic upkeep, stats. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-#include "store_int.h"
+#include "read.h"
+#include "write.h"
 
 static bool levels_equal(const struct mb_level *a, int na, const struct mb_level *b, int nb)
 {
@@ -233,17 +233,4 @@ void agent_store_stats(struct agent_store *s, struct agent_store_stats *out)
 	pthread_mutex_unlock(&s->stats.lock);
 	out->map_bytes = map;
 	out->used_bytes = used;
-}
-
-void agent_reply_err(struct mb_reply *r, uint32_t st, const char *fmt, ...)
-{
-	char buf[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof buf, fmt, ap);
-	va_end(ap);
-	r->status = st;
-	r->error = mb_arena_strndup(&r->arena, buf, strlen(buf));
-	if (!r->error)
-		r->error = "out of memory";
 }

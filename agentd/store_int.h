@@ -1,5 +1,5 @@
-/* store_int.h: the store's private structures shared by store.c, registry.c, window.c,
- * commit.c, query.c, range.c and backup.c; nothing outside agentd/store*.c includes it. */
+/* store_int.h: the store's private types (struct agent_store split by owner, series, sources,
+ * sequence entries); the functions are in each layer's header (docs/architecture.md). */
 #ifndef AGENT_STORE_INT_H
 #define AGENT_STORE_INT_H
 
@@ -123,69 +123,5 @@ struct agent_store {
 		struct agent_store_stats v;
 	} stats; /* under stats.lock */
 };
-
-/* registry.c */
-int agent_canon_key(struct mb_buf *b, const char *src, int kind, const char *name, int ntags,
-                    const struct mb_kv *tags);
-/* The series a forgotten id points at: not committed, never live. */
-extern struct agent_series agent_dead;
-struct agent_series *agent_series_find(struct agent_store *s, const char *key, size_t keylen,
-                                       uint64_t hash);
-/* Registers a series at a forgotten index, else at the end (id = index + 1); it goes on the
- * undo stack. */
-int agent_series_add(struct agent_store *s, const char *key, size_t keylen, uint64_t hash,
-                     uint32_t src, struct agent_series **out);
-void agent_series_undo(struct agent_store *s); /* undoes the last agent_series_add */
-/* Forgets a committed series (its history rolled out): out of the hash and its source, its
- * index freed for reuse. Writer, under the registry write lock. */
-void agent_series_forget(struct agent_store *s, uint32_t idx);
-int agent_source_find(struct agent_store *s, const char *name);
-int agent_source_add(struct agent_store *s, const char *name, uint32_t *out);
-void agent_source_pop(struct agent_store *s);
-int agent_dims_copy(uint16_t n, const struct mb_kv *in, struct mb_kv **out);
-bool agent_dims_equal(uint16_t na, const struct mb_kv *a, uint16_t nb, const struct mb_kv *b);
-int agent_source_encode(const struct agent_source *c, struct mb_buf *b);
-int agent_series_encode(const struct agent_series *se, struct mb_buf *b);
-int agent_registry_load(struct agent_store *s, MDB_txn *txn);
-void agent_registry_free(struct agent_store *s);
-/* Forgets a source without series: out of the hash; the last source takes its index (its
- * series' src follow). Writer, under the registry write lock. */
-void agent_source_forget(struct agent_store *s, uint32_t idx);
-bool agent_series_live(const struct agent_store *s, const struct agent_series *se, int64_t now);
-bool agent_source_live(const struct agent_store *s, const struct agent_source *c, int64_t now);
-
-/* seq.c (writer thread only) */
-/* The entry of an instance; with create, a new one (seq 0) when absent. NULL: absent, or out
- * of memory. Pointers are valid until the next create or remove. */
-struct agent_seqent *agent_seq_find(struct agent_store *s, uint64_t inst, bool create);
-/* Drops an instance's entry (between commit attempts: moves another entry). */
-void agent_seq_remove(struct agent_store *s, uint64_t inst);
-void agent_seq_free(struct agent_store *s);
-
-/* commit.c */
-void agent_commit_free(struct agent_store *s);
-
-/* rollup.c */
-extern uint32_t agent_roll_budget; /* series per level per commit (tests make it small) */
-bool agent_roll_stored(const struct agent_roll *r, int64_t slot, uint64_t id);
-int agent_roll_load(struct agent_store *s, MDB_txn *t, struct agent_roll *out);
-int agent_roll_step(struct agent_store *s, MDB_txn *t, int64_t now, struct mb_buf *vb);
-/* A slot of any level, rolled up from the level below when it is not final yet. sk/hll, when
- * given, get the slot's sketch/HLL merged in. 0 or MDB_NOTFOUND (no data). */
-int agent_slot_get(struct agent_store *s, MDB_txn *t, const struct agent_series *se, int level,
-                   int64_t abs, const struct agent_roll *rv, double *out, struct mb_sketch *sk,
-                   struct mb_hll *hll);
-
-/* query.c / range.c / backup.c */
-void agent_q_range(struct agent_store *s, MDB_txn *t, const struct mb_query *q, struct mb_reply *r);
-void agent_q_backup(struct agent_store *s, const struct mb_query *q, struct mb_reply *r);
-void agent_reply_err(struct mb_reply *r, uint32_t st, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-/* Reads the slot of (level, abs_slot) of a series into out (width doubles); 0 found,
- * MDB_NOTFOUND when empty or of another lap. */
-int agent_read_slot(struct agent_store *s, MDB_txn *t, const struct agent_series *se, int level,
-                    int64_t abs_slot, double *out);
-int agent_read_sketch(struct agent_store *s, MDB_txn *t, uint64_t id, int level, int64_t abs_slot,
-                      struct mb_sketch *sk, struct mb_hll *hll);
 
 #endif

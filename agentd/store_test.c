@@ -8,7 +8,8 @@
 #include <sys/stat.h>
 
 #include "../tests/unit/mbtest.h"
-#include "store_int.h"
+#include "read.h"
+#include "write.h"
 
 #define T0 1700000000000LL /* a multiple of 10 s */
 

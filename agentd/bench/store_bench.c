@@ -7,7 +7,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../store_int.h"
+#include "../read.h"
+#include "../write.h"
 
 #define PER_BATCH 5000
 #define PER_SOURCE 1000
