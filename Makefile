@@ -8,9 +8,9 @@ OPT      ?= -O2 -g
 SAN      ?=
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wpointer-arith -Wcast-qual
-CFLAGS   := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(SAN) -MMD -MP -Ibus $(EXTRA_CFLAGS)
+include scripts/nng.mk
+CFLAGS   := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(SAN) -MMD -MP -Ibus $(NNG_CFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS  := $(SAN) $(EXTRA_LDFLAGS)
-NNG_LIBS := -lnng -lpthread
 MP_LIBS  := $(shell pkg-config --libs msgpack 2>/dev/null || echo -lmsgpackc)
 LIBMB    := $(B)/lib/libmb.a
 RUNNER   := $(B)/obj/tests/unit/runner.o
@@ -25,7 +25,7 @@ programs: $(PROGRAMS)
 
 include bus/bus.mk shim/shim.mk agentd/agentd.mk ui/ui.mk api/api.mk tests/tests.mk tests/fuzz/fuzz.mk scripts/install.mk tests/bench/bench.mk
 
-$(B)/obj/%.o: %.c
+$(B)/obj/%.o: %.c | nng-ok
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c $< -o $@
 
@@ -33,6 +33,16 @@ tests-build: $(UNIT_TESTS) $(TOOLS)
 
 deps:
 	@scripts/deps.sh
+
+# The fixed nng (scripts/nng.sh, docs/dependencies.md); scripts/deps.sh runs this when the
+# system's nng is older than 1.9. Instant when already built.
+nng:
+	@scripts/nng.sh $(NNG_DIR)
+	@scripts/nng.sh $(NNG_SMALL_DIR) $(NNG_SMALL_OPTS)
+# Every object depends on this check: it fails the build, before the first compile, with what
+# to do, rather than link a library that loses messages.
+nng-ok:
+	@$(if $(NNG_ERROR),echo "make: $(NNG_ERROR): run scripts/deps.sh (or make deps) to build the fixed nng into $(NNG_DIR)" >&2; exit 1,:)
 
 # The sanitizer build: same sources, clang with ASan + UBSan, into build/asan.
 asan:
@@ -48,17 +58,20 @@ check: deps
 fuzz: deps fuzzers
 	@tests/fuzz/run.sh $(FZ) $(if $(FUZZ_SECONDS),$(FUZZ_SECONDS),120)
 
-demo: deps programs
+demo: deps
+	$(MAKE) programs
 	@scripts/demo.sh
 
 bench: deps
 	$(MAKE) B=build/bench OPT="-O2 -g -DNDEBUG" all
 	@tests/bench/run.sh build/bench
 
-soak: deps all
+soak: deps
+	$(MAKE) all
 	@tests/run.sh $(B) soak
 
-check-valgrind: deps all
+check-valgrind: deps
+	$(MAKE) all
 	@tests/run.sh $(B) valgrind
 
 # Fragments add their own steps (units, man pages) to INSTALL_TARGETS.
@@ -75,5 +88,5 @@ format:
 
 # Objects of tools are intermediate files to make; keep them for incremental rebuilds.
 .SECONDARY:
-.PHONY: all programs tests-build deps asan check fuzz demo bench soak check-valgrind install clean format
+.PHONY: all programs tests-build nng nng-ok deps asan check fuzz demo bench soak check-valgrind install clean format
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

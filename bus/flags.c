@@ -300,7 +300,7 @@ static void prescan(const struct mb_prog *p, int argc, char **argv)
 			exit(0);
 		}
 		if (strcmp(a, "--version") == 0) {
-			printf("%s %s\n", p->name, MB_VERSION);
+			printf("%s %s\n%s\n", p->name, MB_VERSION, mb_nng_describe());
 			fflush(stdout);
 			exit(0);
 		}

@@ -259,7 +259,9 @@ MB_TEST(flags_version_exits_0)
 	char *a[] = {"--version", NULL};
 	run_child(a, &c);
 	CHECK_EQ_INT(c.status, 0);
-	CHECK(strcmp(c.out, "mbprog " MB_VERSION "\n") == 0);
+	/* the program's version, then the nng it runs on */
+	CHECK(strncmp(c.out, "mbprog " MB_VERSION "\nnng ", strlen("mbprog " MB_VERSION "\nnng ")) == 0);
+	CHECK(strstr(c.out, mb_nng_describe()) != NULL);
 }
 
 MB_TEST(flags_errors_exit_2_with_one_line)

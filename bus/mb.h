@@ -552,6 +552,14 @@ int64_t mb_listener_errors(nng_listener l);
 int mb_listener_probe(nng_listener l, int timeout_ms);
 #endif
 
+/* The nng this program runs on, for --version: "nng 1.5.2 (Debian 1.5.2-2, with: <our
+ * patches>)", or "nng X.Y.Z" for a system nng from 1.9. A static string. Any thread. */
+const char *mb_nng_describe(void);
+/* Asks for small thread pools (2 task threads, 1 expire, 1 resolver): the shim, before its
+ * first nng call. A system nng from 1.9 takes it at run time; the 1.5.2 we build is compiled
+ * that way for the shim (build/nng-small), and there this does nothing. Main thread. */
+void mb_nng_small(void);
+
 /* A REQ client for request/reply with a deadline per call: api and CLI. */
 struct mb_client;
 /* Opens a REQ socket dialing url (in the background; the peer may come later), with REQ's

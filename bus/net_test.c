@@ -16,6 +16,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -321,22 +323,6 @@ MB_TEST(net_concurrent_calls_from_threads)
 	srv_stop(&s);
 }
 
-/* A plain AF_UNIX connect() then close() on the listener's path, before any SP handshake. */
-static int half_open(const char *url)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	const char *path = url + strlen("ipc://");
-	if (strlen(path) >= sizeof sa.sun_path)
-		return -1;
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-	if (fd < 0)
-		return -1;
-	int rv = connect(fd, (struct sockaddr *)&sa, sizeof sa);
-	close(fd);
-	return rv;
-}
-
 static void dump_listener(nng_listener l, const char *when)
 {
 	if (!getenv("MBTEST_STATS"))
@@ -352,14 +338,6 @@ static void dump_listener(nng_listener l, const char *when)
 			        (unsigned long long)nng_stat_value(c));
 	fprintf(stderr, "\n");
 	nng_stats_free(all);
-}
-
-static int64_t wait_errors_above(nng_listener l, int64_t base, int timeout_ms)
-{
-	int64_t end = mb_mono_ms() + timeout_ms, e;
-	while ((e = mb_listener_errors(l)) <= base && mb_mono_ms() < end)
-		usleep(5000);
-	return e;
 }
 
 /* A peer of the wrong protocol, spoken by hand (a PUSH header, 0x50): nng completes the
@@ -431,118 +409,83 @@ MB_TEST(net_listener_errors_zero_on_a_healthy_listener)
 	srv_stop(&s);
 }
 
-/* nng 1.5.2 (upstream issue 1518): a peer that closes before the handshake kills the ipc
- * listener for good. This test pins down the bug, what the statistics show and what the
- * remedy is, so that a fixed nng (or a changed statistic) is noticed here first. */
-/* nng 1.5.2 never frees a listener killed this way (its stuck pipes hold it), which
- * LeakSanitizer rightly reports: the test runs in a fresh exec of this binary with leak
- * detection off, so the rest of the suite keeps it on and no broken nng state is shared. */
-static void half_open_body(void);
-
-extern char **environ;
-
-MB_TEST(net_half_open_peer_kills_ipc_listener_and_errors_rise)
+/* Upstream issue 1518, fixed in the nng we build (scripts/nng-patches/): in Debian's 1.5.2 a
+ * peer that connects and closes before the SP handshake stopped an ipc listener for good, and
+ * later dialers' requests vanished. Hundreds of such peers (closing at once, or after half a
+ * header), then real requests still go through, on ipc and on tcp. */
+static int half_open_fd(const char *url)
 {
-	if (getenv("MBTEST_HALF_OPEN_CHILD")) {
-		half_open_body();
-		return;
+	if (strncmp(url, "tcp://", 6) == 0) {
+		struct sockaddr_in sa = {.sin_family = AF_INET};
+		const char *colon = strrchr(url, ':');
+		sa.sin_port = htons((uint16_t)atoi(colon + 1));
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+			close(fd);
+			return -1;
+		}
+		return fd;
 	}
-	const char *asan = getenv("ASAN_OPTIONS");
-	char asan_env[512], *envp[256];
-	int ne = 0;
-	snprintf(asan_env, sizeof asan_env, "ASAN_OPTIONS=%s%sdetect_leaks=0", asan ? asan : "",
-	         asan && *asan ? ":" : "");
-	for (char **e = environ; *e && ne < 250; e++)
-		if (strncmp(*e, "ASAN_OPTIONS=", 13) != 0)
-			envp[ne++] = *e;
-	envp[ne++] = asan_env;
-	envp[ne++] = (char *)"MBTEST_HALF_OPEN_CHILD=1";
-	envp[ne] = NULL;
-	char *argv[] = {(char *)"bus_unit", (char *)"net_half_open_peer_kills_ipc_listener_and_errors_rise",
-	                NULL};
-	int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
-	pid_t pid = fork();
-	if (pid == 0) {
-		dup2(devnull, STDOUT_FILENO); /* its "N passed" line would count twice */
-		execve("/proc/self/exe", argv, envp);
-		_exit(127);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	const char *path = url + strlen("ipc://");
+	if (strlen(path) >= sizeof sa.sun_path)
+		return -1;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+		close(fd);
+		return -1;
 	}
-	close(devnull);
-	CHECK(pid > 0);
-	if (pid <= 0)
-		return;
-	int st = 0;
-	int64_t end = mb_mono_ms() + 60000;
-	pid_t w;
-	while ((w = waitpid(pid, &st, WNOHANG)) == 0 && mb_mono_ms() < end)
-		usleep(10000);
-	if (w == 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &st, 0);
-	}
-	CHECK(w == pid);
-	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	return fd;
 }
 
-static void half_open_body(void)
+static void half_open_storm_then_call(struct srv *s, int peers)
+{
+	static const unsigned char half_hdr[4] = {0, 'S', 'P', 0};
+	for (int i = 0; i < peers; i++) {
+		int fd = half_open_fd(s->url);
+		CHECK(fd >= 0);
+		if (fd < 0)
+			return;
+		if (i % 2 && write(fd, half_hdr, sizeof half_hdr) != (ssize_t)sizeof half_hdr)
+			CHECK(0);
+		close(fd);
+	}
+	for (int round = 0; round < 2; round++) {
+		struct mb_client *c;
+		void *rep = NULL;
+		size_t n = 0;
+		CHECK_EQ_INT(mb_client_open(s->url, 0, &c), 0);
+		CHECK_EQ_INT(mb_client_wait_connected(c, 10000), 0);
+		CHECK_EQ_INT(mb_client_call(c, "found", 5, 10000, &rep, &n), 0);
+		CHECK(rep && n == 5 && memcmp(rep, "found", 5) == 0);
+		free(rep);
+		mb_client_close(c);
+	}
+	CHECK_EQ_INT(atomic_load(&s->nrecv), 2);
+}
+
+MB_TEST(net_half_open_peers_never_stop_an_ipc_listener)
 {
 	struct srv s;
-	struct mb_client *c;
 	CHECK_EQ_INT(srv_start(&s, "halfopen.sock", SRV_ECHO, MB_MAX_MSG), 0);
-	/* Rejected peers first: they must not mask the failure that follows. */
-	CHECK_EQ_INT(wrong_protocol_peer(s.url), 0);
-	CHECK_EQ_INT(wrong_protocol_peer(s.url), 0);
-	int64_t e0 = mb_listener_errors(s.l);
-	CHECK_EQ_INT(e0, 0);
-	CHECK_EQ_INT(mb_listener_probe(s.l, 2000), 0);
-	/* Whether a given half-open peer kills the listener depends on which side of the
-	 * handshake fails first (EPIPE on nng's header send: dead; EOF on its read: nng backs
-	 * off 100ms and goes on). Either way the count rises; the probe tells them apart. */
-	bool dead = false;
-	for (int i = 0; i < 20 && !dead; i++) {
-		int64_t before = mb_listener_errors(s.l);
-		CHECK_EQ_INT(half_open(s.url), 0);
-		int64_t after = wait_errors_above(s.l, before, 3000);
-		CHECK(after > before);
-		dump_listener(s.l, "after half-open");
-		int64_t t0 = mb_mono_ms();
-		dead = mb_listener_probe(s.l, 10000) == MB_EDOWN;
-		/* The verdict does not wait out the timeout. */
-		CHECK(mb_mono_ms() - t0 < 5000);
-	}
-	CHECK(dead);
+	half_open_storm_then_call(&s, 300);
+	srv_stop(&s);
+}
 
-	/* A later dialer gets a pipe at its end (the transport still shakes hands) but the
-	 * listener never takes it: the request vanishes and the call times out. */
-	CHECK_EQ_INT(mb_client_open(s.url, 0, &c), 0);
-	void *rep = NULL;
-	size_t n = 0;
-	CHECK_EQ_INT(mb_client_wait_connected(c, 2000), 0);
-	int rv = mb_client_call(c, "lost", 4, 300, &rep, &n);
-	CHECK_EQ_INT(rv, MB_ETIMEDOUT);
-	if (rv == 0)
-		free(rep);
-	CHECK_EQ_INT(atomic_load(&s.nrecv), 0);
-	dump_listener(s.l, "after lost call");
-	mb_client_close(c);
-
-	/* The watchdog's remedy: a new listener on the same path; dialers reconnect. */
-	char path[300];
-	snprintf(path, sizeof path, "%s", s.url + strlen("ipc://"));
-	nng_listener_close(s.l);
-	unlink(path);
-	CHECK_EQ_INT(mb_listen(s.sock, s.url, MB_MAX_MSG, &s.l), 0);
-	CHECK_EQ_INT(mb_listener_errors(s.l), 0);
-	CHECK_EQ_INT(mb_listener_probe(s.l, 2000), 0);
-	CHECK_EQ_INT(mb_client_open(s.url, 0, &c), 0);
-	CHECK_EQ_INT(mb_client_wait_connected(c, 5000), 0);
-	CHECK_EQ_INT(mb_client_call(c, "found", 5, 2000, &rep, &n), 0);
-	if (rep) {
-		CHECK(n == 5 && memcmp(rep, "found", 5) == 0);
-		free(rep);
-	}
-	CHECK_EQ_INT(atomic_load(&s.nrecv), 1);
-	mb_client_close(c);
+MB_TEST(net_half_open_peers_never_stop_a_tcp_listener)
+{
+	struct srv s;
+	memset(&s, 0, sizeof s);
+	CHECK_EQ_INT(nng_rep0_open(&s.sock), 0);
+	nng_socket_set_ms(s.sock, NNG_OPT_RECVTIMEO, 50);
+	CHECK_EQ_INT(mb_listen(s.sock, "tcp://127.0.0.1:0", MB_MAX_MSG, &s.l), 0);
+	int port = 0;
+	CHECK_EQ_INT(nng_listener_get_int(s.l, NNG_OPT_TCP_BOUND_PORT, &port), 0);
+	snprintf(s.url, sizeof s.url, "tcp://127.0.0.1:%d", port);
+	pthread_create(&s.th, NULL, srv_main, &s);
+	half_open_storm_then_call(&s, 300);
 	srv_stop(&s);
 }
 

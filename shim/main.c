@@ -231,6 +231,8 @@ int main(int argc, char **argv)
 		               "--tag-styles: want all, none, or a comma list of dogstatsd, "
 		               "influxdb, librato, signalfx; got \"%s\"",
 		               tag_styles);
+	/* A shim runs in every container: nng's thread pools small, whatever the host's CPUs. */
+	mb_nng_small();
 
 	static struct shim s;
 	s.flush_ms = flush_ms;

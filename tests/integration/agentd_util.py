@@ -58,11 +58,14 @@ def self_total(stack, name, tags=None):
     return range_sum(stack, "agentd", name, tags=tags) or 0
 
 
-def half_open(path, times=5):
-    """Plain AF_UNIX connect() + close() before any SP handshake (nng 1.5.2's listener bug)."""
+def half_open(path, times=5, send=b""):
+    """Plain AF_UNIX connect() (+ send, e.g. half an SP header) + close() before the SP
+    handshake finishes (what stopped nng 1.5.2's listener: its issue 1518)."""
     for _ in range(times):
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.connect(path)
+        if send:
+            s.sendall(send)
         s.close()
 
 

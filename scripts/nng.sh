@@ -1,0 +1,103 @@
+#!/bin/sh
+# nng.sh PREFIX [-DNAME=VALUE ...]: builds Debian's own nng source package with our patches
+# (scripts/nng-patches/) as a static library into PREFIX; the -D arguments go to cmake.
+#
+# Why: Debian 12's libnng (1.5.2) has bugs we cannot work around from outside (see
+# docs/dependencies.md, "nng"); upstream fixed them in 1.6.0, and Debian 12 has no newer nng.
+# The source comes from the machine's own Debian mirror through apt, which checks it against
+# the signed index: a deb-src list is derived from the deb lines the machine already has, in a
+# temporary apt state that leaves the system's untouched. Nothing of nng's is in this
+# repository but our patches. Idempotent: a second run with the same patches and options
+# does nothing, offline.
+set -e
+[ $# -ge 1 ] || { echo "usage: nng.sh PREFIX [-DNAME=VALUE ...]" >&2; exit 2; }
+top=$(cd "$(dirname "$0")/.." && pwd)
+prefix=$1; shift
+case $prefix in /*) ;; *) prefix=$top/$prefix ;; esac
+patches=$top/scripts/nng-patches
+src=$top/build/nng-src
+
+# The stamp names everything the result depends on; an equal stamp means nothing to do.
+pstamp=$( (cat "$patches"/series; for p in $(grep -v '^#' "$patches"/series); do
+	cat "$patches/$p"; done) | cksum | cut -d' ' -f1)
+stamp=$(echo "$pstamp $*" | cksum | cut -d' ' -f1)
+[ -f "$prefix/lib/libnng.a" ] && [ "$(cat "$prefix/.stamp" 2>/dev/null)" = "$stamp" ] && exit 0
+
+mkdir -p "$top/build"
+exec 9>"$top/build/.nng.lock" # two builds at once (make -j, two checks) wait for each other
+flock 9
+[ -f "$prefix/lib/libnng.a" ] && [ "$(cat "$prefix/.stamp" 2>/dev/null)" = "$stamp" ] && exit 0
+
+for tool in apt-get dpkg-source patch cmake cc; do
+	command -v $tool >/dev/null 2>&1 || { echo "nng.sh: $tool missing: run scripts/deps.sh" >&2; exit 1; }
+done
+
+# 1. The source package, once: Debian's orig tarball with Debian's own patches applied.
+if [ ! -f "$src/pkg/.unpacked" ]; then
+	t=$(mktemp -d)
+	trap 'rm -rf "$t"' EXIT
+	# deb-src twins of the machine's configured Debian deb lines (main mirror, updates, security)
+	apt-get indextargets --format '$(TARGET_OF) $(ORIGIN) $(REPO_URI) $(RELEASE) $(COMPONENT)' |
+		awk '$1 == "deb" && $2 == "Debian" { print "deb-src " $3 " " $4 " " $5 }' | sort -u >"$t/sources.list"
+	if [ ! -s "$t/sources.list" ] && [ "$(id -u)" = 0 ]; then
+		apt-get update -qq # the indexes name the Debian origin; an image may have removed them
+		apt-get indextargets --format '$(TARGET_OF) $(ORIGIN) $(REPO_URI) $(RELEASE) $(COMPONENT)' |
+			awk '$1 == "deb" && $2 == "Debian" { print "deb-src " $3 " " $4 " " $5 }' | sort -u >"$t/sources.list"
+	fi
+	[ -s "$t/sources.list" ] ||
+		{ echo "nng.sh: no Debian deb line with its index in the apt configuration: run apt-get update" >&2; exit 1; }
+	mkdir -p "$t/parts" "$t/lists/partial" "$t/cache/archives/partial" "$t/dl"
+	apt_opts="-o Dir::Etc::SourceList=$t/sources.list -o Dir::Etc::SourceParts=$t/parts
+		-o Dir::State::Lists=$t/lists -o Dir::Cache=$t/cache -o Debug::NoLocking=1
+		-o APT::Sandbox::User=$(id -un)"
+	echo "nng: fetching Debian's nng source package from $(cut -d' ' -f2 "$t/sources.list" | sort -u | tr '\n' ' ')"
+	# shellcheck disable=SC2086
+	apt-get $apt_opts -qq update
+	# shellcheck disable=SC2086
+	(cd "$t/dl" && apt-get $apt_opts -qq source --download-only nng)
+	rm -rf "$src"
+	mkdir -p "$src"
+	dpkg-source --no-copy -x "$t"/dl/nng_*.dsc "$src/pkg" >/dev/null
+	touch "$src/pkg/.unpacked"
+	rm -rf "$t"
+	trap - EXIT
+fi
+ver=$(dpkg-parsechangelog -l "$src/pkg/debian/changelog" -S Version)
+
+# 2. Our patches, on a fresh copy so that a changed series starts clean.
+tree=$src/tree-$pstamp
+if [ ! -f "$tree/.patched" ]; then
+	rm -rf "$src"/tree-*
+	cp -a "$src/pkg" "$tree"
+	names=""
+	for p in $(grep -v '^#' "$patches"/series); do
+		patch -d "$tree" -p1 --batch --forward --quiet <"$patches/$p" ||
+			{ echo "nng.sh: $p does not apply to nng $ver" >&2; exit 1; }
+		names="$names${names:+ }${p%.patch}"
+	done
+	echo "$names" >"$tree/.patches"
+	touch "$tree/.patched"
+fi
+
+# 3. A static library without TLS, tests or tools, and the header that names what it is.
+bdir=$tree/build-$(echo "$prefix" | cksum | cut -d' ' -f1)
+jobs=$(nproc 2>/dev/null || echo 2)
+rm -rf "$bdir" "$prefix"
+cmake -S "$tree" -B "$bdir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_SHARED_LIBS=OFF \
+	-DNNG_ENABLE_TLS=OFF -DNNG_TESTS=OFF -DNNG_TOOLS=OFF -DNNG_ENABLE_NNGCAT=OFF \
+	-DNNG_ENABLE_HTTP=OFF -DCMAKE_POSITION_INDEPENDENT_CODE=ON \
+	-DCMAKE_INSTALL_PREFIX="$prefix" -DCMAKE_INSTALL_LIBDIR=lib "$@" >"$bdir.log" 2>&1 ||
+	{ cat "$bdir.log" >&2; exit 1; }
+cmake --build "$bdir" -j "$jobs" >>"$bdir.log" 2>&1 ||
+	{ tail -n 40 "$bdir.log" >&2; exit 1; }
+cmake --install "$bdir" >/dev/null
+rm -rf "$bdir"
+cat >"$prefix/include/nng/mb_patches.h" <<EOF
+/* mb_patches.h: written by metricsbus's scripts/nng.sh: this nng is Debian's source package
+ * $ver, built here with metricsbus's fixes (scripts/nng-patches/). */
+#define MB_NNG_DEBIAN_VERSION "$ver"
+#define MB_NNG_PATCHES "$(cat "$tree/.patches")"
+#define MB_NNG_BUILD_OPTIONS "$*"
+EOF
+echo "$stamp" >"$prefix/.stamp"
+echo "nng: built Debian's nng $ver with: $(cat "$tree/.patches") ${*:+($*)} into $prefix"
