@@ -2,7 +2,7 @@
 """bench.py: drives every benchmark of `make bench` (real processes on temp dirs, loopback
 only), prints one table and writes it, with the machine, into docs/benchmarks.md.
 
-Usage: bench.py BUILD [--quick] [--only ingest,shimmem,agentd,api,e2e] [--no-doc]
+Usage: bench.py BUILD [--quick] [--only ingest,shimmem,agentd,api,e2e,ui] [--no-doc]
 Each figure is the median of REPS runs (3, or 1 with --quick) with its spread (min..max)."""
 import argparse
 import glob
@@ -919,6 +919,60 @@ def bench_api(b):
         b.stop(a)
 
 
+def bench_ui(b):
+    """The dashboard on a node of 100 containers and 10,000 series: time until the charts on
+    screen are drawn (node view, a container of 100 series), and the bridge's and agentd's CPU
+    for one refresh of the container's page (its charts on screen, in /v1/ranges batches)."""
+    driver = os.path.join(ROOT, "tests", "ui", "ui_load.js")
+    if not (b.have("metricsbus-api", "metricsbus-agentd") and os.path.exists(os.path.join(b.tools, "mbload"))
+            and os.path.exists("/usr/bin/chromium")
+            and os.path.exists(os.path.join(ROOT, "ui", "node_modules", "puppeteer-core"))):
+        b.notes.append("ui: programs, chromium or puppeteer-core missing")
+        return
+    a = b.agentd("agentd-ui")
+    # 100 containers of 100 series (counters, gauges, timers, sets), 30 points each
+    b.mbload("push", "--ingest", a.ingest, "--series", 10000, "--sources", 100, "--rounds", 30,
+             "--threads", 2, "--per-batch", 100, "--prefix", "ui", "--kind", "mixed",
+             "--start-ms", int(time.time() * 1000) - 300000)
+    port = free_port(socket.SOCK_STREAM)
+    api = b.spawn([os.path.join(b.bin, "metricsbus-api"), "--listen", f"127.0.0.1:{port}",
+                   "--query", a.query, "--log-level", "warn"], "api-ui")
+    try:
+        poll(lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).status == 200,
+             timeout=20, what="api up")
+        base = f"http://127.0.0.1:{port}/ui/"
+        for view, url in (("node view, 100 containers", base),
+                          ("a container's page, 100 series", base + "#/container/ui-src7")):
+            loads, cpu = [], []
+            for _ in range(b.reps):
+                p = subprocess.Popen(["node", driver, url, "20"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+                first = json.loads(p.stdout.readline().split(" ", 1)[1])
+                loads.append(first["load_ms"])
+                c0 = cpu_s(api.pid) + cpu_s(a.pid)
+                p.stdin.write("go\n")
+                p.stdin.close()
+                done = json.loads(p.stdout.readline().split(" ", 1)[1])
+                cpu.append((cpu_s(api.pid) + cpu_s(a.pid) - c0) / done["refreshes"] * 1000)
+                p.wait(timeout=60)
+                b.log(f"ui {view}: {first} {done}")
+            lf = Fig(loads, "ms", "{:.0f}")
+            b.row("ui", f"{view}: charts on screen drawn after load", lf, "", "", "< 1 s",
+                  "met" if lf.value is not None and lf.value < 1000 else "MISSED")
+            cf = Fig(cpu, "ms", "{:.2f}")
+            b.row("ui", f"{view}: bridge + agentd CPU per refresh", cf, "", "", "< 10 ms",
+                  "met" if cf.value is not None and cf.value < 10 else "MISSED")
+        own = sum(os.path.getsize(os.path.join(ROOT, "ui", f)) for f in ("index.html", "app.js", "style.css"))
+        b.row("ui", "the page's own code and styles, before gzip", f"{own / 1024:.1f} KB", "", "", "< 100 KB",
+              "met" if own < 100 * 1024 else "MISSED")
+    except Exception as e:
+        b.notes.append(f"ui: {e}")
+        b.log(str(e))
+    finally:
+        b.stop(api)
+        b.stop(a)
+
+
 def bench_e2e(b):
     """Datagram leaves the sender -> its value visible through the HTTP bridge, 1 s flush."""
     if not b.have("metricsbus-api", "metricsbus-agentd", "metricsbus-shim"):
@@ -1074,7 +1128,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("build")
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--only", default="ingest,shimmem,agentd,api,e2e")
+    ap.add_argument("--only", default="ingest,shimmem,agentd,api,e2e,ui")
     ap.add_argument("--no-doc", action="store_true")
     a = ap.parse_args()
     b = Bench(a.build, a.quick)
@@ -1082,7 +1136,7 @@ def main():
     only = a.only.split(",")
     try:
         for name, fn in (("ingest", bench_ingest), ("shimmem", bench_shim_memory), ("agentd", bench_agentd),
-                         ("api", bench_api), ("e2e", bench_e2e)):
+                         ("api", bench_api), ("e2e", bench_e2e), ("ui", bench_ui)):
             if name in only:
                 b.log(f"== {name} ({time.monotonic() - t0:.0f} s)")
                 try:
