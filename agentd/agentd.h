@@ -32,6 +32,9 @@ struct agent_counters {
 	atomic_uint_fast64_t commit_txns, commit_us_total, commit_us_max;
 	atomic_uint_fast64_t queries, query_errors;
 	atomic_uint_fast64_t listener_restarts;
+	atomic_uint_fast64_t map_dropped;       /* --mapping: records dropped by an action: drop */
+	atomic_uint_fast64_t map_errors;        /* --mapping: a result over the schema's limits */
+	atomic_uint_fast64_t map_reload_failed; /* --mapping: SIGHUP found a bad file */
 	atomic_int_fast64_t queue_depth;
 };
 extern struct agent_counters agent_ctr;

@@ -3,7 +3,7 @@ AGENTD_SRCS := $(filter-out agentd/main.c agentd/%_test.c,$(wildcard agentd/*.c)
 AGENTD_OBJS := $(AGENTD_SRCS:%.c=$(B)/obj/%.o)
 $(B)/bin/metricsbus-agentd: $(B)/obj/agentd/main.o $(AGENTD_OBJS) $(LIBMB)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ -llmdb $(NNG_LIBS) $(MP_LIBS) -lm
+	$(CC) $(LDFLAGS) -o $@ $^ -llmdb -lyaml $(NNG_LIBS) $(MP_LIBS) -lm
 
 # --verify-peer's cgroup parser (tests/fuzz/fuzz_cgroup.c).
 FUZZ_SRCS_cgroup := agentd/peer.c
@@ -11,7 +11,7 @@ FUZZ_SRCS_cgroup := agentd/peer.c
 UNIT_TESTS += $(B)/test/agentd_unit
 $(B)/test/agentd_unit: $(AGENTD_OBJS) $(patsubst %.c,$(B)/obj/%.o,$(wildcard agentd/*_test.c)) $(RUNNER) $(LIBMB)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ -llmdb $(NNG_LIBS) $(MP_LIBS) -lm
+	$(CC) $(LDFLAGS) -o $@ $^ -llmdb -lyaml $(NNG_LIBS) $(MP_LIBS) -lm
 
 # make install: the systemd unit (pointed at PREFIX) and the tmpfiles.d snippet for the run dir.
 AGENTD_UNITDIR    ?= $(PREFIX)/lib/systemd/system
@@ -29,4 +29,4 @@ install-agentd: agentd/metricsbus-agentd.service agentd/metricsbus.tmpfiles
 TOOLS += $(B)/bin/tools/agentd-store-bench
 $(B)/bin/tools/agentd-store-bench: $(B)/obj/agentd/bench/store_bench.o $(AGENTD_OBJS) $(LIBMB)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ -llmdb $(NNG_LIBS) $(MP_LIBS) -lm
+	$(CC) $(LDFLAGS) -o $@ $^ -llmdb -lyaml $(NNG_LIBS) $(MP_LIBS) -lm

@@ -10,6 +10,7 @@
 
 #include "agentd.h"
 #include "listen.h"
+#include "mapping.h"
 
 enum { CTX_IDLE, CTX_RECV, CTX_WAIT, CTX_SEND };
 
@@ -243,6 +244,8 @@ static void ictx_request(struct ictx *c, nng_msg *msg)
 		return;
 	}
 	nng_msg_free(msg);
+	/* Before the writer sees it: a mapped name is the only one a series is created for. */
+	agent_mapping_apply_installed(&c->batch);
 	c->job.batch = &c->batch;
 	c->job.done = ictx_done;
 	c->job.arg = c;

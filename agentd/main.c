@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "agentd.h"
+#include "mapping.h"
 
 #define INGEST_CONTEXTS 64
 #define QUERY_WORKERS 4
@@ -58,6 +59,25 @@ static uint64_t random_instance(void)
 	return v ? v : 2;
 }
 
+/* SIGHUP: the mapping file again; a bad one keeps the rules in force. */
+static void reload_mapping(const char *path)
+{
+	char err[512];
+	struct agent_mapping *mp = NULL;
+	if (!path || !*path) {
+		mb_log_info("HUP: no --mapping to reload");
+		return;
+	}
+	if (agent_mapping_load(path, &mp, err, sizeof err) != 0) {
+		atomic_fetch_add_explicit(&agent_ctr.map_reload_failed, 1, memory_order_relaxed);
+		mb_log_error("HUP: mapping %s not reloaded, the rules loaded before stay: %s", path,
+		             err);
+		return;
+	}
+	agent_mapping_install(mp);
+	mb_log_info("HUP: mapping: %d rules from %s", agent_mapping_nrules(mp), path);
+}
+
 int main(int argc, char **argv)
 {
 	char def_ingest[512], def_query[512], def_data[512], err[512], hostname[256] = "";
@@ -71,6 +91,7 @@ int main(int argc, char **argv)
 	bool verify_peer = false;
 	struct mb_strlist peer_maps = {0};
 	static struct agent_peer_maps maps;
+	const char *mapping_file = NULL;
 	int npos, rv, exit_code = 0;
 
 	if (mb_default_ingest_url(def_ingest, sizeof def_ingest) != 0 ||
@@ -106,6 +127,8 @@ int main(int argc, char **argv)
 		 "take container identity from the sender's cgroup (ipc only)", false},
 		{"peer-map", MB_FLAG_LIST, &peer_maps, "CGROUP=ID|CGROUP/*",
 		 "--verify-peer: an id for cgroups no runtime layout names", false},
+		{"mapping", MB_FLAG_STR, &mapping_file, "FILE",
+		 "statsd_exporter mapping rules (YAML), applied at ingest; SIGHUP reloads", false},
 	};
 	struct mb_prog prog = {
 		.name = "metricsbus-agentd",
@@ -142,6 +165,13 @@ int main(int argc, char **argv)
 		mb_usage_error(&prog, "--ingest and --query must differ");
 	if (container_ttl < 0)
 		mb_usage_error(&prog, "--container-ttl must not be negative");
+	if (mapping_file && *mapping_file) {
+		struct agent_mapping *mp = NULL;
+		if (agent_mapping_load(mapping_file, &mp, err, sizeof err) != 0)
+			mb_usage_error(&prog, "--mapping %s: %s", mapping_file, err);
+		agent_mapping_install(mp);
+		mb_log_info("mapping: %d rules from %s", agent_mapping_nrules(mp), mapping_file);
+	}
 	if (hostname_flag && *hostname_flag)
 		snprintf(hostname, sizeof hostname, "%s", hostname_flag);
 	else
@@ -268,7 +298,7 @@ int main(int argc, char **argv)
 			mb_log_info("%s: draining and stopping", sig == SIGTERM ? "TERM" : "INT");
 			stop = true;
 		} else if (sig == SIGHUP) {
-			mb_log_info("HUP: nothing to reload");
+			reload_mapping(mapping_file);
 		}
 	}
 

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "agentd.h"
+#include "mapping.h"
 
 struct agent_counters agent_ctr;
 
@@ -19,7 +20,8 @@ const char *agent_reject_name(int reason)
  * not committed (store full, disk full) is folded into the next one, not lost. */
 enum {
 	S_BRECV, S_RRECV, S_BCOMMIT, S_RCOMMIT, S_DUP, S_RETRY, S_MISMATCH, S_UNKNOWN, S_TXNS,
-	S_QUERIES, S_QFAIL, S_RESTARTS, S_REF_LIMIT, S_REF_FULL, S_REJ0,
+	S_QUERIES, S_QFAIL, S_RESTARTS, S_REF_LIMIT, S_REF_FULL, S_MAP_DROP, S_MAP_ERR, S_MAP_RELOAD,
+	S_REJ0,
 	S_N = S_REJ0 + AGENT_REJ_NREASONS
 };
 static const struct {
@@ -39,6 +41,9 @@ static const struct {
 	[S_RESTARTS] = {"agentd.listener.restarts", NULL, NULL},
 	[S_REF_LIMIT] = {"agentd.series.refused", "reason", "series_limit"},
 	[S_REF_FULL] = {"agentd.series.refused", "reason", "max_size"},
+	[S_MAP_DROP] = {"agentd.mapping.dropped", NULL, NULL},
+	[S_MAP_ERR] = {"agentd.mapping.errors", NULL, NULL},
+	[S_MAP_RELOAD] = {"agentd.mapping.reload_failed", NULL, NULL},
 	[S_REJ0 + AGENT_REJ_INVALID] = {"agentd.batches.rejected", "reason", "invalid"},
 	[S_REJ0 + AGENT_REJ_VERSION] = {"agentd.batches.rejected", "reason", "version"},
 	[S_REJ0 + AGENT_REJ_TOOBIG] = {"agentd.batches.rejected", "reason", "too_big"},
@@ -95,6 +100,11 @@ int agent_self_collect(struct agent_store *st, uint64_t instance, uint64_t seq, 
 	now[S_RESTARTS] = ld(&agent_ctr.listener_restarts);
 	now[S_REF_LIMIT] = ss.refused_series_limit;
 	now[S_REF_FULL] = ss.refused_map_full;
+	now[S_MAP_DROP] = ld(&agent_ctr.map_dropped);
+	now[S_MAP_ERR] = ld(&agent_ctr.map_errors);
+	now[S_MAP_RELOAD] = ld(&agent_ctr.map_reload_failed);
+	int map_rules, map_unmatched;
+	agent_mapping_installed_stats(&map_rules, &map_unmatched);
 	for (int r = 0; r < AGENT_REJ_NREASONS; r++)
 		now[S_REJ0 + r] = ld(&agent_ctr.batches_rejected[r]);
 	if ((rv = agent_batch_dim(b, "hostname", hostname ? hostname : "")) != 0)
@@ -124,7 +134,11 @@ int agent_self_collect(struct agent_store *st, uint64_t instance, uint64_t seq, 
 	    (rv = agent_batch_add(b, MB_GAUGE, "agentd.store.used_bytes", (double)ss.used_bytes, 0,
 	                          NULL)) != 0 ||
 	    (rv = agent_batch_add(b, MB_GAUGE, "agentd.store.map_bytes", (double)ss.map_bytes, 0,
-	                          NULL)) != 0)
+	                          NULL)) != 0 ||
+	    (rv = agent_batch_add(b, MB_GAUGE, "agentd.mapping.rules", (double)map_rules, 0,
+	                          NULL)) != 0 ||
+	    (rv = agent_batch_add(b, MB_GAUGE, "agentd.mapping.rules_unmatched",
+	                          (double)map_unmatched, 0, NULL)) != 0)
 		goto fail;
 	atomic_store(&agent_ctr.commit_us_max, 0);
 	pthread_mutex_lock(&self_mu);
