@@ -49,6 +49,7 @@ typedef void (*agent_job_done)(struct agent_job *j, uint32_t status, const char 
 struct agent_job {
 	struct mb_batch *batch;
 	agent_job_done done; /* called on the writer thread; must not block */
+	bool own;            /* a batch of agentd's own (node, self), not of a sender */
 	void *arg;
 	struct agent_job *next;
 };

@@ -507,8 +507,7 @@ static int src_forget_step(struct agent_store *s, MDB_txn *t, struct agent_wbuf 
 		if (pos >= s->r.nsrc)
 			pos = 0;
 		const struct agent_source *c = s->r.src[pos];
-		if (c->nser || c->pend || c->gen == s->w.gen || !strcmp(c->name, "node") ||
-		    !strcmp(c->name, "agentd"))
+		if (c->nser || c->pend || c->gen == s->w.gen || c->own)
 			continue;
 		MDB_val k = {strlen(c->name), c->name};
 		int rv = mdb_del(t, s->e.db_sources, &k, NULL);
@@ -522,14 +521,14 @@ static int src_forget_step(struct agent_store *s, MDB_txn *t, struct agent_wbuf 
 }
 
 struct tally {
-	uint64_t refused_limit, refused_map, points, dups;
+	uint64_t refused_limit, refused_map, points, dups, reserved;
 	int64_t now;
 };
 
 /* Builds and commits one transaction. Returns 0, or an LMDB/errno code (the txn is gone). */
-static int attempt(struct agent_store *s, struct mb_batch *const *batches, int n, uint32_t *status,
-                   char (*errs)[MB_MAX_ERR + 1], bool refuse_new, bool strict, bool roll,
-                   struct tally *ty)
+static int attempt(struct agent_store *s, struct mb_batch *const *batches, const bool *ownv, int n,
+                   uint32_t *status, char (*errs)[MB_MAX_ERR + 1], bool refuse_new, bool strict,
+                   bool roll, struct tally *ty)
 {
 	struct agent_wbuf *wb = s->w.wb;
 	int rv;
@@ -579,6 +578,15 @@ static int attempt(struct agent_store *s, struct mb_batch *const *batches, int n
 			snprintf(errs[bi], MB_MAX_ERR + 1, "invalid batch");
 			continue;
 		}
+		bool own = ownv && ownv[bi];
+		if (!own && agent_source_reserved(b->container_id)) {
+			status[bi] = MB_ACK_REJECTED;
+			snprintf(errs[bi], MB_MAX_ERR + 1,
+			         "container id \"%s\" is reserved for agentd's own metrics",
+			         b->container_id);
+			ty->reserved++;
+			continue;
+		}
 		size_t mark_c = wb->n_cops, mark_s = wb->n_sops, mark_t = wb->n_tops,
 		       mark_touch = wb->n_touches;
 		uint32_t added_mark = s->r.nadded;
@@ -588,17 +596,19 @@ static int attempt(struct agent_store *s, struct mb_batch *const *batches, int n
 			uint32_t idx;
 			pthread_rwlock_wrlock(&s->r.lock);
 			rv = agent_source_add(s, b->container_id, &idx);
+			if (rv == 0) {
+				s->r.src[idx]->first_ms = b->time_ms;
+				s->r.src[idx]->own = own;
+			}
 			pthread_rwlock_unlock(&s->r.lock);
 			if (rv != 0) {
 				rv = ENOMEM;
 				goto fail;
 			}
 			si = (int)idx;
-			s->r.src[si]->first_ms = b->time_ms;
 		}
 		struct agent_source *c = s->r.src[si];
 		c->gen = s->w.gen;
-		bool own = !strcmp(b->container_id, "agentd") || !strcmp(b->container_id, "node");
 		uint64_t refused_l = 0, refused_m = 0, okrecs = 0;
 		struct mb_buf *kb = &wb->kb;
 		for (uint32_t ri = 0; ri < b->nrecords; ri++) {
@@ -785,10 +795,8 @@ static int attempt(struct agent_store *s, struct mb_batch *const *batches, int n
 		int64_t tm = wb->touches[i].t;
 		if (se->committed && tm < se->persisted_ms + 600000)
 			continue;
-		int64_t keep = se->last_ms;
-		se->last_ms = tm > keep ? tm : keep;
-		rv = agent_series_encode(se, &wb->vb);
-		se->last_ms = keep;
+		/* Queries read last_ms under the registry lock: it changes in publish, not here. */
+		rv = agent_series_encode(se, tm > se->last_ms ? tm : se->last_ms, &wb->vb);
 		if (rv != 0) {
 			rv = ENOMEM;
 			goto fail;
@@ -950,6 +958,7 @@ static void apply_success(struct agent_store *s, const struct tally *ty, int64_t
 	s->stats.v.refused_map_full += ty->refused_map;
 	s->stats.v.points_committed += ty->points;
 	s->stats.v.dup_batches += ty->dups;
+	s->stats.v.rejected_reserved += ty->reserved;
 	s->stats.v.txns++;
 	s->stats.v.last_commit_ms = (double)(mb_mono_ms() - t0);
 	pthread_mutex_unlock(&s->stats.lock);
@@ -966,8 +975,8 @@ static bool map_nearly_full(struct agent_store *s)
 	return agent_env_used(&s->e) > s->o.max_size / 10 * 9;
 }
 
-int agent_store_commit(struct agent_store *s, struct mb_batch *const *batches, int n,
-                       uint32_t *status, char (*errs)[MB_MAX_ERR + 1])
+int agent_store_commit(struct agent_store *s, struct mb_batch *const *batches, const bool *own,
+                       int n, uint32_t *status, char (*errs)[MB_MAX_ERR + 1])
 {
 	if (!s->w.wb && !(s->w.wb = calloc(1, sizeof *s->w.wb)))
 		return MB_ENOMEM;
@@ -976,7 +985,7 @@ int agent_store_commit(struct agent_store *s, struct mb_batch *const *batches, i
 	struct tally ty;
 	for (int tries = 0; tries < 64; tries++) {
 		uint32_t nser0 = s->r.nser, nsrc0 = s->r.nsrc;
-		int rv = attempt(s, batches, n, status, errs, refuse_new, strict, roll, &ty);
+		int rv = attempt(s, batches, own, n, status, errs, refuse_new, strict, roll, &ty);
 		if (rv == 0) {
 			apply_success(s, &ty, t0);
 			if (s->w.fault_episode)

@@ -43,6 +43,7 @@ static void push_own(struct agent_writer *w, struct mb_batch *b)
 		return;
 	}
 	oj->j.batch = b;
+	oj->j.own = true;
 	oj->j.done = own_done;
 	oj->j.arg = oj;
 	if (agent_writer_push(w, &oj->j) != 0)

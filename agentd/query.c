@@ -153,8 +153,7 @@ static int expand(struct agent_store *s, MDB_txn *t, struct mb_reply *r, struct 
 	} else if (latest(s, t, se, sl, &end) != 0) {
 		return 0;
 	}
-	const char *unit = se->kind == MB_RESOURCE || !strcmp(source, "node") ||
-	                                   !strcmp(source, "agentd")
+	const char *unit = se->kind == MB_RESOURCE || s->r.src[se->src]->own
 	                           ? agent_unit(source, se->kind, se->name)
 	                           : "";
 	struct sercopy sc;
@@ -262,7 +261,7 @@ static void q_points(struct agent_store *s, MDB_txn *t, const struct mb_query *q
 		agent_reply_err(r, 404, "unknown container %s", src);
 		return;
 	}
-	bool container = q->op != MB_OP_NODE && strcmp(src, "node") && strcmp(src, "agentd");
+	bool container = q->op != MB_OP_NODE && !c->own;
 	if (set_dims(s, r, c, container) != 0)
 		goto nomem;
 	struct pts v = {0};
@@ -341,7 +340,7 @@ static void q_containers(struct agent_store *s, struct mb_reply *r)
 	}
 	for (uint32_t i = 0; i < s->r.nsrc; i++) {
 		const struct agent_source *c = s->r.src[i];
-		if (!strcmp(c->name, "node") || !strcmp(c->name, "agentd"))
+		if (c->own)
 			continue;
 		if (agent_source_live(s, c, now) && (ids[n] = adup(r, c->name)) != NULL)
 			n++;
@@ -411,7 +410,7 @@ static void q_export(struct agent_store *s, MDB_txn *t, const struct mb_query *q
 				continue;
 			if (!any) {
 				struct mb_reply tmp = {.arena = r->arena};
-				bool container = strcmp(c->name, "node") && strcmp(c->name, "agentd");
+				bool container = !c->own;
 				if (set_dims(s, &tmp, c, container) != 0)
 					goto nomem;
 				r->arena = tmp.arena;
@@ -426,8 +425,7 @@ static void q_export(struct agent_store *s, MDB_txn *t, const struct mb_query *q
 			x->src = ns - 1;
 			x->name = adup(r, se->name);
 			x->kind = se->kind;
-			x->unit = adup(r, se->kind == MB_RESOURCE || !strcmp(c->name, "node") ||
-			                          !strcmp(c->name, "agentd")
+			x->unit = adup(r, se->kind == MB_RESOURCE || c->own
 			                      ? agent_unit(c->name, se->kind, se->name)
 			                      : "");
 			x->ntags = se->ntags;

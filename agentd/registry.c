@@ -197,6 +197,11 @@ static uint64_t name_hash(const char *n)
 	return mb_hash64(n, strlen(n));
 }
 
+bool agent_source_reserved(const char *container_id)
+{
+	return strcmp(container_id, "node") == 0 || strcmp(container_id, "agentd") == 0;
+}
+
 int agent_source_find(struct agent_store *s, const char *name)
 {
 	uint32_t pos = MB_HTAB_START, idx;
@@ -348,12 +353,12 @@ bad:
 }
 
 /* Series record: kind u8, last_ms i64 BE (persisted now and then), then the canonical key. */
-int agent_series_encode(const struct agent_series *se, struct mb_buf *b)
+int agent_series_encode(const struct agent_series *se, int64_t last_ms, struct mb_buf *b)
 {
 	int rv;
 	uint8_t h[9];
 	h[0] = se->kind;
-	agent_put_be64(h + 1, (uint64_t)se->last_ms);
+	agent_put_be64(h + 1, (uint64_t)last_ms);
 	mb_buf_reset(b);
 	if ((rv = mb_buf_append(b, h, sizeof h)) != 0 ||
 	    (rv = mb_buf_append(b, se->key, se->keylen)))
@@ -458,6 +463,9 @@ int agent_registry_load(struct agent_store *s, MDB_txn *t)
 			mb_log_warnx("store: source %s: unreadable record, dimensions dropped",
 			             name);
 		s->r.src[idx]->committed = true;
+		/* Only agentd's own batches may name a reserved source (commit.c): so a stored
+		 * one is agentd's. */
+		s->r.src[idx]->own = agent_source_reserved(name);
 	}
 	mdb_cursor_close(cur);
 	if ((rv = mdb_cursor_open(t, s->e.db_series, &cur)) != 0)
@@ -480,6 +488,7 @@ int agent_registry_load(struct agent_store *s, MDB_txn *t)
 			if ((rv = agent_source_add(s, key, &idx)) != 0)
 				goto out;
 			s->r.src[idx]->committed = true;
+			s->r.src[idx]->own = agent_source_reserved(key);
 			si = (int)idx;
 		}
 		/* Ids of forgotten series are holes: free for reuse. */

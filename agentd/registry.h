@@ -27,7 +27,8 @@ void agent_source_pop(struct agent_store *s);
 int agent_dims_copy(uint16_t n, const struct mb_kv *in, struct mb_kv **out);
 bool agent_dims_equal(uint16_t na, const struct mb_kv *a, uint16_t nb, const struct mb_kv *b);
 int agent_source_encode(const struct agent_source *c, struct mb_buf *b);
-int agent_series_encode(const struct agent_series *se, struct mb_buf *b);
+/* The series record, with last_ms as given (the writer encodes before it publishes). */
+int agent_series_encode(const struct agent_series *se, int64_t last_ms, struct mb_buf *b);
 int agent_registry_load(struct agent_store *s, MDB_txn *txn);
 void agent_registry_free(struct agent_store *s);
 /* Forgets a source without series: out of the hash; the last source takes its index (its

@@ -40,9 +40,15 @@ void agent_store_close(struct agent_store *s);
  * Grows the map on MDB_MAP_FULL (pausing readers) up to max_size and retries the whole
  * transaction. Returns 0 when the statuses are set; MB_ESYS when the store is unusable.
  * Writer thread only: one thread calls this for the life of the store.
- * Batches with container_id "node" or "agentd" are agentd's own sources. */
-int agent_store_commit(struct agent_store *s, struct mb_batch *const *batches, int n,
-                       uint32_t *status, char (*errs)[MB_MAX_ERR + 1]);
+ * own[i] (own may be NULL: none) marks a batch of agentd's own (node, self): its source is
+ * flagged as agentd's, exempt from --max-series-per-source and from the refusal of new series
+ * near --max-size. A batch not its own whose container id is reserved (agent_source_reserved)
+ * is MB_ACK_REJECTED with the reason, and counted (rejected_reserved). */
+int agent_store_commit(struct agent_store *s, struct mb_batch *const *batches, const bool *own,
+                       int n, uint32_t *status, char (*errs)[MB_MAX_ERR + 1]);
+
+/* The container ids agentd keeps for its own sources ("node", "agentd"). Any thread. */
+bool agent_source_reserved(const char *container_id);
 
 /* Answers one query into r (r->op = q->op; status and error set; strings and arrays in
  * r->arena, freed by mb_reply_free). Never fails on bad input: it sets st 400/404 with a
@@ -60,6 +66,7 @@ struct agent_store_stats {
 	uint64_t sources;
 	uint64_t map_bytes, used_bytes; /* map size, pages in use * page size */
 	uint64_t refused_series_limit, refused_map_full;
+	uint64_t rejected_reserved; /* batches of another sender naming a reserved source */
 	uint64_t points_committed, txns, dup_batches;
 	double last_commit_ms;
 };

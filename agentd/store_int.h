@@ -45,6 +45,7 @@ struct agent_source {
 	uint16_t ndims;
 	struct mb_kv *dims; /* one allocation with its strings */
 	bool stopped, committed;
+	bool own; /* agentd's own (node, self): set when created, fixed after */
 	int64_t first_ms;
 	uint32_t *ser; /* series indexes (id - 1), in registration order */
 	uint32_t nser;

@@ -105,7 +105,9 @@ static uint32_t commit1(struct agent_store *s, struct tb *t)
 	struct mb_batch *bp = &t->b;
 	uint32_t st = 99;
 	char errs[1][MB_MAX_ERR + 1];
-	if (agent_store_commit(s, &bp, 1, &st, errs) != 0)
+	/* The test plays agentd for its own sources. */
+	bool own = agent_source_reserved(t->b.container_id);
+	if (agent_store_commit(s, &bp, &own, 1, &st, errs) != 0)
 		return 100;
 	return st;
 }
@@ -277,7 +279,7 @@ MB_TEST(store_dup_seq_dropped)
 	struct mb_batch *bs[2] = {&t2.b, &t3.b};
 	uint32_t st[2];
 	char errs[2][MB_MAX_ERR + 1];
-	CHECK_EQ_INT(agent_store_commit(s, bs, 2, st, errs), 0);
+	CHECK_EQ_INT(agent_store_commit(s, bs, NULL, 2, st, errs), 0);
 	CHECK_EQ_INT(st[0], MB_ACK_OK);
 	CHECK_EQ_INT(st[1], MB_ACK_DUP);
 	agent_store_close(s);
@@ -292,6 +294,51 @@ MB_TEST(store_dup_seq_dropped)
 	struct agent_store_stats ss;
 	agent_store_stats(s, &ss);
 	CHECK_EQ_INT(ss.dup_batches, 1);
+	agent_store_close(s);
+	agent_store_test_now_ms = 0;
+}
+
+MB_TEST(store_reserved_sources_only_agentds_own)
+{
+	agent_store_test_now_ms = T0 + 60000;
+	struct agent_store *s = open_store("d", NULL, 0, NULL);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	CHECK(agent_source_reserved("node") && agent_source_reserved("agentd"));
+	CHECK(!agent_source_reserved("nodes") && !agent_source_reserved("c1"));
+	const char *names[2] = {"node", "agentd"};
+	for (int k = 0; k < 2; k++) {
+		/* A sender naming a reserved source: rejected with the reason, nothing stored. */
+		struct tb t;
+		tb_init(&t, names[k], 70 + (uint64_t)k, 1, T0 + 10000);
+		tb_add(&t, MB_COUNTER, "x", 5);
+		struct mb_batch *bp = &t.b;
+		uint32_t st = 99;
+		char errs[1][MB_MAX_ERR + 1];
+		bool own = false;
+		CHECK_EQ_INT(agent_store_commit(s, &bp, &own, 1, &st, errs), 0);
+		CHECK_EQ_INT(st, MB_ACK_REJECTED);
+		CHECK(strstr(errs[0], "reserved") != NULL);
+		CHECK(agent_source_find(s, names[k]) < 0);
+		/* The same batch as agentd's own: stored, its source flagged. */
+		own = true;
+		CHECK_EQ_INT(agent_store_commit(s, &bp, &own, 1, &st, errs), 0);
+		CHECK_EQ_INT(st, MB_ACK_OK);
+		int ci = agent_source_find(s, names[k]);
+		CHECK(ci >= 0 && s->r.src[ci]->own);
+	}
+	struct agent_store_stats ss;
+	agent_store_stats(s, &ss);
+	CHECK_EQ_INT(ss.rejected_reserved, 2);
+	/* The flag survives a restart (only agentd can have stored a reserved source). */
+	agent_store_close(s);
+	s = open_store("d", NULL, 0, NULL);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	int ci = agent_source_find(s, "node");
+	CHECK(ci >= 0 && s->r.src[ci]->own);
 	agent_store_close(s);
 	agent_store_test_now_ms = 0;
 }
@@ -799,7 +846,7 @@ MB_TEST(store_series_limit_counted)
 	struct mb_batch *bp = &t2.b;
 	uint32_t st;
 	char errs[1][MB_MAX_ERR + 1];
-	CHECK_EQ_INT(agent_store_commit(s, &bp, 1, &st, errs), 0);
+	CHECK_EQ_INT(agent_store_commit(s, &bp, NULL, 1, &st, errs), 0);
 	CHECK_EQ_INT(st, MB_ACK_REJECTED);
 	CHECK(strstr(errs[0], "series limit") != NULL);
 	struct tb t3;
@@ -945,7 +992,8 @@ MB_TEST(store_map_headroom_keeps_existing_series)
 		}
 		uint32_t st[3];
 		char errs[3][MB_MAX_ERR + 1];
-		CHECK_EQ_INT(agent_store_commit(s, bp, 3, st, errs), 0);
+		bool own[3] = {false, false, true};
+		CHECK_EQ_INT(agent_store_commit(s, bp, own, 3, st, errs), 0);
 		ok += st[0] == MB_ACK_OK && st[1] == MB_ACK_OK && st[2] == MB_ACK_OK;
 		/* One new series a round: refused and counted, the batch's others go on. */
 		struct tb nw;

@@ -25,6 +25,7 @@ struct agent_writer {
 	atomic_int_fast64_t progress_ms; /* last commit done, or last time found idle */
 	/* writer thread only */
 	struct mb_batch **batches;
+	bool *own;
 	struct agent_job **jobs;
 	uint32_t *status;
 	char (*errs)[MB_MAX_ERR + 1];
@@ -64,7 +65,7 @@ static void commit_group(struct agent_writer *w, int n)
 {
 	static int64_t last_retry_log;
 	uint64_t t0 = mono_us();
-	int rv = agent_store_commit(w->st, w->batches, n, w->status, w->errs);
+	int rv = agent_store_commit(w->st, w->batches, w->own, n, w->status, w->errs);
 	uint64_t dt = mono_us() - t0;
 	atomic_fetch_add_explicit(&agent_ctr.commit_txns, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&agent_ctr.commit_us_total, dt, memory_order_relaxed);
@@ -132,6 +133,7 @@ static void *writer_main(void *arg)
 			j->next = NULL;
 			w->jobs[n] = j;
 			w->batches[n] = j->batch;
+			w->own[n] = j->own;
 			memset(w->errs[n], 0, sizeof w->errs[n]);
 			recs += j->batch->nrecords;
 			n++;
@@ -155,10 +157,11 @@ int agent_writer_start(struct agent_store *st, int max_jobs, struct agent_writer
 	w->max_jobs = max_jobs;
 	atomic_store(&w->progress_ms, mb_mono_ms());
 	w->batches = calloc(WRITER_MAX_BATCHES, sizeof *w->batches);
+	w->own = calloc(WRITER_MAX_BATCHES, sizeof *w->own);
 	w->jobs = calloc(WRITER_MAX_BATCHES, sizeof *w->jobs);
 	w->status = calloc(WRITER_MAX_BATCHES, sizeof *w->status);
 	w->errs = calloc(WRITER_MAX_BATCHES, sizeof *w->errs);
-	if (!w->batches || !w->jobs || !w->status || !w->errs)
+	if (!w->batches || !w->own || !w->jobs || !w->status || !w->errs)
 		goto fail;
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->cv, NULL);
@@ -177,6 +180,7 @@ fail:
 	free(w->status);
 	free(w->jobs);
 	free(w->batches);
+	free(w->own);
 	free(w);
 	return rv;
 }
@@ -242,5 +246,6 @@ void agent_writer_stop(struct agent_writer *w)
 	free(w->status);
 	free(w->jobs);
 	free(w->batches);
+	free(w->own);
 	free(w);
 }

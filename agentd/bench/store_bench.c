@@ -116,7 +116,7 @@ static int round_commit(struct agent_store *s, struct load *L, int64_t tm, uint6
 		per = 1;
 	for (int i = 0; i < L->nb; i += per) {
 		int n = L->nb - i < per ? L->nb - i : per;
-		if (agent_store_commit(s, L->bp + i, n, L->st + i, L->errs + i) != 0)
+		if (agent_store_commit(s, L->bp + i, NULL, n, L->st + i, L->errs + i) != 0)
 			return -1;
 		for (int j = i; j < i + n; j++)
 			if (L->st[j] != MB_ACK_OK) {
@@ -179,7 +179,7 @@ static int rounds_commit(struct agent_store *s, struct load *L, int64_t tm, uint
 		}
 	agent_store_test_now_ms = tm + (int64_t)(k - 1) * 10000 + 500;
 	int n = L->nb * k;
-	if (agent_store_commit(s, L->bp, n, L->st, L->errs) != 0)
+	if (agent_store_commit(s, L->bp, NULL, n, L->st, L->errs) != 0)
 		return -1;
 	for (int j = 0; j < n; j++)
 		if (L->st[j] != MB_ACK_OK) {
@@ -330,7 +330,7 @@ static int bench_disk(const char *root, int nseries, int kind, int slots)
 		agent_store_test_now_ms = t0 + (int64_t)(r + 1) * res;
 		uint32_t st;
 		char errs[1][MB_MAX_ERR + 1];
-		agent_store_commit(s, NULL, 0, &st, errs);
+		agent_store_commit(s, NULL, NULL, 0, &st, errs);
 	}
 	agent_store_stats(s, &e1);
 	double used = (double)(e1.used_bytes - e0.used_bytes);

@@ -28,6 +28,21 @@ class AgentdIngest(mb.StackTest):
         self.assertEqual(range_sum(st, "c1", "hits"), 55)
         self.assertIn("c1", query(st, "containers")["ids"])
 
+    def test_reserved_container_ids_rejected(self):
+        """A sender cannot claim agentd's own sources (and their exemptions from the limits)."""
+        st = self.stack
+        st.agentd("--node-interval", "500ms")
+        for i, cid in enumerate(("node", "agentd")):
+            a = send_batch(st, "c:claimed:5", cid=cid, inst=90 + i, seq=1)
+            self.assertEqual(a["st"], 2, a)
+            self.assertIn("reserved", a["err"])
+        mb.poll(lambda: self_total(st, "agentd.batches.rejected", tags="reason:store") == 2,
+                what="rejections counted")
+        self.assertFalse(range_sum(st, "node", "claimed"))
+        self.assertFalse(range_sum(st, "agentd", "claimed"))
+        # agentd's own node metrics still flow
+        mb.poll(lambda: query(st, "node").get("pts"), what="node metrics")
+
     def test_many_senders_at_once_exact(self):
         st = self.stack
         st.agentd()
