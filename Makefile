@@ -1,5 +1,6 @@
 # metricsbus: one Makefile, a fragment per folder (bus/bus.mk, shim/shim.mk, ...).
 # make | make check | make demo | make asan | make fuzz | make bench | make soak | make install
+# make doc-flags (rewrites the flag tables in docs/ from the programs' own)
 B        ?= build
 PREFIX   ?= /usr/local
 DESTDIR  ?=
@@ -80,6 +81,9 @@ install: programs $(INSTALL_TARGETS)
 	install -m 0755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/metricsbus/
 
+doc-flags: programs
+	/usr/bin/python3 tests/doctest/mbdoc.py --build $(B) --flags --write
+
 clean:
 	rm -rf build
 
@@ -88,5 +92,5 @@ format:
 
 # Objects of tools are intermediate files to make; keep them for incremental rebuilds.
 .SECONDARY:
-.PHONY: all programs tests-build nng nng-ok deps asan check fuzz demo bench soak check-valgrind install clean format
+.PHONY: all programs tests-build nng nng-ok deps asan check fuzz demo bench soak check-valgrind install clean format doc-flags
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

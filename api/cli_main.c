@@ -15,45 +15,6 @@ static void usage_error(const char *fmt, const char *arg)
 	mb_usage_error(prog_p, fmt, arg);
 }
 
-/* Pulls "--opt VALUE" / "--opt=VALUE" of a command out of its arguments. */
-static const char *take_opt(int *n, char **v, const char *opt)
-{
-	size_t ol = strlen(opt);
-	for (int i = 0; i < *n; i++) {
-		if (strncmp(v[i], opt, ol) != 0)
-			continue;
-		const char *val;
-		int used;
-		if (v[i][ol] == '=') {
-			val = v[i] + ol + 1;
-			used = 1;
-		} else if (v[i][ol] == 0) {
-			if (i + 1 >= *n)
-				usage_error("%s needs a value", opt);
-			val = v[i + 1];
-			used = 2;
-		} else {
-			continue;
-		}
-		memmove(v + i, v + i + used, sizeof *v * (size_t)(*n - i - used));
-		*n -= used;
-		return val;
-	}
-	return NULL;
-}
-
-static bool take_flag(int *n, char **v, const char *opt)
-{
-	for (int i = 0; i < *n; i++) {
-		if (strcmp(v[i], opt) == 0) {
-			memmove(v + i, v + i + 1, sizeof *v * (size_t)(*n - i - 1));
-			(*n)--;
-			return true;
-		}
-	}
-	return false;
-}
-
 static void need_args(const char *cmd, int n, int min, int max)
 {
 	if (n < min || n > max)
@@ -74,21 +35,29 @@ int main(int argc, char **argv)
 	const char *query = NULL;
 	bool json = false;
 	int64_t timeout_ms = 5000, interval_ms = 1000, iterations = 0;
+	struct api_range_params rp = {0};
 	char defquery[512], err[512];
 	struct mb_flag flags[] = {
 		{"query", MB_FLAG_STR, &query, "URL", "agentd's query socket (nng URL)", false},
 		{"json", MB_FLAG_BOOL, &json, NULL, "print the API's JSON instead of a table", false},
-		{"timeout", MB_FLAG_DURATION, &timeout_ms, "DURATION",
-		 "how long to wait for agentd (default 5s)", false},
-		{"interval", MB_FLAG_DURATION, &interval_ms, "DURATION",
-		 "top: refresh interval (default 1s)", false},
+		{"timeout", MB_FLAG_DURATION, &timeout_ms, "DURATION", "how long to wait for agentd",
+		 false},
+		{"interval", MB_FLAG_DURATION, &interval_ms, "DURATION", "top: refresh interval", false},
 		{"iterations", MB_FLAG_INT, &iterations, "N", "top: stop after N frames (0: until q)",
+		 false},
+		{"from", MB_FLAG_STR, &rp.from, "T", "range: start (unix seconds, RFC 3339, now, -15m)",
+		 false},
+		{"to", MB_FLAG_STR, &rp.to, "T", "range: end, the same forms", false},
+		{"step", MB_FLAG_STR, &rp.step, "DURATION", "range: step (agentd rounds it)", false},
+		{"stat", MB_FLAG_STR, &rp.stat, "STAT",
+		 "range: mean, min, max, sum, count, last, p50, p90, p95, p99 or p999", false},
+		{"tags", MB_FLAG_STR, &rp.tags, "K:V,...", "range: only the series with these tags",
 		 false},
 	};
 	struct mb_prog prog = {
 		.name = "metricsbus",
 		.component = "metricsbus",
-		.synopsis = "[--query URL] [--json] COMMAND [ARG...]",
+		.synopsis = "[FLAGS] COMMAND [ARG...] [FLAGS]",
 		/* one command a line: the help printer wraps words and drops repeated spaces */
 		.about = "Commands:\n"
 		         "node: node metrics\n"
@@ -101,22 +70,42 @@ int main(int argc, char **argv)
 		         "top: live view of containers and their busiest metrics (q quits)\n"
 		         "backup DIR: agentd writes a consistent compacted copy of its store to DIR\n"
 		         "ping: is agentd there\n"
-		         "Tables by default, the API's JSON with --json. Exit 1 when agentd does not "
-		         "answer or refuses the query, 2 on a bad command line.",
+		         "Flags go before or after the command, as with git. Tables by default, the "
+		         "API's JSON with --json. Exit 1 when agentd does not answer or refuses the "
+		         "query, 2 on a bad command line.",
 		.flags = flags,
 		.nflags = (int)(sizeof flags / sizeof flags[0]),
-		.stop_at_positional = true,
+		.doc_defaults = (const char *const[]){"query", "ipc://RUNDIR/query.sock", "from", "-1h",
+		                "to", "now", "step", "chosen by agentd", "stat", "mean", NULL},
 	};
 	int n = 0;
 	prog_p = &prog;
+	if (mb_default_query_url(defquery, sizeof defquery) == 0)
+		query = defquery; /* so that --help shows it */
+	bool on_line[sizeof flags / sizeof flags[0]] = {0};
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		for (int k = 0; k < prog.nflags; k++) {
+			size_t l = strlen(flags[k].name);
+			if (strncmp(argv[i], "--", 2) == 0 && strncmp(argv[i] + 2, flags[k].name, l) == 0 &&
+			    (argv[i][2 + l] == 0 || argv[i][2 + l] == '='))
+				on_line[k] = true;
+		}
 	mb_flags_parse(&prog, argc, argv, &n);
 	if (n < 1)
 		mb_usage_error(&prog, "a command is needed");
 	const char *cmd = argv[0];
 	char **v = argv + 1;
 	int nv = n - 1;
-	if (take_flag(&nv, v, "--json"))
-		json = true;
+	/* a command's own flags go anywhere on the line, but only with their command (the
+	 * environment may hold them for any) */
+	for (int i = 0; i < prog.nflags; i++) {
+		bool is_range = strncmp(flags[i].help, "range:", 6) == 0;
+		bool is_top = strncmp(flags[i].help, "top:", 4) == 0;
+		if (on_line[i] && ((is_range && strcmp(cmd, "range") != 0) ||
+		                   (is_top && strcmp(cmd, "top") != 0)))
+			mb_usage_error(&prog, "--%s applies to %s only", flags[i].name,
+			               is_range ? "range" : "top");
+	}
 	if (timeout_ms <= 0)
 		mb_usage_error(&prog, "--timeout must be positive");
 	if (!query) {
@@ -126,7 +115,6 @@ int main(int argc, char **argv)
 	}
 
 	struct mb_query q;
-	struct api_range_params rp = {0};
 	char dirbuf[PATH_MAX + 2];
 	memset(&q, 0, sizeof q);
 	q.version = MB_SCHEMA_VERSION;
@@ -153,11 +141,6 @@ int main(int argc, char **argv)
 		q.source = v[0];
 		q.name = nv > 1 ? v[1] : NULL;
 	} else if (strcmp(cmd, "range") == 0) {
-		rp.from = take_opt(&nv, v, "--from");
-		rp.to = take_opt(&nv, v, "--to");
-		rp.step = take_opt(&nv, v, "--step");
-		rp.stat = take_opt(&nv, v, "--stat");
-		rp.tags = take_opt(&nv, v, "--tags");
 		need_args(cmd, nv, 2, 2);
 		rp.source = v[0];
 		rp.name = v[1];

@@ -30,29 +30,33 @@ int main(int argc, char **argv)
 		 "IPv4), unix:PATH, or systemd (a socket unit's)", false},
 		{"query", MB_FLAG_STR, &query, "URL", "agentd's query socket (nng URL)", false},
 		{"token-file", MB_FLAG_STR, &token_file, "FILE",
-		 "require Authorization: Bearer <the file's token> (but on /healthz)", false},
+		 "require Authorization: Bearer TOKEN on all but /healthz; the file holds TOKEN "
+		 "(trailing whitespace trimmed)", false},
 		{"request-timeout", MB_FLAG_DURATION, &timeout_ms, "DURATION",
-		 "deadline of each query to agentd (default 5s); past it: 504", false},
+		 "deadline of each query to agentd; past it: 504", false},
 		{"prometheus-histograms", MB_FLAG_BOOL, &hist, NULL,
 		 "timers as histograms with fixed log-spaced buckets in /metrics", false},
 		{"dcos-names", MB_FLAG_STR, &dcos_names, "1.12|1.11",
 		 "container metric names, tags and units as DC/OS 1.12+ or 1.11 served them", false},
-		{"threads", MB_FLAG_INT, &threads, "N", "HTTP worker threads (default 8)", false},
+		{"threads", MB_FLAG_INT, &threads, "N", "HTTP worker threads (libmicrohttpd's pool)", false},
 		{"connection-limit", MB_FLAG_INT, &conn_limit, "N",
-		 "most concurrent HTTP connections (default 1024)", false},
+		 "most concurrent HTTP connections; more wait in the listen queue", false},
 		{"connection-timeout", MB_FLAG_DURATION, &conn_timeout_ms, "DURATION",
-		 "idle HTTP connections are closed after it (default 30s)", false},
+		 "an idle keep-alive connection is closed after this long", false},
 	};
 	struct mb_prog prog = {
 		.name = "metricsbus-api",
 		.component = "api",
 		.synopsis = "[FLAGS]",
+		.doc_defaults = (const char *const[]){"query", "ipc://RUNDIR/query.sock", NULL},
 		.about = "Serves the DC/OS metrics API v0, Prometheus /metrics and range queries "
 		         "over HTTP by asking metricsbus-agentd over nng.",
 		.flags = flags,
 		.nflags = (int)(sizeof flags / sizeof flags[0]),
 	};
 	int npos = 0;
+	if (mb_default_query_url(defquery, sizeof defquery) == 0)
+		query = defquery; /* so that --help shows it */
 	mb_flags_parse(&prog, argc, argv, &npos);
 	if (npos > 0)
 		mb_usage_error(&prog, "unexpected argument %s", argv[0]);

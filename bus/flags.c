@@ -181,6 +181,63 @@ static void format_default(const struct mb_flag *f, char *buf, size_t n)
 	}
 }
 
+static const char *doc_default(const struct mb_prog *p, const char *name)
+{
+	for (const char *const *d = p->doc_defaults; d && d[0] && d[1]; d += 2)
+		if (strcmp(d[0], name) == 0)
+			return d[1];
+	return NULL;
+}
+
+/* A table cell: '|' escaped, as Markdown tables need. */
+static void md_cell(const char *s)
+{
+	for (; s && *s; s++) {
+		if (*s == '|')
+			putchar('\\');
+		putchar(*s);
+	}
+}
+
+static void md_row(const char *name, const char *metavar, bool repeat, const char *def,
+                   const char *help)
+{
+	char env[128];
+	env_name(name, env, sizeof env);
+	printf("| `--%s%s", name, metavar ? " " : "");
+	md_cell(metavar);
+	printf("%s` | ", repeat ? "..." : "");
+	if (def && *def) {
+		printf("`");
+		md_cell(def);
+		printf("`");
+	}
+	printf(" | `%s` | ", env);
+	md_cell(help);
+	printf(" |\n");
+}
+
+/* The flag table of docs/: generated from this table, so the docs cannot drift from it. */
+static void print_markdown(const struct mb_prog *p)
+{
+	printf("| flag | default | environment | meaning |\n| --- | --- | --- | --- |\n");
+	for (int i = 0; i < p->nflags; i++) {
+		const struct mb_flag *f = &p->flags[i];
+		char def[256];
+		bool b = f->type == MB_FLAG_BOOL;
+		const char *dd = doc_default(p, f->name);
+		format_default(f, def, sizeof def);
+		if (dd)
+			snprintf(def, sizeof def, "%s", dd);
+		md_row(f->name, b ? NULL : f->metavar, f->type == MB_FLAG_LIST,
+		       b && !dd ? "off" : def, f->help);
+	}
+	md_row("log-level", "LEVEL", false, "info", "debug, info, warn or error");
+	printf("| `--help` | | | print the help and exit |\n"
+	       "| `--version` | | | print the version and exit |\n");
+	fflush(stdout);
+}
+
 static void print_flag(const char *name, const char *metavar, const char *help,
                        const char *def, bool repeat)
 {
@@ -236,6 +293,8 @@ static void print_help(const struct mb_prog *p, const char *level)
 		const struct mb_flag *f = &p->flags[i];
 		char def[256];
 		format_default(f, def, sizeof def);
+		if (!def[0] && doc_default(p, f->name))
+			snprintf(def, sizeof def, "%s", doc_default(p, f->name));
 		print_flag(f->name, f->type == MB_FLAG_BOOL ? NULL : f->metavar, f->help,
 		           f->type == MB_FLAG_BOOL ? NULL : def, f->type == MB_FLAG_LIST);
 	}
@@ -297,6 +356,10 @@ static void prescan(const struct mb_prog *p, int argc, char **argv)
 		}
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			print_help(p, "info");
+			exit(0);
+		}
+		if (strcmp(a, "--help-markdown") == 0) {
+			print_markdown(p);
 			exit(0);
 		}
 		if (strcmp(a, "--version") == 0) {

@@ -37,7 +37,8 @@ static struct opts *setup(bool stop_at_positional)
 	};
 	memcpy(flag_table, f, sizeof f);
 	prog = (struct mb_prog){"mbprog", "prog", "[FLAGS] [--] COMMAND [ARG...]",
-	                        "A program for testing flags.", flag_table, 6, stop_at_positional};
+	                        "A program for testing flags.", flag_table, 6, stop_at_positional,
+	                        NULL};
 	static const char *const envs[] = {"METRICSBUS_AGENT", "METRICSBUS_FLUSH_INTERVAL",
 	                                   "METRICSBUS_MAX_SERIES", "METRICSBUS_BACKLOG",
 	                                   "METRICSBUS_VERBOSE", "METRICSBUS_DIMENSION",

@@ -151,12 +151,17 @@ struct mb_prog {
 	struct mb_flag *flags;
 	int nflags;
 	bool stop_at_positional; /* true: the first non-flag ends parsing (shim's COMMAND) */
+	/* Defaults as the docs state them where they depend on where the program runs: pairs
+	 * of flag name and text ("query", "ipc://RUNDIR/query.sock", ..., NULL). --help shows
+	 * one when dst holds no default, --help-markdown always. */
+	const char *const *doc_defaults;
 };
 /* Parses argv. Positional arguments are moved, in order, to argv[0..*npos-1] (argv[0], the
  * program name, is dropped). Applies --log-level with mb_log_init(component, level).
  * Returns only on success. Details: --help (or -h) and --version win wherever they stand
  * before "--" (and before the first positional with stop_at_positional), and --help shows
- * the defaults in dst as the table set them; a flag's value may start with '-' ("--from
+ * the defaults in dst as the table set them (else doc_defaults'); --help-markdown prints the
+ * flags as the Markdown table the docs hold (make doc-flags); a flag's value may start with '-' ("--from
  * -1h"); the first list value on the command line replaces the default, and a list from the
  * environment replaces it too (empty items skipped); an empty environment variable counts as
  * unset; a bad environment value is an error naming the variable. */

@@ -184,9 +184,9 @@ int main(int argc, char **argv)
 	uint64_t backlog = 16ull << 20;
 	struct mb_flag flags[] = {
 	    {"agent", MB_FLAG_STR, &agent, "URL",
-	     "agentd's ingest socket (default ipc://RUNDIR/ingest.sock)", false},
+	     "agentd's ingest socket", false},
 	    {"listen", MB_FLAG_STR, &listen, "HOST:PORT|unix:PATH",
-	     "statsd socket (default 127.0.0.1:0, an ephemeral port)", false},
+	     "statsd socket (port 0: an ephemeral port)", false},
 	    {"container-id", MB_FLAG_STR, &cid, "ID",
 	     "container id (default: the Mesos ContainerID, Kubernetes HOSTNAME, else generated)",
 	     false},
@@ -195,11 +195,11 @@ int main(int argc, char **argv)
 	    {"label", MB_FLAG_LIST, &labelflags, "KEY=VALUE",
 	     "a label of the container, in the dimensions' labels (repeatable)", false},
 	    {"flush-interval", MB_FLAG_DURATION, &flush_ms, "DURATION",
-	     "aggregation interval (default 10s)", false},
+	     "aggregation interval", false},
 	    {"backlog", MB_FLAG_SIZE, &backlog, "SIZE",
-	     "encoded batches held while agentd is away (default 16MiB)", false},
+	     "encoded batches held while agentd is away", false},
 	    {"drain-timeout", MB_FLAG_DURATION, &drain_ms, "DURATION",
-	     "wait at exit for agentd to acknowledge (default 2s)", false},
+	     "wait at exit for agentd to acknowledge", false},
 	    {"tag-styles", MB_FLAG_STR, &tag_styles, "LIST",
 	     "tag styles read: all (default), none, or a comma list of dogstatsd, influxdb, "
 	     "librato, signalfx",
@@ -209,6 +209,7 @@ int main(int argc, char **argv)
 	    .name = "metricsbus-shim",
 	    .component = "shim",
 	    .synopsis = "[FLAGS] [--] [COMMAND [ARG...]]",
+	    .doc_defaults = (const char *const[]){"agent", "ipc://RUNDIR/ingest.sock", NULL},
 	    .about = "Container entrypoint: serves statsd for COMMAND (STATSD_UDP_HOST and "
 	             "STATSD_UDP_PORT are set for it), aggregates, and pushes batches to "
 	             "metricsbus-agentd; forwards signals, reaps zombies and exits with "

@@ -120,6 +120,27 @@ class Cli(mb.StackTest):
         self.assertEqual(r.returncode, 0)
         self.assertIn("backup DIR", r.stdout)
 
+    def test_flags_go_anywhere_as_with_git(self):
+        out = self.ok("top", "--iterations", "1")
+        self.assertIn(al.CID, out)
+        self.assertIn(al.CID, self.ok("--iterations=1", "top"))
+        self.assertEqual(json.loads(self.ok("containers", "--timeout", "2s", "--json")), [al.CID])
+        a = self.ok("range", "node", "cpu.total", "--from", "-5m", "--stat", "max", "--json")
+        b = self.ok("--from", "-5m", "--json", "range", "--stat", "max", "node", "cpu.total")
+        self.assertEqual(json.loads(a)["stat"], "max")
+        self.assertEqual(json.loads(a)["step"], json.loads(b)["step"])
+        # a command's own flag with another command says what is wrong
+        for args, flag, cmd in ((["node", "--from", "-1h"], "--from", "range"),
+                                (["containers", "--iterations", "1"], "--iterations", "top")):
+            r = self.stack.cli(*args)
+            self.assertEqual(r.returncode, 2, args)
+            self.assertIn(f"{flag} applies to {cmd} only", r.stderr)
+        # the environment may hold them for any command
+        env = dict(self.stack.env, METRICSBUS_FROM="-1h")
+        r = subprocess.run([mb.binpath("metricsbus"), "--query", self.stack.query, "containers"],
+                           env=env, capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
     def test_agentd_not_there_exits_1_quickly(self):
         self.stack.stop(self.agentd)
         for cmd in (["containers"], ["node"], ["--json", "app", al.CID], ["top"]):
