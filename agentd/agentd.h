@@ -144,11 +144,25 @@ int agent_detect_hostname(const char *detect_ip, char *out, size_t n);
  * One agentd per socket path: an flock on PATH.lock beside each ipc socket,
  * held for the life of the process; a stale socket file is then removed. */
 struct agent_lock;
-/* For an ipc:// url: creates the run directory (0755), locks PATH.lock, unlinks a stale PATH.
- * For other urls: nothing. MB_EINVAL with err "another metricsbus-agentd owns PATH" when the
- * lock is held by another process; MB_ESYS otherwise. */
+/* For an ipc:// url: creates the run directory (0750) and refuses one that is not agentd's own
+ * (agent_own_dir), locks PATH.lock (opened without following a symlink; a regular file of
+ * agentd's own), unlinks a stale PATH. For other urls: nothing. MB_EINVAL with err "another
+ * metricsbus-agentd owns PATH" when the lock is held by another process, or what is wrong with
+ * the directory or lock file; MB_ESYS otherwise. */
 int agent_lock_url(const char *url, struct agent_lock **out, char *err, size_t errlen);
 void agent_lock_release(struct agent_lock *l);
+
+/* ------------------------------------------------------------------ owner (owner.c)
+ * Nothing planted is followed. Each answers 0, or MB_EINVAL / MB_ESYS with err saying in one
+ * line what is wrong and how to fix it. Start-up and the backup op. */
+/* dir (named `what` in err) exists, is a directory owned by agentd's euid, not writable by
+ * group or others; a symlink to it must be agentd's user's or root's. */
+int agent_own_dir(const char *dir, const char *what, char *err, size_t errlen);
+/* path is absent, or a regular file (not a symlink) owned by agentd's euid with one link. */
+int agent_own_file(const char *path, char *err, size_t errlen);
+/* The data directory: created (0750) if missing, then agent_own_dir, and its data.mdb and
+ * lock.mdb agent_own_file, before LMDB opens them. */
+int agent_own_store(const char *dir, char *err, size_t errlen);
 
 /* ------------------------------------------------------------------ peer (peer.c)
  * --verify-peer: the container identity of a local process, from /proc/PID/cgroup, read when

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "agentd.h"
@@ -35,23 +36,40 @@ int agent_lock_url(const char *url, struct agent_lock **out, char *err, size_t e
 	char *slash = strrchr(dir, '/');
 	if (slash && slash != dir) {
 		*slash = 0;
-		/* 0755: only agentd's user creates sockets here (see docs/operations.md). */
-		if (mb_mkdirs(dir, 0755) != 0) {
+		/* 0750: only agentd's user creates files here, and only its group reaches the
+		 * sockets, so a socket is never open to others, not even between bind and chmod. */
+		if (mb_mkdirs(dir, 0750) != 0) {
 			snprintf(err, errlen, "cannot create run directory %s: %s", dir,
 			         strerror(errno));
 			return MB_ESYS;
 		}
+		int rv = agent_own_dir(dir, "run directory", err, errlen);
+		if (rv != 0)
+			return rv;
 	}
 	if ((l = calloc(1, sizeof *l)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return MB_ENOMEM;
 	}
 	snprintf(l->path, sizeof l->path, "%s.lock", path);
-	l->fd = open(l->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	l->fd = open(l->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
 	if (l->fd < 0) {
-		snprintf(err, errlen, "cannot open lock file %s: %s", l->path, strerror(errno));
+		int e = errno;
+		if (e == ELOOP)
+			snprintf(err, errlen, "lock file %s is a symlink: agentd never follows one "
+			                      "there; remove it", l->path);
+		else
+			snprintf(err, errlen, "cannot open lock file %s: %s", l->path, strerror(e));
 		free(l);
-		return MB_ESYS;
+		return e == ELOOP ? MB_EINVAL : MB_ESYS;
+	}
+	struct stat st;
+	if (fstat(l->fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+		snprintf(err, errlen, "lock file %s is not a regular file of agentd's own: remove it",
+		         l->path);
+		close(l->fd);
+		free(l);
+		return MB_EINVAL;
 	}
 	if (flock(l->fd, LOCK_EX | LOCK_NB) != 0) {
 		int e = errno;

@@ -208,6 +208,8 @@ int main(int argc, char **argv)
 	    agent_lock_url(query_url, &lk_query, err, sizeof err) != 0)
 		mb_fatalx("%s", err);
 
+	if (agent_own_store(data_dir, err, sizeof err) != 0)
+		mb_fatalx("%s", err);
 	so.dir = data_dir;
 	so.retention = retention;
 	so.max_size = max_size;

@@ -143,7 +143,7 @@ MB_TEST(lock_second_owner_refused_and_stale_socket_removed)
 	struct stat st;
 	char dir[400];
 	snprintf(dir, sizeof dir, "%s/run/sub", mbt_tmpdir());
-	CHECK(stat(dir, &st) == 0 && (st.st_mode & 0777) == 0755);
+	CHECK(stat(dir, &st) == 0 && (st.st_mode & 0777) == 0750);
 	/* a stale socket file left by a dead agentd */
 	int fd = open(sock, O_CREAT | O_WRONLY, 0600);
 	close(fd);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 int mb_listen(nng_socket s, const char *url, size_t recvmax, nng_listener *out)
@@ -29,7 +30,15 @@ int mb_listen(nng_socket s, const char *url, size_t recvmax, nng_listener *out)
 	if (strncmp(url, "ipc://", 6) == 0 &&
 	    (rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, 0660)) != 0)
 		goto fail;
-	if ((rv = nng_listener_start(l, 0)) != 0)
+	/* The socket file is born 0660: nng's chmod comes after bind, and between the two a loose
+	 * umask would leave it open to everyone. umask is process-wide, so this runs only at
+	 * start-up and when a listener is re-created; nothing else creates files then. */
+	bool ipc = strncmp(url, "ipc://", 6) == 0;
+	mode_t mask = ipc ? umask(0117) : 0;
+	rv = nng_listener_start(l, 0);
+	if (ipc)
+		umask(mask);
+	if (rv != 0)
 		goto fail;
 	*out = l;
 	return 0;

@@ -162,7 +162,7 @@ class AgentdLife(mb.StackTest):
                      name="agentd")
         mb.poll(lambda: os.path.exists(run + "/query.sock") and
                 mbsend("query", q, "ping", check=False), what="agentd up")
-        self.assertEqual(stat.S_IMODE(os.stat(run).st_mode), 0o755)
+        self.assertEqual(stat.S_IMODE(os.stat(run).st_mode), 0o750)
         for s in ("ingest.sock", "query.sock"):
             m = os.stat(os.path.join(run, s)).st_mode
             self.assertTrue(stat.S_ISSOCK(m))
@@ -177,7 +177,7 @@ class AgentdLife(mb.StackTest):
                      "ExecStart=/usr/local/bin/metricsbus-agentd"):
             self.assertIn(want, text)
         tmpf = open(os.path.join(mb.ROOT, "agentd", "metricsbus.tmpfiles")).read()
-        self.assertRegex(tmpf, r"(?m)^d /run/metricsbus 0755 metricsbus metricsbus")
+        self.assertRegex(tmpf, r"(?m)^d /run/metricsbus 0750 metricsbus metricsbus")
         dest = tempfile.mkdtemp(prefix="mbinst")
         self.addCleanup(shutil.rmtree, dest, True)
         r = subprocess.run(["make", "-s", "-C", mb.ROOT, "B=" + os.path.relpath(mb.BUILD, mb.ROOT),
