@@ -2,7 +2,7 @@
 """bench.py: drives every benchmark of `make bench` (real processes on temp dirs, loopback
 only), prints one table and writes it, with the machine, into docs/benchmarks.md.
 
-Usage: bench.py BUILD [--quick] [--only ingest,shimmem,agentd,api,e2e,ui] [--no-doc]
+Usage: bench.py BUILD [--quick] [--only ingest,shimmem,agentd,mapping,api,e2e,ui] [--no-doc]
 Each figure is the median of REPS runs (3, or 1 with --quick) with its spread (min..max)."""
 import argparse
 import glob
@@ -751,6 +751,58 @@ def bench_agentd(b):
     bench_agentd_queries(b)
 
 
+def mapping_rules(n):
+    """n glob rules the way a large statsd_exporter file looks: n-1 services' rules (literal
+    first component, stars after) that the bench's names never match, then one that maps every
+    name, renaming it and adding a label from a capture (the costly path: a new name and tags
+    per record)."""
+    out = ["mappings:"]
+    for i in range(n - 1):
+        out += [f"- match: svc{i}.*.requests.*", f"  name: svc{i}_requests",
+                "  labels:", "    route: \"$1\"", "    code: \"$2\""]
+    out += ["- match: app.*.*", "  name: app_$1", "  labels:", "    id: \"$2\""]
+    return "\n".join(out) + "\n"
+
+
+def bench_mapping(b):
+    """agentd's points/s with 1,000 glob rules (--mapping) against none, side by side: the same
+    push (100,000 series in 10 sources, 10,000-record batches), alternating the two agentds."""
+    if not (b.have("metricsbus-agentd") and os.path.exists(os.path.join(b.tools, "mbload"))):
+        b.notes.append("mapping: programs not built")
+        return
+    path = os.path.join(b.dir, "mapping-1000.yml")
+    with open(path, "w") as f:
+        f.write(mapping_rules(1000))
+    n, sources = 100000, 10
+    rounds = 3 if b.quick else 10
+    runs = {"none": [], "rules": []}
+    # pairs run back to back (the order alternating), so both cases see the same machine
+    for rep in range(b.reps * 2 - 1):
+        for case in (("none", "rules") if rep % 2 == 0 else ("rules", "none")):
+            a = b.agentd("agentd-map", extra=["--mapping", path] if case == "rules" else [])
+            try:
+                b.mbload("push", "--ingest", a.ingest, "--series", n, "--sources", sources,
+                         "--rounds", 1, "--threads", sources, "--per-batch", 10000,
+                         "--prefix", "app.web", "--start-ms", int(time.time() * 1000) - 3600000)
+                r = b.mbload("push", "--ingest", a.ingest, "--series", n, "--sources", sources,
+                             "--rounds", rounds, "--threads", sources, "--per-batch", 10000,
+                             "--prefix", "app.web")
+                b.log(f"mapping {case}: {r}")
+                runs[case].append(r["points_per_s"])
+            except Exception as e:
+                b.notes.append(f"mapping {case}: {e}")
+                b.log(str(e))
+            finally:
+                b.stop(a)
+    none, rules = Fig(runs["none"], "points/s", "{:,.0f}"), Fig(runs["rules"], "points/s", "{:,.0f}")
+    pairs = [r / n for n, r in zip(runs["none"], runs["rules"]) if n]
+    ratio = med(pairs) if pairs else None
+    b.row("mapping", "points committed per second, 100,000 series: without rules / with 1,000 glob "
+          "rules (--mapping, every point renamed and labelled)", f"{none} / {rules}", "", "",
+          ">= 0.85x without rules",
+          (f"{'met' if ratio >= 0.85 else 'MISSED'}: {ratio:.2f}x") if ratio else "")
+
+
 def bench_agentd_disk(b):
     """Bytes on disk by type and level: agentd with that one level as its whole retention,
     200 series pushed slot after slot (one batch per slot: the run is bound by the commit
@@ -1128,7 +1180,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("build")
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--only", default="ingest,shimmem,agentd,api,e2e,ui")
+    ap.add_argument("--only", default="ingest,shimmem,agentd,mapping,api,e2e,ui")
     ap.add_argument("--no-doc", action="store_true")
     a = ap.parse_args()
     b = Bench(a.build, a.quick)
@@ -1136,6 +1188,7 @@ def main():
     only = a.only.split(",")
     try:
         for name, fn in (("ingest", bench_ingest), ("shimmem", bench_shim_memory), ("agentd", bench_agentd),
+                         ("mapping", bench_mapping),
                          ("api", bench_api), ("e2e", bench_e2e), ("ui", bench_ui)):
             if name in only:
                 b.log(f"== {name} ({time.monotonic() - t0:.0f} s)")
