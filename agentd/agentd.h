@@ -31,7 +31,6 @@ struct agent_counters {
 	atomic_uint_fast64_t peer_unknown;     /* --verify-peer: batches of unverified peers */
 	atomic_uint_fast64_t commit_txns, commit_us_total, commit_us_max;
 	atomic_uint_fast64_t queries, query_errors;
-	atomic_uint_fast64_t listener_restarts;
 	atomic_uint_fast64_t map_dropped;       /* --mapping: records dropped by an action: drop */
 	atomic_uint_fast64_t map_errors;        /* --mapping: a result over the schema's limits */
 	atomic_uint_fast64_t map_reload_failed; /* --mapping: SIGHUP found a bad file */
@@ -81,9 +80,6 @@ struct agent_ingest_opts {
 };
 int agent_ingest_start(const struct agent_ingest_opts *o, struct agent_writer *w,
                        struct agent_ingest **out);
-/* The half-open-peer watchdog (docs/dependencies.md, known library problems): re-creates
- * the listener when its error count moved. Main thread, every tick. */
-void agent_ingest_watchdog(struct agent_ingest *in);
 /* Stops receiving, waits (up to timeout_ms) for every batch in flight to be answered. Main
  * thread, before agent_writer_stop. */
 void agent_ingest_quiesce(struct agent_ingest *in, int timeout_ms);
@@ -96,7 +92,6 @@ void agent_ingest_close(struct agent_ingest *in);
 struct agent_qsvc;
 int agent_qsvc_start(const char *url, int nworkers, struct agent_store *st, const char *node_id,
                      struct agent_qsvc **out);
-void agent_qsvc_watchdog(struct agent_qsvc *q);
 void agent_qsvc_stop(struct agent_qsvc *q);
 
 /* ------------------------------------------------------------------ node metrics (node.c) */
@@ -131,6 +126,12 @@ int agent_self_collect(struct agent_store *st, uint64_t instance, uint64_t seq, 
                        int64_t interval_ms, const char *hostname, struct mb_batch **out);
 /* The writer's word on the last self batch: stored (committed) or not (dropped). */
 void agent_self_done(bool stored);
+/* A listener whose nng statistics (accepted, errors, half-open peers: mb_listener_stats)
+ * become agentd.listener.* counters tagged socket=ingest|query. Main thread, at start. */
+enum { AGENT_LISTENER_INGEST, AGENT_LISTENER_QUERY, AGENT_NLISTENERS };
+#ifdef NNG_MAJOR_VERSION
+void agent_self_listener(int which, nng_listener l);
+#endif
 
 /* ------------------------------------------------------------------ mesos.c */
 /* The Mesos agent id from a Mesos agent's --work_dir: the target of meta/slaves/latest.

@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "agentd.h"
-#include "listen.h"
 #include "mapping.h"
 
 enum { CTX_IDLE, CTX_RECV, CTX_WAIT, CTX_SEND };
@@ -31,7 +30,7 @@ struct ictx {
 
 struct agent_ingest {
 	nng_socket sock;
-	struct agent_listener al;
+	nng_listener l;
 	char url[512];
 	bool verify_peer;
 	struct agent_peer_maps maps;
@@ -349,8 +348,9 @@ int agent_ingest_start(const struct agent_ingest_opts *o, struct agent_writer *w
 		rv = MB_ENNG;
 		goto fail_sock;
 	}
-	if ((rv = agent_listener_start(&in->al, in->sock, in->url, MB_MAX_MSG, "ingest")) != 0)
+	if ((rv = mb_listen(in->sock, in->url, MB_MAX_MSG, &in->l)) != 0)
 		goto fail_sock;
+	agent_self_listener(AGENT_LISTENER_INGEST, in->l);
 	for (int i = 0; i < in->nctx; i++) {
 		pthread_mutex_lock(&in->c[i].mu);
 		ictx_recv(&in->c[i]);
@@ -371,12 +371,6 @@ fail:
 	agent_peer_table_free(in->peers);
 	free(in);
 	return rv;
-}
-
-void agent_ingest_watchdog(struct agent_ingest *in)
-{
-	if (in && !atomic_load(&in->stopping))
-		agent_listener_watchdog(&in->al);
 }
 
 void agent_ingest_quiesce(struct agent_ingest *in, int timeout_ms)

@@ -272,8 +272,6 @@ int main(int argc, char **argv)
 			agent_store_maintain(st);
 			next_maintain = now + MAINTAIN_MS;
 		}
-		agent_ingest_watchdog(in);
-		agent_qsvc_watchdog(q);
 		if (wd_ms > 0 && now >= next_wd) {
 			/* A writer stuck in a commit (hung disk) is what the watchdog is for: stop
 			 * vouching for the daemon and let systemd restart it. */

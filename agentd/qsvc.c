@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "agentd.h"
-#include "listen.h"
 
 /* Requests are small; replies are not bounded by this. */
 #define QSVC_RECVMAX (64u << 10)
@@ -25,7 +24,7 @@ struct qworker {
 
 struct agent_qsvc {
 	nng_socket sock;
-	struct agent_listener al;
+	nng_listener l;
 	char url[512];
 	const char *node_id;
 	struct agent_store *st;
@@ -152,8 +151,9 @@ int agent_qsvc_start(const char *url, int nworkers, struct agent_store *st, cons
 			goto fail_sock;
 		}
 	}
-	if ((rv = agent_listener_start(&q->al, q->sock, q->url, QSVC_RECVMAX, "query")) != 0)
+	if ((rv = mb_listen(q->sock, q->url, QSVC_RECVMAX, &q->l)) != 0)
 		goto fail_sock;
+	agent_self_listener(AGENT_LISTENER_QUERY, q->l);
 	for (int i = 0; i < q->n; i++) {
 		if (pthread_create(&q->w[i].thread, NULL, worker_main, &q->w[i]) != 0) {
 			rv = MB_ESYS;
@@ -178,12 +178,6 @@ fail_w:
 fail:
 	free(q);
 	return rv;
-}
-
-void agent_qsvc_watchdog(struct agent_qsvc *q)
-{
-	if (q && !atomic_load(&q->stopping))
-		agent_listener_watchdog(&q->al);
 }
 
 void agent_qsvc_stop(struct agent_qsvc *q)

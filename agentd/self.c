@@ -1,5 +1,6 @@
 /* self.c: agentd's own metrics, a source of their own ("agentd"): what it received, refused,
  * dropped and committed, how long commits take, its queue, series and store size. */
+#include <nng/nng.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -20,9 +21,10 @@ const char *agent_reject_name(int reason)
  * not committed (store full, disk full) is folded into the next one, not lost. */
 enum {
 	S_BRECV, S_RRECV, S_BCOMMIT, S_RCOMMIT, S_DUP, S_RETRY, S_MISMATCH, S_UNKNOWN, S_TXNS,
-	S_QUERIES, S_QFAIL, S_RESTARTS, S_REF_LIMIT, S_REF_FULL, S_MAP_DROP, S_MAP_ERR, S_MAP_RELOAD,
+	S_QUERIES, S_QFAIL, S_REF_LIMIT, S_REF_FULL, S_MAP_DROP, S_MAP_ERR, S_MAP_RELOAD,
 	S_REJ0,
-	S_N = S_REJ0 + AGENT_REJ_NREASONS
+	S_L0 = S_REJ0 + AGENT_REJ_NREASONS, /* accepted, errors, half_open per listener */
+	S_N = S_L0 + 3 * AGENT_NLISTENERS
 };
 static const struct {
 	const char *name, *tk, *tv;
@@ -38,7 +40,6 @@ static const struct {
 	[S_TXNS] = {"agentd.commits", NULL, NULL},
 	[S_QUERIES] = {"agentd.queries", NULL, NULL},
 	[S_QFAIL] = {"agentd.queries.failed", NULL, NULL},
-	[S_RESTARTS] = {"agentd.listener.restarts", NULL, NULL},
 	[S_REF_LIMIT] = {"agentd.series.refused", "reason", "series_limit"},
 	[S_REF_FULL] = {"agentd.series.refused", "reason", "max_size"},
 	[S_MAP_DROP] = {"agentd.mapping.dropped", NULL, NULL},
@@ -49,7 +50,40 @@ static const struct {
 	[S_REJ0 + AGENT_REJ_TOOBIG] = {"agentd.batches.rejected", "reason", "too_big"},
 	[S_REJ0 + AGENT_REJ_STORE] = {"agentd.batches.rejected", "reason", "store"},
 	[S_REJ0 + AGENT_REJ_PEER] = {"agentd.batches.rejected", "reason", "peer"},
+	[S_L0 + 0] = {"agentd.listener.accepted", "socket", "ingest"},
+	[S_L0 + 1] = {"agentd.listener.errors", "socket", "ingest"},
+	[S_L0 + 2] = {"agentd.listener.half_open", "socket", "ingest"},
+	[S_L0 + 3] = {"agentd.listener.accepted", "socket", "query"},
+	[S_L0 + 4] = {"agentd.listener.errors", "socket", "query"},
+	[S_L0 + 5] = {"agentd.listener.half_open", "socket", "query"},
 };
+
+/* The listeners are never re-created, so nng's counts only grow; the last good reading
+ * stands in when nng has none. */
+static nng_listener listeners[AGENT_NLISTENERS];
+static bool have_listener[AGENT_NLISTENERS];
+static uint64_t listener_last[3 * AGENT_NLISTENERS];
+
+void agent_self_listener(int which, nng_listener l)
+{
+	if (which >= 0 && which < AGENT_NLISTENERS) {
+		listeners[which] = l;
+		have_listener[which] = true;
+	}
+}
+
+static void listener_counts(uint64_t *now)
+{
+	for (int i = 0; i < AGENT_NLISTENERS; i++) {
+		struct mb_listener_stats ls;
+		if (have_listener[i] && mb_listener_stats(listeners[i], &ls) == 0) {
+			listener_last[3 * i] = ls.accepted;
+			listener_last[3 * i + 1] = ls.errors;
+			listener_last[3 * i + 2] = ls.half_open;
+		}
+	}
+	memcpy(now, listener_last, sizeof listener_last);
+}
 
 static pthread_mutex_t self_mu = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t committed[S_N], inflight[S_N];
@@ -97,7 +131,7 @@ int agent_self_collect(struct agent_store *st, uint64_t instance, uint64_t seq, 
 	now[S_TXNS] = ld(&agent_ctr.commit_txns);
 	now[S_QUERIES] = ld(&agent_ctr.queries);
 	now[S_QFAIL] = ld(&agent_ctr.query_errors);
-	now[S_RESTARTS] = ld(&agent_ctr.listener_restarts);
+	listener_counts(&now[S_L0]);
 	now[S_REF_LIMIT] = ss.refused_series_limit;
 	now[S_REF_FULL] = ss.refused_map_full;
 	now[S_MAP_DROP] = ld(&agent_ctr.map_dropped);

@@ -530,31 +530,17 @@ int mb_listen(nng_socket s, const char *url, size_t recvmax, nng_listener *out);
 /* Dials url in the background (NNG_FLAG_NONBLOCK): succeeds when no one listens yet.
  * recvmax as for mb_listen; reconnects after 100ms, backing off to 2s. MB_ENNG. */
 int mb_dial(nng_socket s, const char *url, size_t recvmax, nng_dialer *out);
-/* The listener's accept failures, for the half-open-peer watchdog (docs/dependencies.md,
- * known library problems); -1 when nng has no statistics for it. Found with a real test
- * (bus/net_test.c): in nng 1.5.2 a
- * plain connect()+close() on an ipc listener's path makes the handshake fail with ECLOSED,
- * which nng passes to the listener's accept, which then stops for good: the only statistic
- * that moves is the listener's "other" (+1, "accept" does not move), and later dialers get a
- * pipe at their end whose messages vanish. But 1.5.2 also adds every accepted pipe's own
- * error to the same counters ("other" +1 each time a peer disconnects cleanly), so no single
- * statistic reveals the bug. This returns errors - (accepted - open - rejected pipes), re-read
- * briefly to let a closing pipe settle: 0 on a healthy listener however many peers come and
- * go (cleanly, killed, oversized, wrong protocol), and it rises on an accept failure. It
- * may also rise, rarely, when a pipe fails twice (a send in flight when its peer dies): treat
- * a rise as a suspicion and confirm with mb_listener_probe before re-creating the listener.
- * Any thread; takes a few ms at most. */
-int64_t mb_listener_errors(nng_listener l);
-/* Added (backward compatible): the exact health check. Dials the listener's own URL with its
- * peer protocol (REQ or REP listeners only) and waits up to timeout_ms for the listener's
- * "accept" statistic to count the probe. 0 when it accepts; MB_EDOWN when it does not (the
- * listener is dead: close it, unlink the ipc path, listen again; dialers, even those stuck on
- * the dead one, reconnect on their own); MB_EINVAL for other protocols; MB_ENNG. The verdict
- * comes early: a dead listener still finishes the handshake at the transport level, so once
- * the probe's own end is connected and timeout_ms/2 (at least 500ms, at most 2s) pass without the listener
- * counting it, it is dead (a live one counts it at once, or within 100ms when backing off after an error). The probe is an ordinary short-lived pipe:
- * pipe callbacks on the listening socket see it (from this pid). Not from an aio callback. */
-int mb_listener_probe(nng_listener l, int timeout_ms);
+/* A listener's counts, from nng's statistics since it started: connections accepted, errors
+ * (accept failures and the errors that ended accepted connections: a peer that disconnects
+ * is one), and half_open: connections that failed before the SP handshake finished (a peer
+ * that connected and closed; nng does not count those that come while it is backing off
+ * 100ms after one). half_open = errors - (accepted - open - rejected pipes), re-read briefly
+ * to let a closing pipe settle: 0 however many peers come and go cleanly. 0, or MB_ENNG when
+ * nng has no statistics for it. Any thread; a few ms at most. */
+struct mb_listener_stats {
+	uint64_t accepted, errors, half_open;
+};
+int mb_listener_stats(nng_listener l, struct mb_listener_stats *out);
 #endif
 
 /* The nng this program runs on, for --version: "nng 1.5.2 (Debian 1.5.2-2, with: <our

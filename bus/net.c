@@ -1,5 +1,5 @@
-/* net.c: nng sockets set up by the rules of docs/dependencies.md, the listener error count behind
- * agentd's half-open watchdog, and the REQ client with a deadline per call. */
+/* net.c: nng sockets set up by the rules of docs/dependencies.md, a listener's counts from nng's
+ * statistics, and the REQ client with a deadline per call. */
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
@@ -9,7 +9,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,150 +70,66 @@ fail:
 	return MB_ENNG;
 }
 
-/* nng 1.5.2 charges a listener with two kinds of error in the same counters: accept failures
- * (what the half-open bug produces) and the errors of every pipe it accepted (ECONNSHUT
- * when a peer simply disconnects, so "other" rises with every shim that exits). Each closed
- * pipe adds one, except pipes the protocol rejected (a wrong-protocol peer: "reject", no
- * error), so accept failures = errors - (accepted - open - rejected). Measured on 1.5.2 for
- * clean and server-side closes, oversized messages, rejected peers and probes. */
+/* nng counts two kinds of error on a listener in the same counters: accept failures (a peer
+ * that closed or failed before the SP handshake finished) and the errors of every pipe it
+ * accepted (ECONNSHUT when a peer simply disconnects). Each closed pipe adds one, except pipes
+ * the protocol rejected (a wrong-protocol peer: "reject", no error), so accept failures =
+ * errors - (accepted - open - rejected). Measured on 1.5.2 for clean and server-side closes,
+ * oversized messages, rejected peers and half-open peers. */
 static const char *const listener_error_stats[] = {
 	"disconnect", "canceled", "other", "timeout", "proto", "auth", "oom",
 };
 
-/* Reads the listener's counters; -1 when nng has no statistics for it. */
-static int listener_counts(nng_listener l, int64_t *errors, int64_t *accepted, int64_t *open,
+static int listener_counts(nng_listener l, struct mb_listener_stats *o, int64_t *open,
                            int64_t *rejected)
 {
 	nng_stat *all, *ls, *st;
-	int rv = -1;
+	int rv = MB_ENNG;
 	if (nng_stats_get(&all) != 0)
-		return -1;
+		return MB_ENNG;
 	if ((ls = nng_stat_find_listener(all, l)) != NULL) {
-		*errors = 0;
+		o->errors = 0;
 		for (size_t i = 0; i < sizeof listener_error_stats / sizeof listener_error_stats[0];
 		     i++) {
 			if ((st = nng_stat_find(ls, listener_error_stats[i])) != NULL)
-				*errors += (int64_t)nng_stat_value(st);
+				o->errors += nng_stat_value(st);
 		}
 		st = nng_stat_find(ls, "reject");
 		*rejected = st ? (int64_t)nng_stat_value(st) : 0;
 		st = nng_stat_find(ls, "accept");
-		*accepted = st ? (int64_t)nng_stat_value(st) : 0;
+		o->accepted = st ? nng_stat_value(st) : 0;
 		st = nng_stat_find(ls, "pipes");
 		*open = st ? (int64_t)nng_stat_value(st) : 0;
-		rv = st ? 0 : -1;
+		rv = st ? 0 : MB_ENNG;
 	}
 	nng_stats_free(all);
 	return rv;
 }
 
-int64_t mb_listener_errors(nng_listener l)
+int mb_listener_stats(nng_listener l, struct mb_listener_stats *out)
 {
 	int64_t best = -1;
+	int rv = MB_ENNG;
 	/* A pipe's error is counted a moment before the pipe leaves "pipes": re-read a few times
-	 * and keep the lowest so that a shim disconnecting right now is not taken for a failure. */
+	 * and keep the lowest so that a peer disconnecting right now is not taken for a failure. */
 	for (int i = 0; i < 4; i++) {
-		int64_t err, acc, open, rej;
-		if (listener_counts(l, &err, &acc, &open, &rej) != 0)
-			return -1;
-		int64_t failures = err - (acc - open - rej);
+		struct mb_listener_stats o;
+		int64_t open, rej;
+		if ((rv = listener_counts(l, &o, &open, &rej)) != 0)
+			return rv;
+		int64_t failures = (int64_t)o.errors - ((int64_t)o.accepted - open - rej);
 		if (failures < 0)
 			failures = 0;
-		if (best < 0 || failures < best)
+		if (best < 0 || failures < best) {
 			best = failures;
+			*out = o;
+			out->half_open = (uint64_t)failures;
+		}
 		if (best == 0)
 			break;
-		nng_msleep(5);
+		nng_msleep(2);
 	}
-	return best;
-}
-
-#define PROBE_GRACE_MS 500
-#define PROBE_GRACE_MAX_MS 2000
-
-static void probe_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
-{
-	(void)p;
-	(void)ev;
-	atomic_fetch_add((atomic_int *)arg, 1);
-}
-
-int mb_listener_probe(nng_listener l, int timeout_ms)
-{
-	char *url = NULL;
-	int peer = 0, rv, mbrv = MB_EDOWN;
-	nng_socket ps;
-	nng_dialer d;
-	atomic_int own_pipe = 0;
-	int64_t err, acc0, acc, open, rej;
-	if ((rv = nng_listener_get_string(l, NNG_OPT_URL, &url)) != 0 ||
-	    (rv = nng_listener_get_int(l, NNG_OPT_PEER, &peer)) != 0) {
-		mb_log_warnx("listener probe: %s", nng_strerror(rv));
-		mbrv = MB_ENNG;
-		goto out;
-	}
-	/* The probe speaks the listener's peer protocol, so its pipe is an ordinary one. */
-	if (peer == 0x30)
-		rv = nng_req0_open(&ps);
-	else if (peer == 0x31)
-		rv = nng_rep0_open(&ps);
-	else {
-		mbrv = MB_EINVAL;
-		goto out;
-	}
-	if (rv != 0) {
-		mbrv = MB_ENNG;
-		goto out;
-	}
-	if (nng_pipe_notify(ps, NNG_PIPE_EV_ADD_POST, probe_pipe_cb, &own_pipe) != 0 ||
-	    listener_counts(l, &err, &acc0, &open, &rej) != 0) {
-		mbrv = MB_ENNG;
-		goto out_sock;
-	}
-	if (mb_dial(ps, url, 1024, &d) != 0) {
-		mbrv = MB_ENNG;
-		goto out_sock;
-	}
-	/* Waits for both ends: closing a socket while its dial is still shaking hands leaks the
-	 * dialer in nng 1.5.2. A dead listener still gives the dialer its pipe: both ends finish
-	 * the handshake together, and a live listener takes the pipe at once (at most 100ms later
-	 * when it is backing off after an accept error). So once our end has its pipe, a listener
-	 * that has not counted it within the grace (500ms..2s) is dead; no need to wait out timeout_ms. */
-	int64_t start = mb_mono_ms(), end = start + (timeout_ms < 0 ? 0 : timeout_ms);
-	/* A loaded machine can take longer than PROBE_GRACE_MS to count a live accept, and a
-	 * false "dead" drops every connected peer: the grace grows with what the caller allows. */
-	int64_t grace = timeout_ms / 2 > PROBE_GRACE_MS ? timeout_ms / 2 : PROBE_GRACE_MS;
-	if (grace > PROBE_GRACE_MAX_MS)
-		grace = PROBE_GRACE_MAX_MS;
-	int64_t own_at = 0;
-	bool accepted = false;
-	for (;;) {
-		int64_t now = mb_mono_ms();
-		if (!accepted) {
-			if (listener_counts(l, &err, &acc, &open, &rej) != 0) {
-				mbrv = MB_ENNG;
-				break;
-			}
-			accepted = acc > acc0;
-		}
-		if (!own_at && atomic_load(&own_pipe) > 0)
-			own_at = now;
-		if (accepted && own_at) {
-			mbrv = 0;
-			break;
-		}
-		if (now >= end || (!accepted && own_at && now - own_at >= grace)) {
-			mbrv = accepted ? 0 : MB_EDOWN;
-			break;
-		}
-		nng_msleep(5);
-	}
-out_sock:
-	nng_close(ps);
-out:
-	if (url)
-		nng_strfree(url);
-	return mbrv;
+	return 0;
 }
 
 /* ------------------------------------------------------------------ REQ client */

@@ -379,8 +379,8 @@ static int count_once(struct mb_client *c, const char *src, const char *prefix)
 	struct mb_reply r;
 	char err[256];
 	int rv;
-	/* agentd may drop a connection (its listener watchdog re-listens): the dialer comes back
-	 * by itself, so a failed call is tried again a few times. */
+	/* A call on a loaded machine may fail or time out: the dialer comes back by itself, so a
+	 * failed call is tried again a few times. */
 	for (int attempt = 0;; attempt++) {
 		if ((rv = mb_client_query(c, &q, 60000, &r, err, sizeof err)) == 0)
 			break;
