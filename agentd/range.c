@@ -166,12 +166,17 @@ void agent_q_range(struct agent_store *s, MDB_txn *t, const struct mb_query *q,
 		                q->ntags ? " with those tags" : "");
 		return;
 	}
-	/* The window: the finest whose span reaches back to from (and whose resolution is at
-	 * most the step asked for); else the coarsest. */
+	/* The window (docs/api.md, "How agentd picks the window and the step"): the finest
+	 * whose span reaches back to from, with one slot of grace, and whose resolution is at
+	 * most the step asked for; else the finest that reaches back; else the coarsest. The
+	 * grace makes a relative from (-7d) pick the same window however many milliseconds
+	 * it took to get here: without it, -7d read 1h slots whenever agentd's clock had moved
+	 * on since the bridge or CLI read theirs. The ring's spare chunk usually still holds
+	 * the slot of grace; at worst the first point is null. */
 	int lvl = -1;
 	for (int pass = 0; pass < 2 && lvl < 0; pass++)
 		for (int l = 0; l < s->nlevels && lvl < 0; l++)
-			if (q->from_ms >= now - s->geom[l].span_ms &&
+			if (q->from_ms >= now - s->geom[l].span_ms - s->geom[l].res_ms &&
 			    (pass == 1 || q->step_ms == 0 || s->geom[l].res_ms <= q->step_ms))
 				lvl = l;
 	if (lvl < 0)

@@ -157,6 +157,19 @@ int api_tags_parse(const char *s, struct mb_arena *arena, struct mb_kv **tags, u
 	return 0;
 }
 
+/* A time from a query string: an unescaped '+' arrives as a space (to=+0s, an RFC 3339
+ * offset +01:00), and no time has a space, so a space is read as the '+' it was. */
+static int parse_query_time(const char *s, int64_t now_ms, int64_t *ms)
+{
+	char buf[80];
+	size_t n = strlen(s);
+	if (n >= sizeof buf)
+		return MB_EINVAL;
+	for (size_t i = 0; i <= n; i++)
+		buf[i] = s[i] == ' ' ? '+' : s[i];
+	return mb_parse_time(buf, now_ms, ms);
+}
+
 int api_range_build(const struct api_range_params *p, int64_t now_ms, struct mb_query *q,
                     char *err, size_t errlen)
 {
@@ -181,12 +194,12 @@ int api_range_build(const struct api_range_params *p, int64_t now_ms, struct mb_
 		snprintf(err, errlen, "bad parameter name: not a metric name");
 		return MB_EINVAL;
 	}
-	if (mb_parse_time(p->from ? p->from : "-1h", now_ms, &from) != 0) {
+	if (parse_query_time(p->from ? p->from : "-1h", now_ms, &from) != 0) {
 		snprintf(err, errlen,
 		         "bad parameter from: expected unix seconds, RFC3339, now or -15m");
 		return MB_EINVAL;
 	}
-	if (mb_parse_time(p->to ? p->to : "now", now_ms, &to) != 0) {
+	if (parse_query_time(p->to ? p->to : "now", now_ms, &to) != 0) {
 		snprintf(err, errlen, "bad parameter to: expected unix seconds, RFC3339, now or -15m");
 		return MB_EINVAL;
 	}

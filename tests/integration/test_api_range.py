@@ -1,5 +1,6 @@
 """test_api_range: /v1/range and /v1/series on real data: times as unix seconds, RFC3339 and
 relative, stats, tag filters and merging, null points, the step, the 11,000-point limit."""
+import json
 import time
 import unittest
 import urllib.parse
@@ -50,6 +51,42 @@ class Range(mb.StackTest):
         body = self.range(source=al.CID, name="req", stat="sum", step="1m", **{"from": "-1h"})
         self.assertEqual(body["step"], "1m")
         self.assertEqual(sum(v for _, v in body["points"] if v is not None), 6)
+
+    def test_window_and_step_do_not_depend_on_milliseconds(self):
+        """`from` exactly 7 days (or 6 hours) back, as the bridge and the CLI compute a
+        relative time: agentd's clock has moved on by the time it reads the query, which
+        must not push it to a coarser window."""
+        for _ in range(6):
+            now = time.time()
+            body = self.range(source="node", name="cpu.total", step="10s",
+                              **{"from": "%.3f" % (now - 7 * 86400)})
+            self.assertEqual(body["step"], "1m")
+            self.assertIn(len(body["points"]), (10080, 10081))
+            body = self.range(source="node", name="cpu.total",
+                              **{"from": "%.3f" % (now - 6 * 3600)})
+            self.assertEqual(body["step"], "50s")
+            self.assertEqual(self.range(source="node", name="cpu.total", step="10s",
+                                        **{"from": "-7d"})["step"], "1m")
+            r = self.stack.cli("range", "node", "cpu.total", "--from", "-7d", "--step", "10s")
+            self.assertEqual(r.stdout.splitlines()[0], "node cpu.total mean every 1m", r.stderr)
+            r = self.stack.cli("--json", "range", "node", "cpu.total", "--from", "-6h")
+            self.assertIn('"step":"50s"', r.stdout)
+
+    def test_plus_may_be_written_unescaped_in_times(self):
+        """'+' in a query string is a space (to=+0s, an RFC 3339 offset): where a time is
+        expected, a space is read as the '+' it was."""
+        st, _, raw = self.stack.http(f"/v1/range?source={al.CID}&name=req&stat=sum&from=-5m"
+                                     "&to=+0s")
+        self.assertEqual(st, 200, raw)
+        now = time.time()
+        local = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now - 300 + 3600)) + "+01:00"
+        for frm in (local, local.replace("+", "%2B")):
+            st, _, raw = self.stack.http(f"/v1/range?source={al.CID}&name=req&stat=sum"
+                                         f"&from={frm}&to=%2B1m")
+            self.assertEqual(st, 200, raw)
+            self.assertEqual(sum(v for _, v in json.loads(raw)["points"] if v is not None), 6)
+        st, _, raw = self.stack.http(f"/v1/range?source={al.CID}&name=req&from=++5m")
+        self.assertEqual(st, 400, raw)
 
     def test_stats_of_a_timer(self):
         def one(stat):
