@@ -176,8 +176,16 @@ class AgentdLife(mb.StackTest):
                      "RuntimeDirectory=metricsbus", "StateDirectory=metricsbus",
                      "ExecStart=/usr/local/bin/metricsbus-agentd"):
             self.assertIn(want, text)
+        # the least-privilege layout: identity from the kernel, ingest in a directory of its own
+        # (what containers mount), both directories closed to others
+        execstart = [ln for ln in text.splitlines() if ln.startswith("ExecStart=")][0]
+        self.assertIn("--verify-peer", execstart)
+        self.assertIn("--ingest ipc:///run/metricsbus/ingest/ingest.sock", execstart)
+        self.assertIn("RuntimeDirectory=metricsbus metricsbus/ingest", text)
+        self.assertIn("RuntimeDirectoryMode=0750", text)
         tmpf = open(os.path.join(mb.ROOT, "agentd", "metricsbus.tmpfiles")).read()
         self.assertRegex(tmpf, r"(?m)^d /run/metricsbus 0750 metricsbus metricsbus")
+        self.assertRegex(tmpf, r"(?m)^d /run/metricsbus/ingest 0750 metricsbus metricsbus")
         dest = tempfile.mkdtemp(prefix="mbinst")
         self.addCleanup(shutil.rmtree, dest, True)
         r = subprocess.run(["make", "-s", "-C", mb.ROOT, "B=" + os.path.relpath(mb.BUILD, mb.ROOT),

@@ -58,7 +58,9 @@ class TestExampleFiles(TempDirTest):
         self.assertGreater(app["mem"], 0)
         self.assertGreaterEqual(app["instances"], 1)
         vols = app["container"]["volumes"]
-        self.assertIn({"containerPath": "/run/metricsbus", "hostPath": "/run/metricsbus", "mode": "RW"}, vols)
+        self.assertIn({"containerPath": "/run/metricsbus", "hostPath": "/run/metricsbus/ingest", "mode": "RW"}, vols)
+        # the ingest socket's directory only: never the run directory with the query socket
+        self.assertFalse(any(v.get("hostPath") == "/run/metricsbus" for v in vols))
         self.assertEqual(["python3", "app.py"], app["args"])
         self.assertEqual("/health", app["healthChecks"][0]["path"])
         for k, v in app["env"].items():  # Marathon takes string values only
@@ -69,7 +71,7 @@ class TestExampleFiles(TempDirTest):
         text = read(os.path.join(EX, "kubernetes-pod.yaml"))
         if yaml is None:
             self.assertRegex(text, r"(?m)^kind: Pod$")
-            self.assertRegex(text, r"hostPath:\s*\n\s*path: /run/metricsbus")
+            self.assertRegex(text, r"hostPath:\s*\n\s*path: /run/metricsbus/ingest\n")
             self.assertEqual(2, len(re.findall(r"(?m)^    - name: (app|poller)$", text)))
             self.assertEqual(2, text.count("mountPath: /run/metricsbus"))
             return
@@ -77,7 +79,7 @@ class TestExampleFiles(TempDirTest):
         self.assertEqual("v1", pod["apiVersion"])
         self.assertEqual("Pod", pod["kind"])
         vols = {v["name"]: v for v in pod["spec"]["volumes"]}
-        self.assertEqual({"path": "/run/metricsbus", "type": "Directory"}, vols["metricsbus-run"]["hostPath"])
+        self.assertEqual({"path": "/run/metricsbus/ingest", "type": "Directory"}, vols["metricsbus-run"]["hostPath"])
         cs = pod["spec"]["containers"]
         self.assertEqual(["app", "poller"], [c["name"] for c in cs])
         for c in cs:
