@@ -34,8 +34,9 @@ static const struct unit_rule container_units[] = {
 	{"mem.", "bytes"},
 	{"processes", "count"},
 	{"threads", "count"},
-	{"blkio.io_service_bytes", "bytes"},
+	{"blkio.io_service_bytes.", "bytes"}, /* .read, .write, .total: bytes are bytes */
 	{"blkio.", "count"},
+	{"disk.", "bytes"},
 	{"net.rx.bytes", "bytes"},
 	{"net.tx.bytes", "bytes"},
 	{"net.", "count"},

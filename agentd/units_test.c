@@ -33,6 +33,10 @@ MB_TEST(units_container_table)
 	CHECK_STR(agent_unit("c1", MB_RESOURCE, "threads"), "count");
 	CHECK_STR(agent_unit("c1", MB_RESOURCE, "net.rx.bytes"), "bytes");
 	CHECK_STR(agent_unit("c1", MB_RESOURCE, "net.rx.packets"), "count");
+	CHECK_STR(agent_unit("c1", MB_RESOURCE, "blkio.io_service_bytes.read"), "bytes");
+	CHECK_STR(agent_unit("c1", MB_RESOURCE, "blkio.io_service_bytes.total"), "bytes");
+	CHECK_STR(agent_unit("c1", MB_RESOURCE, "blkio.io_serviced.write"), "count");
+	CHECK_STR(agent_unit("c1", MB_RESOURCE, "disk.limit"), "bytes");
 }
 
 MB_TEST(units_app_metrics_have_none)
