@@ -8,6 +8,10 @@
 
 #include "write.h"
 
+/* Series a source may have past --max-series-per-source for the shim's own counters and
+ * resource metrics (see the limit in attempt). */
+#define AGENT_SHIM_ALLOWANCE 64
+
 /* One slot write into a chunk. */
 struct cop {
 	uint64_t hi; /* level << 32 | ring chunk */
@@ -625,8 +629,15 @@ static int attempt(struct agent_store *s, struct mb_batch *const *batches, const
 			    agent_series_find(s, (const char *)kb->data, kb->len, h);
 			if (!se) {
 				/* The limit is against a container's runaway tags; node and agentd
-				 * are a fixed set of ours (the node alone is ~70 series). */
-				if (!own && c->nser >= s->o.max_series_per_source) {
+				 * are a fixed set of ours (the node alone is ~70 series), and so are
+				 * the shim's own counters and resource metrics (~40; the shim never
+				 * lets a client use those names): they say what went wrong exactly
+				 * when a container is at its limit, so they get 64 series more (a
+				 * bound, for a sender that is not a shim). */
+				bool shims = r->kind == MB_RESOURCE ||
+				             strncmp(r->name, "metricsbus.shim.", 16) == 0;
+				if (!own && c->nser >= s->o.max_series_per_source +
+				                           (shims ? AGENT_SHIM_ALLOWANCE : 0)) {
 					refused_l++;
 					continue;
 				}

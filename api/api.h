@@ -197,6 +197,30 @@ int api_render_table(struct mb_buf *b, const struct mb_reply *r);
 
 /* ------------------------------------------------------------------ top.c */
 /* The live view: refreshes every interval_ms until q, Ctrl-C or TERM. 0 or MB_EDOWN. */
+/* budget.c: sources ranked by what they cost (/v1/series without source=, `metricsbus top`). */
+#define API_BUDGET_REASONS 8
+struct api_budget {
+	char source[MB_MAX_NAME + 1];
+	uint32_t series, live; /* known; with a point in the last 5 minutes */
+	/* the shim's counters of its latest interval, per second */
+	double lines_ps, bad_ps, refused_ps, unknown_ps, tag_errors_ps, udp_drops_ps;
+	int nreasons; /* bad lines by reason (metricsbus.shim.parse_errors) */
+	char reasons[API_BUDGET_REASONS][16];
+	double reason_ps[API_BUDGET_REASONS];
+	bool has_shim; /* the source sent a shim's counters (else: not a shim, or idle) */
+};
+enum { API_BUDGET_BY_LIVE, API_BUDGET_BY_REFUSED, API_BUDGET_BY_LINES };
+/* Every listed container (live or within --container-ttl): its series and the shim's rates.
+ * Two queries per container. *out is malloc'd. mb_client_query's errors. */
+int api_budget_collect(struct mb_client *c, int timeout_ms, int64_t now_ms,
+                       struct api_budget **out, uint32_t *n, char *err, size_t errlen);
+/* Highest first by `by`, then live series, refused, lines, then the name. */
+void api_budget_sort(struct api_budget *b, uint32_t n, int by);
+/* "live" (or "series", or empty), "refused", "lines"; MB_EINVAL otherwise. */
+int api_budget_parse_sort(const char *s, int *by);
+/* {"sort":..., "sources":[{source, series, live_series, lines_per_s, ...}]} and a newline. */
+int api_budget_json(struct mb_buf *o, const struct api_budget *b, uint32_t n, int by);
+
 int api_top_run(struct mb_client *c, int timeout_ms, int interval_ms, int iterations);
 /* One frame into out (no terminal control), width columns. */
 int api_top_frame(struct mb_client *c, int timeout_ms, int width, int rows, struct mb_buf *out,

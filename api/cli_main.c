@@ -15,6 +15,53 @@ static void usage_error(const char *fmt, const char *arg)
 	mb_usage_error(prog_p, fmt, arg);
 }
 
+/* `series` without SOURCE: every container ranked by live series, as /v1/series shows it. */
+static int print_budget(struct mb_client *c, int timeout_ms, bool json, const char *query)
+{
+	struct api_budget *bs = NULL;
+	uint32_t n = 0;
+	char err[512] = "";
+	struct mb_buf out = {0};
+	int rv = api_budget_collect(c, timeout_ms, mb_now_ms(), &bs, &n, err, sizeof err);
+	if (rv != 0) {
+		fprintf(stderr, "metricsbus: agentd at %s is not answering%s%s\n", query,
+		        err[0] ? ": " : "", err);
+		return 1;
+	}
+	api_budget_sort(bs, n, API_BUDGET_BY_LIVE);
+	if (json) {
+		rv = api_budget_json(&out, bs, n, API_BUDGET_BY_LIVE);
+	} else {
+		struct api_table t;
+		static const char *const h[] = {"SOURCE",  "SERIES", "LIVE",   "LINES/S",
+		                                "BAD/S",   "REFUSED/S", "UNKNOWN/S", "UDP DROPS/S"};
+		if ((rv = api_table_init(&t, 8, h)) == 0) {
+			for (int k = 1; k < 8; k++)
+				t.right[k] = true;
+			for (uint32_t i = 0; i < n && rv == 0; i++) {
+				char c1[16], c2[16], c3[32], c4[32], c5[32], c6[32], c7[32];
+				snprintf(c1, sizeof c1, "%u", bs[i].series);
+				snprintf(c2, sizeof c2, "%u", bs[i].live);
+				api_fmt_double(bs[i].lines_ps, c3, sizeof c3);
+				api_fmt_double(bs[i].bad_ps, c4, sizeof c4);
+				api_fmt_double(bs[i].refused_ps, c5, sizeof c5);
+				api_fmt_double(bs[i].unknown_ps, c6, sizeof c6);
+				api_fmt_double(bs[i].udp_drops_ps, c7, sizeof c7);
+				const char *row[] = {bs[i].source, c1, c2, c3, c4, c5, c6, c7};
+				rv = api_table_row(&t, row);
+			}
+			if (rv == 0)
+				rv = api_table_render(&t, &out);
+			api_table_free(&t);
+		}
+	}
+	if (rv == 0)
+		fwrite(out.data, 1, out.len, stdout);
+	mb_buf_free(&out);
+	free(bs);
+	return rv == 0 ? 0 : 1;
+}
+
 static void need_args(const char *cmd, int n, int min, int max)
 {
 	if (n < min || n > max)
@@ -67,7 +114,10 @@ int main(int argc, char **argv)
 		         "range SOURCE NAME [--from T] [--to T] [--step D] [--stat S] [--tags k:v,...]: "
 		         "a series over time (SOURCE: node, agentd or a container id)\n"
 		         "series SOURCE: the series of a source, with types and tags\n"
-		         "top: live view of containers and their busiest metrics (q quits)\n"
+		         "series: every container ranked by live series, with lines/s, bad lines, "
+		         "refused series and drops per second\n"
+		         "top: live view of containers ranked by live series, with their busiest "
+		         "metrics (q quits)\n"
 		         "backup DIR: agentd writes a consistent compacted copy of its store to DIR\n"
 		         "ping: is agentd there\n"
 		         "Flags go before or after the command, as with git. Tables by default, the "
@@ -147,10 +197,11 @@ int main(int argc, char **argv)
 		if (api_range_build(&rp, mb_now_ms(), &q, err, sizeof err) != 0)
 			usage_error("%s", err);
 	} else if (strcmp(cmd, "series") == 0) {
-		need_args(cmd, nv, 1, 1);
-		check_name("source", v[0]);
-		q.op = MB_OP_SERIES;
-		q.source = v[0];
+		need_args(cmd, nv, 0, 1);
+		if (nv == 1)
+			check_name("source", v[0]);
+		q.op = nv == 1 ? MB_OP_SERIES : -2; /* -2: every source ranked */
+		q.source = nv == 1 ? v[0] : NULL;
 	} else if (strcmp(cmd, "backup") == 0) {
 		need_args(cmd, nv, 1, 1);
 		/* agentd resolves nothing relative to its own cwd: send an absolute path */
@@ -191,6 +242,11 @@ int main(int argc, char **argv)
 			fprintf(stderr, "metricsbus: agentd at %s is not answering\n", query);
 			status = 1;
 		}
+		mb_client_close(c);
+		return status;
+	}
+	if (q.op == -2) {
+		status = print_budget(c, (int)timeout_ms, json, query);
 		mb_client_close(c);
 		return status;
 	}

@@ -3,6 +3,7 @@
 #include "api.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char CT_JSON[] = "application/json; charset=utf-8";
@@ -258,6 +259,30 @@ static bool node_matches(struct api_server *s, const char *node, struct api_resp
 	return ok;
 }
 
+/* /v1/series without source: every container ranked by what it costs (sort=live|refused|lines). */
+static void serve_budget(struct api_server *s, const struct api_args *a, struct api_response *resp)
+{
+	struct api_budget *bs = NULL;
+	uint32_t n = 0;
+	int by;
+	char err[512], msg[700];
+	if (api_budget_parse_sort(api_args_get(a, "sort"), &by) != 0) {
+		answer_error(resp, 400, "bad parameter sort: want live, refused or lines");
+		return;
+	}
+	int rv = api_budget_collect(s->client, s->timeout_ms, mb_now_ms(), &bs, &n, err, sizeof err);
+	if (rv != 0) {
+		answer_error(resp, api_client_status(rv, err, s->timeout_ms, msg, sizeof msg), msg);
+		return;
+	}
+	api_budget_sort(bs, n, by);
+	resp->status = 200;
+	resp->ctype = CT_JSON;
+	if (api_budget_json(&resp->body, bs, n, by) != 0)
+		answer_error(resp, 500, "out of memory");
+	free(bs);
+}
+
 static void serve_range(struct api_server *s, const struct api_args *a, struct api_response *resp)
 {
 	struct api_range_params p = {
@@ -404,7 +429,7 @@ void api_serve(struct api_server *s, const char *method, const char *path,
 	case API_R_SERIES: {
 		const char *src = api_args_get(args, "source");
 		if (!src || !*src) {
-			answer_error(resp, 400, "missing parameter source");
+			serve_budget(s, args, resp);
 			return;
 		}
 		if (!api_valid_name(src)) {

@@ -119,7 +119,7 @@ int api_top_frame(struct mb_client *c, int timeout_ms, int width, int rows, stru
                   char *err, size_t errlen)
 {
 	struct mb_query q;
-	struct mb_reply node, ids;
+	struct mb_reply node;
 	char line[1024], ts[40], a[32], b[32];
 	int rv;
 	query_init(&q, MB_OP_NODE, NULL);
@@ -136,36 +136,45 @@ int api_top_frame(struct mb_client *c, int timeout_ms, int width, int rows, stru
 	mb_reply_free(&node);
 	api_put(out, line);
 
-	query_init(&q, MB_OP_CONTAINERS, NULL);
-	if ((rv = mb_client_query(c, &q, timeout_ms, &ids, err, errlen)) != 0)
+	/* Containers ranked by live series (then refused, then lines/s): who blew up the
+	 * node's cardinality is the first row. */
+	struct api_budget *bs = NULL;
+	uint32_t nb = 0;
+	if ((rv = api_budget_collect(c, timeout_ms, mb_now_ms(), &bs, &nb, err, errlen)) != 0)
 		return rv;
+	api_budget_sort(bs, nb, API_BUDGET_BY_LIVE);
 	struct api_table t;
-	static const char *const h[] = {"CONTAINER", "POINTS", "BUSIEST METRICS"};
-	if ((rv = api_table_init(&t, 3, h)) != 0) {
-		mb_reply_free(&ids);
+	static const char *const h[] = {"CONTAINER", "SERIES", "LINES/S", "BAD/S", "REFUSED/S",
+	                                "BUSIEST METRICS"};
+	if ((rv = api_table_init(&t, 6, h)) != 0) {
+		free(bs);
 		return rv;
 	}
-	t.right[1] = true;
-	for (uint32_t i = 0; i < ids.nids && (int)i < rows - 4; i++) {
+	for (int k = 1; k < 5; k++)
+		t.right[k] = true;
+	for (uint32_t i = 0; i < nb && (int)i < rows - 4; i++) {
 		struct mb_reply app;
-		char np[16], busy[1024];
-		query_init(&q, MB_OP_APP, ids.ids[i]);
+		char ns[16], lines[32], bad[32], refused[32], busy[1024];
+		query_init(&q, MB_OP_APP, bs[i].source);
 		if (mb_client_query(c, &q, timeout_ms, &app, err, errlen) != 0)
 			continue;
-		snprintf(np, sizeof np, "%u", app.npoints);
-		int w = width - (int)strlen(ids.ids[i]) - 12;
+		snprintf(ns, sizeof ns, "%u", bs[i].live);
+		human(bs[i].lines_ps, lines, sizeof lines);
+		human(bs[i].bad_ps, bad, sizeof bad);
+		human(bs[i].refused_ps, refused, sizeof refused);
+		int w = width - (int)strlen(bs[i].source) - 40;
 		busiest(&app, busy, sizeof busy, w > 10 ? w : 10);
-		const char *row[] = {ids.ids[i], np, busy};
+		const char *row[] = {bs[i].source, ns, lines, bad, refused, busy};
 		api_table_row(&t, row);
 		mb_reply_free(&app);
 	}
-	if (ids.nids == 0) {
-		const char *row[] = {"(no live containers)", "", ""};
+	if (nb == 0) {
+		const char *row[] = {"(no live containers)", "", "", "", "", ""};
 		api_table_row(&t, row);
 	}
 	rv = api_table_render(&t, out);
 	api_table_free(&t);
-	mb_reply_free(&ids);
+	free(bs);
 	return rv;
 }
 

@@ -177,7 +177,7 @@ class DcosApi(mb.StackTest):
                            ("/v1/range?source=node&name=cpu.total&from=-730d&step=1h", "step"),
                            ("/v1/range?source=node&name=cpu.total&stat=median", "stat"),
                            ("/v1/range?source=node&name=cpu.total&tags=a:1,a:2", "tags"),
-                           ("/v1/series", "source")]:
+                           ("/v1/series?sort=bytes", "sort")]:
             with self.subTest(path=path):
                 st, hdr, raw = s.http(path)
                 self.assertEqual(st, 400)
