@@ -164,6 +164,9 @@ int agent_own_file(const char *path, char *err, size_t errlen);
 /* The data directory: created (0750) if missing, then agent_own_dir, and its data.mdb and
  * lock.mdb agent_own_file, before LMDB opens them. */
 int agent_own_store(const char *dir, char *err, size_t errlen);
+/* --backup-dir (backup.c): created (0750) if missing, agent_own_dir, then the only place the
+ * backup op writes; until it is set the op is refused. MB_EINVAL, MB_ESYS. Start-up. */
+int agent_backup_dir_set(const char *dir, char *err, size_t errlen);
 
 /* ------------------------------------------------------------------ peer (peer.c)
  * --verify-peer: the container identity of a local process, from /proc/PID/cgroup, read when

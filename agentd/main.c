@@ -91,6 +91,7 @@ int main(int argc, char **argv)
 	uint64_t max_size = 8ull << 30;
 	bool verify_peer = false;
 	struct mb_strlist peer_maps = {0};
+	const char *backup_dir = NULL;
 	static struct agent_peer_maps maps;
 	const char *mapping_file = NULL;
 	int npos, rv, exit_code = 0;
@@ -126,6 +127,8 @@ int main(int argc, char **argv)
 		 "how long a stopped container stays listed and served", false},
 		{"verify-peer", MB_FLAG_BOOL, &verify_peer, NULL,
 		 "take container identity from the sender's cgroup (ipc only)", false},
+		{"backup-dir", MB_FLAG_STR, &backup_dir, "DIR",
+		 "where backup may write (under it only); without it backups are refused", false},
 		{"peer-map", MB_FLAG_LIST, &peer_maps, "CGROUP=ID|CGROUP/*",
 		 "--verify-peer: an id for cgroups no runtime layout names", false},
 		{"mapping", MB_FLAG_STR, &mapping_file, "FILE",
@@ -209,6 +212,8 @@ int main(int argc, char **argv)
 		mb_fatalx("%s", err);
 
 	if (agent_own_store(data_dir, err, sizeof err) != 0)
+		mb_fatalx("%s", err);
+	if (backup_dir && agent_backup_dir_set(backup_dir, err, sizeof err) != 0)
 		mb_fatalx("%s", err);
 	so.dir = data_dir;
 	so.retention = retention;

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "../tests/unit/mbtest.h"
+#include "agentd.h"
 #include "read.h"
 #include "write.h"
 
@@ -1035,21 +1036,27 @@ MB_TEST(store_backup_opens_with_same_data)
 		total += i;
 		CHECK_EQ_INT(commit1(s, &t), MB_ACK_OK);
 	}
-	char dir[600];
+	char dir[600], root[600], err[512];
 	snprintf(dir, sizeof dir, "%s/bk/copy", mbt_tmpdir());
+	snprintf(root, sizeof root, "%s/bk", mbt_tmpdir());
 	struct mb_query q = {.version = 1, .op = MB_OP_BACKUP, .dir = dir};
 	struct mb_reply r = {0};
+	CHECK_EQ_INT(agent_backup_dir_set(root, err, sizeof err), 0);
 	agent_store_query(s, &q, &r);
 	CHECK_EQ_INT(r.status, 200);
 	CHECK(r.bytes > 0);
 	mb_reply_free(&r);
-	/* Not empty now: refused. Relative: refused. */
+	/* Not empty now: refused. Out of --backup-dir: refused. */
 	agent_store_query(s, &q, &r);
 	CHECK_EQ_INT(r.status, 400);
 	mb_reply_free(&r);
-	q.dir = "relative/dir";
+	q.dir = "copy2/../../escape";
 	agent_store_query(s, &q, &r);
 	CHECK_EQ_INT(r.status, 400);
+	mb_reply_free(&r);
+	q.dir = mbt_tmpdir();
+	agent_store_query(s, &q, &r);
+	CHECK_EQ_INT(r.status, 403);
 	mb_reply_free(&r);
 	agent_store_close(s);
 	s = open_store("bk/copy", NULL, 0, NULL);

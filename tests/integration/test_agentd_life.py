@@ -134,7 +134,7 @@ class AgentdLife(mb.StackTest):
 
     def test_backup_opens_as_store_with_same_data(self):
         st = self.stack
-        st.agentd()
+        st.agentd("--backup-dir", st.dir)
         a = send_batch(st, "c:hits:2", "t:lat:1,2,3", cid="b1", inst=8, seq=1, repeat=100, iv=10)
         self.assertEqual(a["ok"], 100)
         dest = os.path.join(st.dir, "backup")
@@ -149,10 +149,10 @@ class AgentdLife(mb.StackTest):
         b.wait_agentd_ready(p)
         self.assertEqual(range_sum(b, "b1", "hits"), 200)
         self.assertEqual(range_sum(b, "b1", "lat", stat="count"), 300)
-        # a relative or bad target is refused with a reason
+        # a target outside --backup-dir is refused with a reason
         r = mbsend("raw", st.query, "-", "--as", "backup",
-                   stdin=b"\x83\xa1v\x01\xa2op\xa6backup\xa3dir\xa3rel")[0]
-        self.assertEqual(r["st"], 400, r)
+                   stdin=b"\x83\xa1v\x01\xa2op\xa6backup\xa3dir\xa4/etc")[0]
+        self.assertEqual(r["st"], 403, r)
 
     def test_socket_modes_and_run_dir(self):
         st = self.stack

@@ -18,7 +18,8 @@ SENT = {"req", "req.rate", "temp", "users", "lat", "lat.count", "lat.sum", "lat.
 class Cli(mb.StackTest):
     def setUp(self):
         super().setUp()
-        self.agentd, self.api, self.shim, self.port = al.start(self.stack)
+        self.agentd, self.api, self.shim, self.port = al.start(
+            self.stack, agentd_args=("--backup-dir", self.stack.dir))
 
     def ok(self, *args):
         r = self.stack.cli(*args)

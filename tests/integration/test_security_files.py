@@ -1,6 +1,8 @@
 """test_security_files: nothing planted is followed: a data or run directory of another user or
 writable by others, lock.mdb / data.mdb / a socket's lock file planted as symlinks (the targets
-stay untouched), and sockets born 0660 in a 0750 directory whatever the umask."""
+stay untouched), and sockets born 0660 in a 0750 directory whatever the umask; backups only
+under --backup-dir (refused without it, outside it, through '..' or a symlink), with the
+store's mode."""
 import os
 import stat
 import subprocess
@@ -105,6 +107,61 @@ class PlantedFiles(mb.StackTest):
         for f in ("data.mdb", "lock.mdb"):
             self.assertEqual(stat.S_IMODE(os.stat(os.path.join(st.data_dir, f)).st_mode), 0o640)
         self.assertEqual(st.stop(p), 0)
+
+
+class Backups(mb.StackTest):
+    def backup(self, dest):
+        r = self.stack.cli("backup", dest)
+        return r.returncode, r.stdout + r.stderr
+
+    def test_refused_without_backup_dir(self):
+        st = self.stack
+        st.agentd()
+        rc, out = self.backup(os.path.join(st.dir, "bk"))
+        self.assertEqual(rc, 1)
+        self.assertIn("backups are off: start agentd with --backup-dir", out)
+        self.assertFalse(os.path.exists(os.path.join(st.dir, "bk")))
+
+    def test_only_under_backup_dir_never_through_dotdot_or_symlink(self):
+        st = self.stack
+        root = os.path.join(st.dir, "backups")
+        outside = os.path.join(st.dir, "outside")
+        os.makedirs(outside)
+        st.agentd("--backup-dir", root)
+        for dest, why in ((outside + "/x", "is not under --backup-dir"),
+                          ("/etc/mb-backup", "is not under --backup-dir"),
+                          (root + "/a/../../outside/y", "no '.' or '..'"),
+                          (root, "name a directory under --backup-dir")):
+            rc, out = self.backup(dest)
+            self.assertEqual(rc, 1, dest)
+            self.assertIn(why, out, dest)
+        # a symlink inside the backup dir that leads out of it
+        os.symlink(outside, os.path.join(root, "link"))
+        rc, out = self.backup(root + "/link/z")
+        self.assertEqual(rc, 1)
+        self.assertIn("a symlink (never followed)", out)
+        self.assertEqual(os.listdir(outside), [])
+        self.assertFalse(os.path.exists("/etc/mb-backup"))
+        # where it is allowed: written, with the store's mode (0640), not the umask's 0644
+        rc, out = self.backup(root + "/2026/one")
+        self.assertEqual(rc, 0, out)
+        data = os.path.join(root, "2026", "one", "data.mdb")
+        self.assertEqual(stat.S_IMODE(os.stat(data).st_mode), 0o640)
+        self.assertEqual(stat.S_IMODE(os.stat(os.path.join(root, "2026")).st_mode), 0o750)
+        rc, out = self.backup(root + "/2026/one")
+        self.assertEqual(rc, 1)
+        self.assertIn("not empty", out)
+
+    def test_backup_dir_of_another_user_refused_at_start(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root to create a directory of another user")
+        st = self.stack
+        root = os.path.join(st.dir, "backups")
+        os.makedirs(root, mode=0o750)
+        os.chown(root, NOBODY, NOBODY)
+        p = st.agentd("--backup-dir", root, wait=False)
+        self.assertNotEqual(p.wait(timeout=60), 0)
+        self.assertIn("--backup-dir %s belongs to uid %d" % (root, NOBODY), st.log_of(p))
 
 
 if __name__ == "__main__":
