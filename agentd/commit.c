@@ -863,7 +863,8 @@ static void quants_build(struct agent_wbuf *wb)
 			continue;
 		struct quant q;
 		for (int k = 0; k < 4; k++)
-			if (r->count <= 0 || mb_sketch_quantile(&r->sketch, qs[k], &q.v[k]) != 0)
+			if (r->count <= 0 ||
+			    mb_sketch_quantile_mm(&r->sketch, qs[k], r->min, r->max, &q.v[k]) != 0)
 				q.v[k] = agent_nan();
 		if (PUSH(wb, quants, q) != 0)
 			return; /* the rest read as no quantiles */

@@ -194,7 +194,8 @@ static int expand(struct agent_store *s, MDB_txn *t, struct mb_reply *r, struct 
 			int64_t abs = (se->last_ms - 1) / s->geom[0].res_ms;
 			if (agent_read_sketch(s, t, se->id, 0, abs, &sk, NULL) == 0) {
 				for (int i = 0; i < 4; i++)
-					if (mb_sketch_quantile(&sk, timer_q[i], &vals[6 + i]) != 0)
+					if (mb_sketch_quantile_mm(&sk, timer_q[i], sl[T_MIN], sl[T_MAX],
+					                          &vals[6 + i]) != 0)
 						vals[6 + i] = NAN;
 				mb_sketch_free(&sk);
 			}
@@ -467,7 +468,8 @@ static void q_export(struct agent_store *s, MDB_txn *t, const struct mb_query *q
 					static const double qs[MB_EXPORT_NQ] = {0.5, 0.9, 0.95, 0.99, 0.999};
 					x->has_q = true;
 					for (int j = 0; j < MB_EXPORT_NQ; j++)
-						if (mb_sketch_quantile(&sk, qs[j], &x->q[j]) != 0)
+						if (mb_sketch_quantile_mm(&sk, qs[j], sl[T_MIN], sl[T_MAX],
+						                          &x->q[j]) != 0)
 							x->has_q = false;
 					mb_sketch_free(&sk);
 				}

@@ -310,7 +310,8 @@ void agent_q_range(struct agent_store *s, MDB_txn *t, const struct mb_query *q,
 				    ((double)step / 1000.0);
 				break;
 			default:
-				if (!sk || mb_sketch_quantile(&sk[i], qv, &v) != 0)
+				if (!sk || mb_sketch_quantile_mm(&sk[i], qv, x->has_mm ? x->min : NAN,
+				                                 x->has_mm ? x->max : NAN, &v) != 0)
 					v = NAN;
 				break;
 			}

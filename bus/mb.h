@@ -256,8 +256,14 @@ struct mb_sketch {
 int mb_sketch_add(struct mb_sketch *s, double v, uint64_t n); /* MB_ENOMEM, MB_EINVAL (NaN) */
 int mb_sketch_merge(struct mb_sketch *dst, const struct mb_sketch *src);
 uint64_t mb_sketch_count(const struct mb_sketch *s);
-/* q in [0,1]; MB_EINVAL when the sketch is empty. */
+/* q in [0,1]; MB_EINVAL when the sketch is empty. The nearest-rank quantile (Etsy statsd's
+ * and Prometheus's rule): the sample at 1-based rank ceil(q*n) (at least 1), within 1%. */
 int mb_sketch_quantile(const struct mb_sketch *s, double q, double *out);
+/* The same, given the exact min and max of the samples: rank 1 is min and rank n is max
+ * exactly (p99 of {12, 18} is 18, not 18.1), any other rank clamped to [min, max]. min and
+ * max not finite or min > max: as mb_sketch_quantile. */
+int mb_sketch_quantile_mm(const struct mb_sketch *s, double q, double min, double max,
+                          double *out);
 int32_t mb_sketch_index(double absv);  /* bin index of |v| >= MB_SKETCH_MIN_VALUE */
 double mb_sketch_value(int32_t index); /* the value a bin stands for (within 1%) */
 void mb_sketch_reset(struct mb_sketch *s); /* empty, keeps memory */

@@ -123,13 +123,26 @@ uint64_t mb_sketch_count(const struct mb_sketch *s)
 	return c;
 }
 
+/* The nearest rank of q among n samples, 1-based: ceil(q*n), at least 1. The product is
+ * nudged down by a relative hair so that 0.95 * 20, a float a hair above 19, is rank 19. */
+static uint64_t nearest_rank(double q, uint64_t n)
+{
+	double x = q * (double)n;
+	double r = ceil(x - x * 1e-12);
+	if (r < 1)
+		return 1;
+	return r >= (double)n ? n : (uint64_t)r;
+}
+
 int mb_sketch_quantile(const struct mb_sketch *s, double q, double *out)
 {
 	uint64_t n = mb_sketch_count(s);
 	if (n == 0 || !(q >= 0 && q <= 1))
 		return MB_EINVAL;
-	/* lower rank, as DDSketch: the value of the sample at 0-based rank floor(q*(n-1)) */
-	double rank = q * (double)(n - 1);
+	/* nearest rank, as Etsy statsd's and Prometheus's users read a percentile: the sample
+	 * at 1-based rank ceil(q*n), so p90 of {12, 18} is 18; cum > rank - 1 below means
+	 * "at least rank samples so far" */
+	double rank = (double)nearest_rank(q, n) - 1;
 	double cum = 0;
 	for (uint32_t k = s->neg_n; k-- > 0;) {
 		cum += (double)s->neg[k];
@@ -168,6 +181,24 @@ int mb_sketch_quantile(const struct mb_sketch *s, double q, double *out)
 				break;
 			}
 	}
+	return 0;
+}
+
+int mb_sketch_quantile_mm(const struct mb_sketch *s, double q, double min, double max,
+                          double *out)
+{
+	int rv = mb_sketch_quantile(s, q, out);
+	if (rv != 0 || !isfinite(min) || !isfinite(max) || min > max)
+		return rv;
+	uint64_t n = mb_sketch_count(s), r = nearest_rank(q, n);
+	if (r >= n)
+		*out = max; /* the largest sample is known exactly */
+	else if (r <= 1)
+		*out = min;
+	else if (*out < min)
+		*out = min;
+	else if (*out > max)
+		*out = max;
 	return 0;
 }
 

@@ -27,14 +27,21 @@ static int cmp(const void *a, const void *b)
 
 static const double qs[] = {0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999};
 
-/* Checks every quantile of s against the sorted data v (lower rank, as the sketch). */
+/* The nearest-rank sample of the sorted v: 1-based rank ceil(q*n), at least 1. */
+static double nearest(const double *v, size_t n, double q)
+{
+	size_t r = (size_t)ceil(q * (double)n - q * (double)n * 1e-12);
+	return v[(r < 1 ? 1 : r > n ? n : r) - 1];
+}
+
+/* Checks every quantile of s against the sorted data v (nearest rank, as the sketch). */
 static int check_quantiles(const struct mb_sketch *s, double *v, size_t n)
 {
 	int bad = 0;
 	qsort(v, n, sizeof *v, cmp);
 	CHECK_EQ_INT(mb_sketch_count(s), n);
 	for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++) {
-		double got, want = v[(size_t)floor(qs[i] * (double)(n - 1))];
+		double got, want = nearest(v, n, qs[i]);
 		CHECK_EQ_INT(mb_sketch_quantile(s, qs[i], &got), 0);
 		double tol = fabs(want) < MB_SKETCH_MIN_VALUE ? MB_SKETCH_MIN_VALUE
 		                                               : fabs(want) * 0.01 * (1 + 1e-9);
@@ -136,6 +143,63 @@ MB_TEST(sketch_weights_and_edges)
 	CHECK_NEAR(out, 5, 0.05);
 	mb_sketch_free(&s);
 	CHECK(s.pos == NULL && s.pos_n == 0);
+}
+
+/* What statsd users check first: small sets read as Etsy statsd and Prometheus read them. */
+MB_TEST(sketch_small_sets_nearest_rank)
+{
+	struct mb_sketch s = {0};
+	double out;
+	/* {12, 18}: p50 is 12, every higher percentile is 18, never below the max */
+	CHECK_EQ_INT(mb_sketch_add(&s, 12, 1), 0);
+	CHECK_EQ_INT(mb_sketch_add(&s, 18, 1), 0);
+	CHECK_EQ_INT(mb_sketch_quantile_mm(&s, 0.5, 12, 18, &out), 0);
+	CHECK(out == 12);
+	static const double hi[] = {0.75, 0.9, 0.95, 0.99, 0.999, 1};
+	for (size_t i = 0; i < sizeof hi / sizeof hi[0]; i++) {
+		CHECK_EQ_INT(mb_sketch_quantile_mm(&s, hi[i], 12, 18, &out), 0);
+		CHECK(out == 18);
+		CHECK_EQ_INT(mb_sketch_quantile(&s, hi[i], &out), 0);
+		CHECK_NEAR(out, 18, 0.18); /* the sketch alone: within 1% */
+	}
+	CHECK_EQ_INT(mb_sketch_quantile(&s, 0.5, &out), 0);
+	CHECK_NEAR(out, 12, 0.12);
+	mb_sketch_free(&s);
+
+	/* 21 requests, 1.1 .. 20.3: p95 is the 20th (ceil(19.95)), p99 the 21st: the max */
+	double v[21];
+	for (int i = 0; i < 21; i++) {
+		v[i] = 1.1 + i * (20.3 - 1.1) / 20;
+		CHECK_EQ_INT(mb_sketch_add(&s, v[i], 1), 0);
+	}
+	CHECK_EQ_INT(mb_sketch_quantile_mm(&s, 0.95, v[0], v[20], &out), 0);
+	CHECK_NEAR(out, v[19], v[19] * 0.01);
+	CHECK(out < v[20]);
+	CHECK_EQ_INT(mb_sketch_quantile_mm(&s, 0.99, v[0], v[20], &out), 0);
+	CHECK(out == v[20]);
+	CHECK_EQ_INT(mb_sketch_quantile_mm(&s, 0.5, v[0], v[20], &out), 0);
+	CHECK_NEAR(out, v[10], v[10] * 0.01); /* ceil(10.5) = 11th */
+	CHECK_EQ_INT(mb_sketch_quantile_mm(&s, 0.9, v[0], v[20], &out), 0);
+	CHECK_NEAR(out, v[18], v[18] * 0.01); /* ceil(18.9) = 19th */
+	/* rank arithmetic on exact products: 0.95 of 20 is the 19th, not the 20th */
+	mb_sketch_reset(&s);
+	for (int i = 1; i <= 20; i++)
+		CHECK_EQ_INT(mb_sketch_add(&s, i * 100, 1), 0);
+	CHECK_EQ_INT(mb_sketch_quantile_mm(&s, 0.95, 100, 2000, &out), 0);
+	CHECK_NEAR(out, 1900, 19);
+	CHECK_EQ_INT(mb_sketch_quantile_mm(&s, 0.05, 100, 2000, &out), 0);
+	CHECK(out == 100);
+	CHECK_EQ_INT(mb_sketch_quantile_mm(&s, 0, 100, 2000, &out), 0);
+	CHECK(out == 100);
+	/* one sample: every quantile is it */
+	mb_sketch_reset(&s);
+	CHECK_EQ_INT(mb_sketch_add(&s, 7.25, 1), 0);
+	CHECK_EQ_INT(mb_sketch_quantile_mm(&s, 0.5, 7.25, 7.25, &out), 0);
+	CHECK(out == 7.25);
+	/* no known min/max: the sketch's value */
+	CHECK_EQ_INT(mb_sketch_quantile_mm(&s, 0.5, NAN, NAN, &out), 0);
+	CHECK_NEAR(out, 7.25, 0.0725);
+	mb_sketch_free(&s);
 }
 
 MB_TEST(sketch_value_within_1pct_of_its_bin)
