@@ -10,7 +10,7 @@ struct unit_rule {
 };
 
 static const struct unit_rule node_units[] = {
-	{"system.uptime", "count"},
+	{"system.uptime", "seconds"}, /* DC/OS said count; seconds gives Prometheus _seconds */
 	{"cpu.cores", "count"},
 	{"cpu.", "percent"},
 	{"load.", "count"},

@@ -4,7 +4,7 @@
 
 MB_TEST(units_node_table)
 {
-	CHECK_STR(agent_unit("node", MB_GAUGE, "system.uptime"), "count");
+	CHECK_STR(agent_unit("node", MB_GAUGE, "system.uptime"), "seconds");
 	CHECK_STR(agent_unit("node", MB_GAUGE, "cpu.cores"), "count");
 	CHECK_STR(agent_unit("node", MB_GAUGE, "cpu.total"), "percent");
 	CHECK_STR(agent_unit("node", MB_GAUGE, "cpu.wait"), "percent");
