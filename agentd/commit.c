@@ -12,6 +12,11 @@
  * resource metrics (see the limit in attempt). */
 #define AGENT_SHIM_ALLOWANCE 64
 
+struct src_refused {
+	uint32_t src;
+	uint64_t n;
+};
+
 /* One slot write into a chunk. */
 struct cop {
 	uint64_t hi; /* level << 32 | ring chunk */
@@ -71,6 +76,7 @@ struct agent_wbuf {
 	VEC(uint64_t, seqgone);    /* instances forgotten by this attempt */
 	VEC(uint32_t, srcgone);    /* sources forgotten by this attempt, by index */
 	VEC(struct quant, quants); /* timers' interval quantiles, by touch.qi */
+	VEC(struct src_refused, refused); /* new series refused, by source, in this attempt */
 	struct mb_buf kb, vb;
 	uint8_t *chunk;
 };
@@ -97,6 +103,7 @@ void agent_commit_free(struct agent_store *s)
 	free(wb->seqgone);
 	free(wb->srcgone);
 	free(wb->quants);
+	free(wb->refused);
 	free(wb->chunk);
 	mb_buf_free(&wb->kb);
 	mb_buf_free(&wb->vb);
@@ -541,6 +548,7 @@ static int attempt(struct agent_store *s, struct mb_batch *const *batches, const
 	memset(ty, 0, sizeof *ty);
 	ty->now = now;
 	wb->n_cops = wb->n_sops = wb->n_tops = wb->n_touches = wb->n_psrc = wb->n_insts = 0;
+	wb->n_refused = 0;
 	if ((rv = mdb_txn_begin(s->e.env, NULL, 0, &t)) != 0)
 		return rv;
 	/* Coarse slots that closed are rolled up first: the points below then know which
@@ -745,12 +753,22 @@ static int attempt(struct agent_store *s, struct mb_batch *const *batches, const
 					goto fail;
 				}
 				ty->refused_limit += refused_l;
+				if (!src_new && refused_l > 0 &&
+				    PUSH(wb, refused, ((struct src_refused){(uint32_t)si, refused_l})) != 0) {
+					rv = ENOMEM;
+					goto fail;
+				}
 			}
 			continue;
 		}
 		ty->refused_limit += refused_l;
 		ty->refused_map += refused_m;
 		ty->points += okrecs;
+		if (refused_l + refused_m > 0 &&
+		    PUSH(wb, refused, ((struct src_refused){(uint32_t)si, refused_l + refused_m})) != 0) {
+			rv = ENOMEM;
+			goto fail;
+		}
 		qe->pend = b->seq;
 		if (PUSH(wb, insts, b->instance) != 0) {
 			rv = ENOMEM;
@@ -941,6 +959,9 @@ static void apply_success(struct agent_store *s, const struct tally *ty, int64_t
 			}
 		}
 	}
+	/* Before any source is forgotten: the indexes are this attempt's. */
+	for (size_t i = 0; i < wb->n_refused; i++)
+		s->r.src[wb->refused[i].src]->refused += wb->refused[i].n;
 	/* Highest index first: a forgotten source's index is taken by the last one, which
 	 * then is none of those still to go. */
 	if (wb->n_srcgone > 1)

@@ -2,6 +2,7 @@
  * dropped and committed, how long commits take, its queue, series and store size. */
 #include <nng/nng.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "agentd.h"
@@ -104,6 +105,23 @@ void agent_self_done(bool stored)
 	pthread_mutex_unlock(&self_mu);
 }
 
+/* Per source, the new series refused since agentd started (a gauge of the running total:
+ * the set of sources changes, the counters above are a fixed set). Sources that never had
+ * one refused are not listed. */
+static int add_refused(struct agent_store *st, struct mb_batch *b)
+{
+	struct agent_refused *v;
+	size_t n;
+	int rv = agent_store_refused(st, &v, &n);
+	for (size_t i = 0; rv == 0 && i < n; i++) {
+		struct mb_kv t = {"source", v[i].source};
+		rv = agent_batch_add(b, MB_GAUGE, "agentd.source.series_refused", (double)v[i].refused,
+		                     1, &t);
+	}
+	free(v);
+	return rv;
+}
+
 int agent_self_collect(struct agent_store *st, uint64_t instance, uint64_t seq, int64_t now_ms,
                        int64_t interval_ms, const char *hostname, struct mb_batch **out)
 {
@@ -169,6 +187,7 @@ int agent_self_collect(struct agent_store *st, uint64_t instance, uint64_t seq, 
 	                          NULL)) != 0 ||
 	    (rv = agent_batch_add(b, MB_GAUGE, "agentd.store.map_bytes", (double)ss.map_bytes, 0,
 	                          NULL)) != 0 ||
+	    (rv = add_refused(st, b)) != 0 ||
 	    (rv = agent_batch_add(b, MB_GAUGE, "agentd.mapping.rules", (double)map_rules, 0,
 	                          NULL)) != 0 ||
 	    (rv = agent_batch_add(b, MB_GAUGE, "agentd.mapping.rules_unmatched",

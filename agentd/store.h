@@ -72,6 +72,14 @@ struct agent_store_stats {
 };
 void agent_store_stats(struct agent_store *s, struct agent_store_stats *out); /* any thread */
 
+/* refused.c: the sources that had new series refused since agentd started, with how many
+ * (malloc'd; none: NULL, 0). MB_ENOMEM. Any thread. */
+struct agent_refused {
+	char source[MB_MAX_NAME + 1];
+	uint64_t refused;
+};
+int agent_store_refused(struct agent_store *s, struct agent_refused **out, size_t *n);
+
 /* units.c (owned by the daemon side): the DC/OS unit of a node or container resource
  * metric by name ("bytes", "percent", "count", "seconds"), "" for app metrics. */
 const char *agent_unit(const char *source, int kind, const char *name);

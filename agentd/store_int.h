@@ -51,6 +51,7 @@ struct agent_source {
 	uint32_t nser;
 	size_t capser;
 	uint64_t nseries_committed;
+	uint64_t refused; /* new series refused (series limit, full store) since agentd started */
 	int32_t pend; /* commit.c, during one commit: index+1 of its pending change */
 	uint32_t gen; /* commit.c: the attempt that last had a batch of it */
 };

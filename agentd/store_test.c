@@ -862,6 +862,26 @@ MB_TEST(store_series_limit_counted)
 	agent_store_stats(s, &ss);
 	CHECK_EQ_INT(ss.refused_series_limit, 6);
 	CHECK_EQ_INT(ss.series, 11);
+	/* Counted by source: which container ran into its limit. */
+	struct agent_refused *rf = NULL;
+	size_t nrf = 0;
+	CHECK_EQ_INT(agent_store_refused(s, &rf, &nrf), 0);
+	CHECK_EQ_INT(nrf, 1);
+	if (nrf == 1) {
+		CHECK_STR(rf[0].source, "greedy");
+		CHECK_EQ_INT(rf[0].refused, 6);
+	}
+	free(rf);
+	/* The shim's own counters and resource metrics still go in at the limit (64 more). */
+	struct tb t5;
+	tb_init(&t5, "greedy", 1, 4, T0 + 20000);
+	tb_add(&t5, MB_COUNTER, "metricsbus.shim.lines", 1);
+	tb_add(&t5, MB_RESOURCE, "mem.total", 1);
+	tb_add(&t5, MB_COUNTER, "still.refused", 1);
+	CHECK_EQ_INT(commit1(s, &t5), MB_ACK_OK);
+	agent_store_stats(s, &ss);
+	CHECK_EQ_INT(ss.refused_series_limit, 7);
+	CHECK_EQ_INT(ss.series, 13);
 	/* agentd's own sources are not limited: the node alone has ~70 series. */
 	const char *own[2] = {"node", "agentd"};
 	for (int k = 0; k < 2; k++) {
@@ -875,8 +895,8 @@ MB_TEST(store_series_limit_counted)
 		CHECK_EQ_INT(commit1(s, &tn), MB_ACK_OK);
 	}
 	agent_store_stats(s, &ss);
-	CHECK_EQ_INT(ss.refused_series_limit, 6);
-	CHECK_EQ_INT(ss.series, 41);
+	CHECK_EQ_INT(ss.refused_series_limit, 7);
+	CHECK_EQ_INT(ss.series, 43);
 	struct mb_reply nr = query(s, MB_OP_NODE, NULL, NULL);
 	CHECK_EQ_INT(nr.npoints, 15);
 	mb_reply_free(&nr);

@@ -208,6 +208,7 @@ struct api_budget {
 	char reasons[API_BUDGET_REASONS][16];
 	double reason_ps[API_BUDGET_REASONS];
 	bool has_shim; /* the source sent a shim's counters (else: not a shim, or idle) */
+	double refused; /* new series agentd refused it since agentd started (its limit) */
 };
 enum { API_BUDGET_BY_LIVE, API_BUDGET_BY_REFUSED, API_BUDGET_BY_LINES };
 /* Every listed container (live or within --container-ttl): its series and the shim's rates.

@@ -74,6 +74,14 @@ int api_budget_collect(struct mb_client *c, int timeout_ms, int64_t now_ms,
 		mb_reply_free(&ids);
 		return MB_ENOMEM;
 	}
+	/* agentd's own count of series it refused each source (at its limit, or the store full) */
+	struct mb_reply own;
+	bool have_own = false;
+	query_init(&q, MB_OP_APP, "agentd");
+	q.name = "agentd.source.series_refused";
+	if ((rv = mb_client_query(c, &q, timeout_ms, &own, err, errlen)) != 0)
+		goto fail_ids;
+	have_own = own.status == 200;
 	uint32_t k = 0;
 	for (uint32_t i = 0; i < ids.nids; i++) {
 		struct api_budget *b = &bs[k];
@@ -97,13 +105,22 @@ int api_budget_collect(struct mb_client *c, int timeout_ms, int64_t now_ms,
 		if (r.status == 200)
 			shim_rates(&r, b);
 		mb_reply_free(&r);
+		for (uint32_t p = 0; have_own && p < own.npoints; p++) {
+			const char *src = tag(&own.points[p], "source");
+			if (src && strcmp(src, b->source) == 0 &&
+			    strcmp(own.points[p].name, "agentd.source.series_refused") == 0)
+				b->refused = own.points[p].value;
+		}
 		k++;
 	}
+	mb_reply_free(&own);
 	mb_reply_free(&ids);
 	*out = bs;
 	*n = k;
 	return 0;
 fail:
+	mb_reply_free(&own);
+fail_ids:
 	mb_reply_free(&ids);
 	free(bs);
 	return rv;
@@ -113,7 +130,8 @@ static double key(const struct api_budget *b, int by)
 {
 	switch (by) {
 	case API_BUDGET_BY_REFUSED:
-		return b->refused_ps;
+		/* agentd's refusals (the source's limit) first, the shim's rate breaks ties */
+		return b->refused + b->refused_ps * 1e-9;
 	case API_BUDGET_BY_LINES:
 		return b->lines_ps;
 	default:
@@ -169,7 +187,7 @@ static int num_field(struct mb_buf *o, const char *k, double v, bool comma)
 
 int api_budget_json(struct mb_buf *o, const struct api_budget *bs, uint32_t n, int by)
 {
-	static const char *const names[] = {"live_series", "series_refused_per_s", "lines_per_s"};
+	static const char *const names[] = {"live_series", "series_refused", "lines_per_s"};
 	int rv;
 	if ((rv = api_put(o, "{\"sort\":")) != 0 || (rv = api_json_str(o, names[by])) != 0 ||
 	    (rv = api_put(o, ",\"sources\":[")) != 0)
@@ -181,7 +199,8 @@ int api_budget_json(struct mb_buf *o, const struct api_budget *bs, uint32_t n, i
 		    (rv = num_field(o, "series", b->series, true)) != 0 ||
 		    (rv = num_field(o, "live_series", b->live, true)) != 0 ||
 		    (rv = num_field(o, "lines_per_s", b->lines_ps, true)) != 0 ||
-		    (rv = num_field(o, "series_refused_per_s", b->refused_ps, true)) != 0 ||
+		    (rv = num_field(o, "series_refused", b->refused, true)) != 0 ||
+		    (rv = num_field(o, "shim_series_refused_per_s", b->refused_ps, true)) != 0 ||
 		    (rv = num_field(o, "bad_lines_per_s", b->bad_ps, true)) != 0 ||
 		    (rv = num_field(o, "unknown_fields_per_s", b->unknown_ps, true)) != 0 ||
 		    (rv = num_field(o, "tag_errors_per_s", b->tag_errors_ps, true)) != 0 ||

@@ -33,21 +33,23 @@ static int print_budget(struct mb_client *c, int timeout_ms, bool json, const ch
 		rv = api_budget_json(&out, bs, n, API_BUDGET_BY_LIVE);
 	} else {
 		struct api_table t;
-		static const char *const h[] = {"SOURCE",  "SERIES", "LIVE",   "LINES/S",
-		                                "BAD/S",   "REFUSED/S", "UNKNOWN/S", "UDP DROPS/S"};
-		if ((rv = api_table_init(&t, 8, h)) == 0) {
-			for (int k = 1; k < 8; k++)
+		static const char *const h[] = {"SOURCE", "SERIES",  "LIVE",      "REFUSED",
+		                                "LINES/S", "BAD/S", "SHIM REFUSED/S", "UNKNOWN/S",
+		                                "UDP DROPS/S"};
+		if ((rv = api_table_init(&t, 9, h)) == 0) {
+			for (int k = 1; k < 9; k++)
 				t.right[k] = true;
 			for (uint32_t i = 0; i < n && rv == 0; i++) {
-				char c1[16], c2[16], c3[32], c4[32], c5[32], c6[32], c7[32];
+				char c1[16], c2[16], c3[32], c4[32], c5[32], c6[32], c7[32], c8[32];
 				snprintf(c1, sizeof c1, "%u", bs[i].series);
 				snprintf(c2, sizeof c2, "%u", bs[i].live);
+				api_fmt_double(bs[i].refused, c8, sizeof c8);
 				api_fmt_double(bs[i].lines_ps, c3, sizeof c3);
 				api_fmt_double(bs[i].bad_ps, c4, sizeof c4);
 				api_fmt_double(bs[i].refused_ps, c5, sizeof c5);
 				api_fmt_double(bs[i].unknown_ps, c6, sizeof c6);
 				api_fmt_double(bs[i].udp_drops_ps, c7, sizeof c7);
-				const char *row[] = {bs[i].source, c1, c2, c3, c4, c5, c6, c7};
+				const char *row[] = {bs[i].source, c1, c2, c8, c3, c4, c5, c6, c7};
 				rv = api_table_row(&t, row);
 			}
 			if (rv == 0)

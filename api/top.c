@@ -144,7 +144,7 @@ int api_top_frame(struct mb_client *c, int timeout_ms, int width, int rows, stru
 		return rv;
 	api_budget_sort(bs, nb, API_BUDGET_BY_LIVE);
 	struct api_table t;
-	static const char *const h[] = {"CONTAINER", "SERIES", "LINES/S", "BAD/S", "REFUSED/S",
+	static const char *const h[] = {"CONTAINER", "SERIES", "REFUSED", "LINES/S", "BAD/S",
 	                                "BUSIEST METRICS"};
 	if ((rv = api_table_init(&t, 6, h)) != 0) {
 		free(bs);
@@ -161,10 +161,10 @@ int api_top_frame(struct mb_client *c, int timeout_ms, int width, int rows, stru
 		snprintf(ns, sizeof ns, "%u", bs[i].live);
 		human(bs[i].lines_ps, lines, sizeof lines);
 		human(bs[i].bad_ps, bad, sizeof bad);
-		human(bs[i].refused_ps, refused, sizeof refused);
+		human(bs[i].refused, refused, sizeof refused);
 		int w = width - (int)strlen(bs[i].source) - 40;
 		busiest(&app, busy, sizeof busy, w > 10 ? w : 10);
-		const char *row[] = {bs[i].source, ns, lines, bad, refused, busy};
+		const char *row[] = {bs[i].source, ns, refused, lines, bad, busy};
 		api_table_row(&t, row);
 		mb_reply_free(&app);
 	}
