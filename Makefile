@@ -77,9 +77,8 @@ check-valgrind: deps
 
 # Fragments add their own steps (units, man pages) to INSTALL_TARGETS.
 install: programs $(INSTALL_TARGETS)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/metricsbus
+	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
-	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/metricsbus/
 
 doc-flags: programs
 	/usr/bin/python3 tests/doctest/mbdoc.py --build $(B) --flags --write

@@ -33,7 +33,7 @@ Flag tables: between "<!-- flags: PROGRAM -->" and "<!-- /flags -->" a doc holds
 that `PROGRAM --help-markdown` prints from the program's own flag table; --flags checks every
 program has one and that it is current, --flags --write (make doc-flags) rewrites them.
 
-Usage: mbdoc.py [--build DIR] [--list] [FILE...]   (default: README.md docs/*.md)
+Usage: mbdoc.py [--build DIR] [--list] [FILE...]   (default: README.md docs/*.md docs/examples/README.md)
        mbdoc.py [--build DIR] --flags [--write]"""
 import argparse
 import concurrent.futures
@@ -491,7 +491,8 @@ def flag_tables(build="build", write=False, paths=None):
 
 
 def default_paths():
-    return [os.path.join(ROOT, "README.md")] + sorted(glob.glob(os.path.join(ROOT, "docs", "*.md")))
+    return ([os.path.join(ROOT, "README.md")] + sorted(glob.glob(os.path.join(ROOT, "docs", "*.md")))
+            + [os.path.join(ROOT, "docs", "examples", "README.md")])
 
 
 def main():

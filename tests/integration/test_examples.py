@@ -169,7 +169,7 @@ class TestExampleFiles(TempDirTest):
             self.assertRegex(text, r"(?m)^\[Install\]$")
             self.assertRegex(text, r"(?m)^ExecStart=/")
         api = read(os.path.join(EX, "systemd", "metricsbus-api.service"))
-        self.assertIn("ExecStart=/usr/local/bin/metricsbus-api --listen 127.0.0.1:61001", api)
+        self.assertRegex(api, r"(?m)^ExecStart=/usr/local/bin/metricsbus-api$")
         self.assertIn("User=metricsbus", api)
         sysusers = read(os.path.join(EX, "systemd", "metricsbus.sysusers.conf"))
         self.assertRegex(sysusers, r"(?m)^g metricsbus ")
@@ -194,6 +194,41 @@ class TestExampleFiles(TempDirTest):
         errs = [ln for ln in (r.stdout + r.stderr).splitlines()
                 if ln.strip() and "metricsbus-agentd.service" not in ln and "not found" not in ln]
         self.assertEqual([], errs, r.stdout + r.stderr)
+
+    def test_settings_the_units_invite_are_not_overruled_by_their_flags(self):
+        """Each METRICSBUS_X that a unit's comments or its defaults file offer for
+        /etc/default must not be passed as --x on its ExecStart, where the flag would win."""
+        pairs = [(os.path.join(EX, "systemd", "metricsbus-api.service"),
+                  os.path.join(EX, "systemd", "metricsbus-api.default")),
+                 (os.path.join(mb.ROOT, "agentd", "metricsbus-agentd.service"), None)]
+        for unit, defaults in pairs:
+            text = read(unit)
+            offered = set(re.findall(r"METRICSBUS_([A-Z_]+)=", "\n".join(
+                ln for ln in text.splitlines() if ln.startswith("#"))))
+            if defaults:
+                offered |= set(re.findall(r"(?m)^#?METRICSBUS_([A-Z_]+)=", read(defaults)))
+            self.assertTrue(offered, unit)
+            execs = " ".join(re.findall(r"(?m)^ExecStart=(.*)$", text))
+            for name in offered:
+                flag = "--" + name.lower().replace("_", "-")
+                self.assertNotRegex(execs, re.escape(flag) + r"(\s|=|$)",
+                                    f"{os.path.basename(unit)} offers METRICSBUS_{name} but passes {flag}")
+
+    def test_dockerfile_installs_what_the_example_apps_import(self):
+        """The image runs app.py and (in the pod) poller.py: every module they import that is
+        not Python's own comes from the Debian package python3-<module> in the last stage."""
+        text = read(os.path.join(EX, "Dockerfile"))
+        last = text[text.rindex("\nFROM "):]
+        pkgs = set(re.findall(r"\bpython3-[a-z0-9.-]+", last))
+        local = {os.path.splitext(os.path.basename(p))[0] for p in glob.glob(os.path.join(EX, "app", "*.py"))}
+        for src in glob.glob(os.path.join(EX, "app", "*.py")):
+            mods = set(re.findall(r"(?m)^\s*(?:import|from)\s+([A-Za-z_][A-Za-z0-9_]*)", read(src)))
+            for m in mods - set(sys.stdlib_module_names) - local:
+                self.assertIn("python3-" + m.lower(), pkgs, f"{os.path.basename(src)} imports {m}")
+        # and the pod runs only what the image has
+        pod = read(os.path.join(EX, "kubernetes-pod.yaml"))
+        for script in re.findall(r'args: \["python3", "([a-z_]+\.py)"\]', pod):
+            self.assertTrue(os.path.exists(os.path.join(EX, "app", script)), script)
 
     def test_example_readme_names_every_example(self):
         text = read(os.path.join(EX, "README.md"))
@@ -381,11 +416,31 @@ class TestInstall(TempDirTest):
         r = self.make("install-api-unit", "install-examples", "DESTDIR=" + dest, "PREFIX=/opt/mb")
         self.assertEqual(0, r.returncode, r.stdout + r.stderr)
         unit = read(os.path.join(dest, "opt/mb/lib/systemd/system/metricsbus-api.service"))
-        self.assertIn("ExecStart=/opt/mb/bin/metricsbus-api ", unit)
+        self.assertRegex(unit, r"(?m)^ExecStart=/opt/mb/bin/metricsbus-api$")
         self.assertNotIn("/usr/local", unit)
         for f in ("Dockerfile", "marathon.json", "kubernetes-pod.yaml", "prometheus.yml",
                   "app/app.py", "app/metrics.py", "app/poller.py", "systemd/metricsbus-api.service"):
-            self.assertTrue(os.path.isfile(os.path.join(dest, "opt/mb/share/doc/metricsbus/examples", f)), f)
+            self.assertTrue(os.path.isfile(os.path.join(dest, "opt/mb/share/doc/metricsbus/docs/examples", f)), f)
+
+    def test_installed_docs_keep_their_links(self):
+        """Installed docs are laid out as in the repository: every relative link of every
+        installed page (README.md, docs/, schemas/v1/README.md) reaches an installed file,
+        and the files operations.md names are where it says."""
+        dest = self.tmpdir()
+        r = self.make("install-docs", "DESTDIR=" + dest, "PREFIX=/opt/mb")
+        self.assertEqual(0, r.returncode, r.stdout + r.stderr)
+        doc = os.path.join(dest, "opt/mb/share/doc/metricsbus")
+        pages = [os.path.join(dp, f) for dp, _, fs in os.walk(doc) for f in fs if f.endswith(".md")]
+        self.assertGreater(len(pages), 10)
+        for page in pages:
+            for link in re.findall(r"\]\(([^)#\s]+)", read(page)):
+                if re.match(r"[a-z]+:", link):
+                    continue
+                target = os.path.normpath(os.path.join(os.path.dirname(page), link))
+                self.assertTrue(os.path.exists(target), f"{os.path.relpath(page, doc)} links {link}")
+        ops = read(os.path.join(mb.ROOT, "docs", "operations.md"))
+        for path in re.findall(r"share/doc/metricsbus/([\w./-]+\.(?:conf|default))", ops):
+            self.assertTrue(os.path.isfile(os.path.join(doc, path)), path)
 
     def test_full_install_with_man_pages(self):
         if not all(os.path.exists(p) for p in (mb.binpath(n) for n in
