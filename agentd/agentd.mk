@@ -30,3 +30,7 @@ TOOLS += $(B)/bin/tools/agentd-store-bench
 $(B)/bin/tools/agentd-store-bench: $(B)/obj/agentd/bench/store_bench.o $(AGENTD_OBJS) $(LIBMB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ -llmdb -lyaml $(NNG_LIBS) $(MP_LIBS) -lm
+
+# --mapping: names through the rules, and mapping files (tests/fuzz/fuzz_mapping.c).
+FUZZ_SRCS_mapping := agentd/mapping.c agentd/batch.c
+FUZZ_LIBS_mapping := -lyaml

@@ -396,10 +396,14 @@ static int load_rule(yaml_document_t *d, yaml_node_t *n, bool def_regex, struct 
 	r->regex = def_regex;
 	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
 		yaml_node_t *v = yaml_document_get_node(d, p->value);
-		if (key_is(d, p, "match")) {
+		if (key_is(d, p, "match")) { /* given twice: the last, as YAML readers do */
+			free(r->match);
+			r->match = NULL;
 			if (!scalar(v) || !(r->match = strdup(scalar(v))))
 				return fail(err, errlen, "line %d: match must be a string", line);
 		} else if (key_is(d, p, "name")) {
+			free(r->name);
+			r->name = NULL;
 			if (!scalar(v) || !(r->name = strdup(scalar(v))))
 				return fail(err, errlen, "line %d: name must be a string", line);
 		} else if (key_is(d, p, "match_type")) {

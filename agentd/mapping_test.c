@@ -270,6 +270,19 @@ MB_TEST(mapping_bad_files_say_where)
 	struct agent_mapping *m = NULL;
 	char err[256];
 	CHECK_EQ_INT(agent_mapping_load("/nonexistent/x.yml", &m, err, sizeof err), MB_ESYS);
+	/* a key given twice: the last (and nothing leaks: the ASan build runs this) */
+	CHECK(agent_mapping_load(write_file("twice.yml", "mappings:\n- match: a.*\n  name: x\n"
+	                                                 "  name: y\n  match: b.*\n"),
+	                         &m, err, sizeof err) == 0);
+	struct agent_map_result r;
+	CHECK(m && agent_mapping_match(m, "b.q", MB_COUNTER, &r) == 0 && r.rule == 0);
+	if (m)
+		CHECK_STR(r.name, "y");
+	agent_mapping_free(m);
+	CHECK_EQ_INT(agent_mapping_load(write_file("twice2.yml", "mappings:\n- match: a.*\n"
+	                                                        "  match: [1]\n  name: y\n"),
+	                                &m, err, sizeof err),
+	             MB_EINVAL);
 	/* an empty file and one without mappings are no rules */
 	CHECK(agent_mapping_load(write_file("empty.yml", ""), &m, err, sizeof err) == 0);
 	CHECK_EQ_INT(agent_mapping_nrules(m), 0);
