@@ -128,6 +128,44 @@ static void drop_own_counters(struct mb_reply *r, bool keep)
 		r->status = 204;
 }
 
+/* ?self=1 on a whole /app: beside the shim's own counters, the series agentd refused the
+ * container since agentd started (its --max-series-per-source or a full store), from agentd's
+ * own agentd.source.series_refused{source}: the one drop the shim cannot count itself. */
+static void add_agentd_refused(struct api_server *s, struct mb_reply *r, const char *id)
+{
+	struct mb_query q;
+	struct mb_reply own;
+	char err[256];
+	double v = 0;
+	int64_t t = mb_now_ms() / 1000 * 1000;
+	memset(&q, 0, sizeof q);
+	q.version = MB_SCHEMA_VERSION;
+	q.op = MB_OP_APP;
+	q.source = "agentd";
+	q.name = "agentd.source.series_refused";
+	if (query_retry(s, &q, &own, err, sizeof err) != 0)
+		return;
+	for (uint32_t i = 0; own.status == 200 && i < own.npoints; i++) {
+		const struct mb_point *p = &own.points[i];
+		for (uint16_t k = 0; k < p->ntags; k++)
+			if (!strcmp(p->tags[k].key, "source") && !strcmp(p->tags[k].val, id)) {
+				v = p->value;
+				t = p->time_ms;
+			}
+	}
+	mb_reply_free(&own);
+	struct mb_point *np = mb_arena_alloc(&r->arena, (r->npoints + 1) * sizeof *np);
+	if (!np)
+		return;
+	memcpy(np, r->points, r->npoints * sizeof *np);
+	np[r->npoints] = (struct mb_point){.name = "metricsbus.agentd.series_refused",
+	                                   .value = v,
+	                                   .unit = "count",
+	                                   .time_ms = t};
+	r->points = np;
+	r->npoints++;
+}
+
 static void own_metrics(struct api_server *s, struct mb_buf *b)
 {
 	char line[400];
@@ -479,8 +517,11 @@ void api_serve(struct api_server *s, const char *method, const char *path,
 	}
 	if (q.op == MB_OP_APP && r.status == 200) {
 		const char *self = api_args_get(args, "self");
-		drop_own_counters(&r, (self && (!strcmp(self, "1") || !strcmp(self, "true"))) ||
+		bool want_self = self && (!strcmp(self, "1") || !strcmp(self, "true"));
+		drop_own_counters(&r, want_self ||
 		                          (q.name && !strncmp(q.name, "metricsbus.shim.", 16)));
+		if (want_self && !q.name)
+			add_agentd_refused(s, &r, q.source);
 	}
 	answer_reply(resp, &r);
 	mb_reply_free(&r);

@@ -92,6 +92,20 @@ class Budgets(mb.StackTest):
                    if p["name"] == "metricsbus.shim.parse_errors"}
         self.assertIn("value", reasons)
         self.assertIn("metricsbus.shim.unknown_fields", {p["name"] for p in pts})
+        # and the one drop the shim cannot see: the series agentd refused it at its limit
+        refused = [p["value"] for p in pts if p["name"] == "metricsbus.agentd.series_refused"]
+        self.assertEqual(len(refused), 1, pts)
+        self.assertGreater(refused[0], 0)
+        code, _, raw = st.http("/v1/containers/quiet/app?self=1")
+        if code == 404:  # (the /v0 prefix serves the same)
+            code, _, raw = st.http("/v0/containers/quiet/app?self=1")
+        self.assertEqual(code, 200)
+        pts = json.loads(raw)["datapoints"]
+        self.assertEqual([p["value"] for p in pts if p["name"] == "metricsbus.agentd.series_refused"],
+                         [0])
+        # not without self=1
+        code, _, raw = st.http("/v0/containers/noisy/app")
+        self.assertNotIn(b"metricsbus.agentd.series_refused", raw)
         code, _, raw = st.http("/metrics")
         text = raw.decode()
         self.assertRegex(text, r'metricsbus_shim_parse_errors_total\{[^}]*container_id="noisy"'
