@@ -65,6 +65,7 @@ struct agent_mapping {
 	struct rule *rules;
 	int nrules;
 	int *regex_rules; /* indices of regex rules, ascending */
+	bool unordered;   /* defaults.glob_disable_ordering: the most literal glob, not the first */
 	int nregex;
 	struct gnode *root;
 	pthread_mutex_t cache_mu;
@@ -209,6 +210,7 @@ struct gsearch {
 	int ncomp;
 	uint8_t tclass;
 	int best;
+	bool unordered, found;
 	struct span caps[MAX_CAPS], best_caps[MAX_CAPS];
 	int best_ncap;
 };
@@ -218,9 +220,12 @@ static bool type_ok(const struct rule *r, uint8_t tclass)
 	return r->types == 0 || (r->types & tclass);
 }
 
+/* In file order (statsd_exporter's default): the lowest rule index that matches, pruning
+ * subtrees that hold only later rules. Unordered: the first match found trying, at each
+ * component, the literal child, then partial patterns, then "*". */
 static void gsearch(struct gsearch *g, const struct gnode *n, int ci, int ncap)
 {
-	if (n->min_rule >= g->best)
+	if (n->min_rule >= g->best || g->found)
 		return;
 	if (ci == g->ncomp) {
 		for (size_t i = 0; i < n->nrules && n->rules[i] < g->best; i++) {
@@ -228,6 +233,7 @@ static void gsearch(struct gsearch *g, const struct gnode *n, int ci, int ncap)
 				g->best = n->rules[i];
 				g->best_ncap = ncap < MAX_CAPS ? ncap : MAX_CAPS;
 				memcpy(g->best_caps, g->caps, sizeof g->caps);
+				g->found = g->unordered;
 				break;
 			}
 		}
@@ -248,12 +254,7 @@ static void gsearch(struct gsearch *g, const struct gnode *n, int ci, int ncap)
 		else
 			lo = mid + 1;
 	}
-	if (n->star) {
-		if (ncap < MAX_CAPS)
-			g->caps[ncap] = g->comps[ci];
-		gsearch(g, n->star, ci + 1, ncap + 1);
-	}
-	for (size_t i = 0; i < n->npats; i++) {
+	for (size_t i = 0; i < n->npats && !g->found; i++) {
 		if (n->pats[i].child->min_rule >= g->best)
 			continue;
 		struct span save[MAX_CAPS];
@@ -262,6 +263,11 @@ static void gsearch(struct gsearch *g, const struct gnode *n, int ci, int ncap)
 		if (comp_match(n->pats[i].comp, c, len, g->caps, &k, g->comps[ci].off))
 			gsearch(g, n->pats[i].child, ci + 1, k);
 		memcpy(g->caps, save, sizeof save);
+	}
+	if (n->star && !g->found) {
+		if (ncap < MAX_CAPS)
+			g->caps[ncap] = g->comps[ci];
+		gsearch(g, n->star, ci + 1, ncap + 1);
 	}
 }
 
@@ -569,6 +575,8 @@ int agent_mapping_load(const char *path, struct agent_mapping **out, char *err, 
 						}
 						def_regex = !strcmp(s, "regex");
 					}
+					if (key_is(&doc, q, "glob_disable_ordering") && s)
+						m->unordered = truthy(s);
 				}
 			}
 		}
@@ -683,6 +691,8 @@ static void find_rule(const struct agent_mapping *m, const char *name, uint8_t t
 	g.tclass = tclass;
 	g.best = INT32_MAX;
 	g.best_ncap = 0;
+	g.unordered = m->unordered;
+	g.found = false;
 	g.ncomp = 0;
 	bool fits = len <= MB_MAX_NAME;
 	for (size_t s = 0; fits;) {
@@ -712,7 +722,8 @@ static void find_rule(const struct agent_mapping *m, const char *name, uint8_t t
 		memcpy(&e->cap[1], g.best_caps, (size_t)nc * sizeof e->cap[0]);
 		e->ncap = (uint8_t)(nc + 1);
 	}
-	for (int i = 0; i < m->nregex && m->regex_rules[i] < g.best; i++) {
+	/* Regex rules: in file order before the glob found; unordered, only when no glob did. */
+	for (int i = 0; i < m->nregex && m->regex_rules[i] < g.best && !g.found; i++) {
 		const struct rule *r = &m->rules[m->regex_rules[i]];
 		regmatch_t pm[MAX_CAPS];
 		if (!type_ok(r, tclass) || regexec(&r->re, name, MAX_CAPS, pm, 0) != 0)

@@ -13,7 +13,8 @@
  * guarded inside). */
 struct agent_mapping;
 
-/* Reads statsd_exporter's mapping YAML (libyaml): `defaults` (match_type) and `mappings`, each
+/* Reads statsd_exporter's mapping YAML (libyaml): `defaults` (match_type,
+ * glob_disable_ordering) and `mappings`, each
  * with match, match_type glob|regex, name, labels, action map|drop, match_metric_type
  * counter|gauge|observer|timer|set, honor_labels; every other key (ttl, buckets, timer_type,
  * observer_type, help, ...) is accepted and ignored. MB_EINVAL with the file's line and why in

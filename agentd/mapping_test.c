@@ -182,6 +182,43 @@ MB_TEST(mapping_order_partial_globs_and_templates)
 	agent_mapping_free(m);
 }
 
+MB_TEST(mapping_glob_disable_ordering)
+{
+	struct agent_mapping *m = NULL;
+	char err[256] = "";
+	const char *p = write_file("unordered.yml",
+	                           "defaults:\n"
+	                           "  glob_disable_ordering: true\n"
+	                           "mappings:\n"
+	                           "- match: \".*\"\n"
+	                           "  match_type: regex\n"
+	                           "  name: any\n"
+	                           "- match: a.*.c\n"
+	                           "  name: star_$1\n"
+	                           "- match: a.b.c\n"
+	                           "  name: literal\n"
+	                           "- match: a.b*.c\n"
+	                           "  name: partial_$1\n");
+	CHECK(agent_mapping_load(p, &m, err, sizeof err) == 0);
+	if (!m) {
+		fprintf(stderr, "  %s\n", err);
+		return;
+	}
+	struct agent_map_result r;
+	/* a literal component over a partial one over "*", whatever the order of the file; a
+	 * glob match wins over the regex rules */
+	CHECK(agent_mapping_match(m, "a.b.c", MB_COUNTER, &r) == 0);
+	CHECK_STR(r.name, "literal");
+	CHECK(agent_mapping_match(m, "a.bx.c", MB_COUNTER, &r) == 0);
+	CHECK_STR(r.name, "partial_x");
+	CHECK(agent_mapping_match(m, "a.q.c", MB_COUNTER, &r) == 0);
+	CHECK_STR(r.name, "star_q");
+	/* no glob: the regex rules in order */
+	CHECK(agent_mapping_match(m, "z", MB_COUNTER, &r) == 0);
+	CHECK_STR(r.name, "any");
+	agent_mapping_free(m);
+}
+
 MB_TEST(mapping_apply_renames_merges_tags_drops)
 {
 	struct agent_mapping *m = NULL;
