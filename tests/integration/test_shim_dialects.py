@@ -1,7 +1,8 @@
 """test_shim_dialects: every statsd dialect the shim reads, through a real shim to a real ingest
 peer (mbsink): DogStatsD v1.0-v1.6 fields from hot-shots (npm) in its datadog mode (container
-id, external data, cardinality, timestamps) and its telegraf mode (InfluxDB tags), raw lines of
-every other form, counters of what was skipped, and --tag-styles."""
+id, external data, cardinality, timestamps) and its telegraf mode (InfluxDB tags), Python's
+statsd package with tags in its names, raw lines of every other form, counters of what was
+skipped, and --tag-styles."""
 import os
 
 import mbharness as mb
@@ -36,6 +37,21 @@ for (let i = 0; i < 3; i++) c.increment('reqs', 1, { zone: 'a' });
 c.gauge('queue', 9, ['zone:b']);
 c.timing('lat', 40, { zone: 'a' });
 c.close(() => console.log('CLIENT-SENT'));
+'''
+
+# Python's statsd package has no tags of its own: its users put them in the name, the way
+# Telegraf (InfluxDB) and Librato read them.
+PY_CLIENT = r'''
+import os
+import statsd
+c = statsd.StatsClient(os.environ["STATSD_UDP_HOST"], int(os.environ["STATSD_UDP_PORT"]),
+                       prefix="py", maxudpsize=60000)
+with c.pipeline() as p:
+    for _ in range(3):
+        p.incr("hits,env=prod,zone=a")
+    p.gauge("queue#env=prod", 7)
+    p.timing("lat,env=prod", 12)
+    p.timing("lat,env=prod", 18)
 '''
 
 RAW = [
@@ -103,6 +119,17 @@ class DialectTest(mb.StackTest):
         self.assertEqual((t["count"], t["sum"]), (1, 40))
         names = {r["name"] for r in shimlib.records(b)}
         self.assertFalse({n for n in names if "," in n or "=" in n}, names)
+
+    def test_python_statsd_tags_in_names(self):
+        sink = shimlib.Sink(self.stack, self.stack.ingest)
+        p = self.stack.shim("--flush-interval", "60s", cmd=["/usr/bin/python3", "-c", PY_CLIENT])
+        self.assertEqual(shimlib.wait_exit(self.stack, p), 0, self.stack.log_of(p))
+        b = sink.batches()
+        self.assert_nothing_skipped(b)
+        self.assertEqual(shimlib.total(b, "py.hits", {"env": "prod", "zone": "a"}), 3)
+        self.assertEqual(one(b, "py.queue", "gauge", {"env": "prod"})["value"], 7)
+        t = one(b, "py.lat", "timer", {"env": "prod"})
+        self.assertEqual((t["count"], t["sum"], t["min"], t["max"]), (2, 30, 12, 18))
 
     def test_raw_lines_every_form(self):
         sink = shimlib.Sink(self.stack, self.stack.ingest)
