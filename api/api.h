@@ -174,7 +174,27 @@ struct api_http;
 struct api_http_opts {
 	const char *listen; /* "127.0.0.1:61001", "[::1]:61001", ":61001" */
 	unsigned threads, conn_limit, conn_timeout_s;
+	unsigned client_limit;     /* connections from one IP address at once */
+	int64_t header_timeout_ms; /* a request's whole headers, from its first byte's wait */
 };
+
+/* ------------------------------------------------------------------ guard.c
+ * The header deadline: each connection is tracked from libmicrohttpd's notices; one whose
+ * request headers are not complete header_timeout after it opened (or after its last answer)
+ * is shut down, however slowly it keeps sending. */
+struct MHD_Connection;
+struct api_guard;
+int api_guard_new(int64_t deadline_ms, struct api_guard **out); /* MB_ENOMEM, MB_ESYS */
+void api_guard_free(struct api_guard *g);
+#ifdef MHD_VERSION /* where microhttpd.h was included first */
+/* libmicrohttpd's MHD_OPTION_NOTIFY_CONNECTION callback (cls: the guard). */
+void api_guard_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                      enum MHD_ConnectionNotificationCode toe);
+#endif
+void api_guard_headers_done(struct api_guard *g, struct MHD_Connection *conn);
+void api_guard_request_done(struct api_guard *g, struct MHD_Connection *conn);
+/* Connections cut by the deadline so far. */
+uint64_t api_guard_cut(struct api_guard *g);
 int api_http_start(const struct api_http_opts *o, struct api_server *s, struct api_http **out,
                    char *err, size_t errlen);
 void api_http_stop(struct api_http *h);

@@ -1,12 +1,12 @@
 /* http.c: the libmicrohttpd server: listen address (IPv4/IPv6 dual-stack, unix:PATH, systemd
  * socket activation), thread pool, timeouts and
  * limits, raw paths for strict decoding, gzip, and one log line per request. */
+#include <microhttpd.h> /* before api.h: its MHD callbacks */
 #include "api.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <microhttpd.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,6 +21,7 @@
 struct api_http {
 	struct MHD_Daemon *d;
 	struct api_server *srv;
+	struct api_guard *guard;
 	int fd;
 	char unix_path[108]; /* removed at stop */
 };
@@ -100,6 +101,32 @@ static void safe_copy(const char *s, char *out, size_t n)
 		memcpy(out + n - 4, "...", 4);
 }
 
+/* A request that announces a body (a length above 0, or chunks). */
+static bool body_announced(struct MHD_Connection *conn)
+{
+	const char *cl =
+		MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	const char *te =
+		MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+	if (te)
+		return true;
+	if (!cl)
+		return false;
+	for (const char *p = cl; *p; p++)
+		if (*p != '0' && *p != ' ')
+			return true;
+	return false;
+}
+
+static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                      enum MHD_RequestTerminationCode toe)
+{
+	struct api_http *h = cls;
+	(void)con_cls;
+	(void)toe;
+	api_guard_request_done(h->guard, conn);
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
                               const char *method, const char *version, const char *upload,
                               size_t *upload_size, void **con_cls)
@@ -112,38 +139,55 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	static int seen;
 	(void)version;
 	(void)upload;
-	/* Answer on the second call, once the whole request is in: a response queued on the
-	 * first call makes MHD close the connection (no keep-alive). */
-	if (*con_cls == NULL) {
-		*con_cls = &seen;
-		return MHD_YES;
-	}
-	if (*upload_size) {
-		*upload_size = 0; /* a body is never used: drained */
-		return MHD_YES;
-	}
 	clock_gettime(CLOCK_MONOTONIC, &ts0);
 	memset(&args, 0, sizeof args);
 	memset(&resp, 0, sizeof resp);
 	memset(&ac, 0, sizeof ac);
 	ac.a = &args;
-	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_arg, &ac);
 	const char *ae =
 		MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING);
-	if (api_ui_path(url)) {
-		api_ui_serve(method, url,
-		             MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-		                                         MHD_HTTP_HEADER_IF_NONE_MATCH),
-		             api_accepts_gzip(ae), &resp);
-	} else if (ac.rv != 0) {
-		resp.status = 400;
-		resp.ctype = "application/json; charset=utf-8";
-		api_json_error(&resp.body, ac.err);
-		api_put(&resp.body, "\n");
+	/* Answer on the second call, once the whole request is in: a response queued on the
+	 * first call makes MHD close the connection (no keep-alive). */
+	if (*con_cls == NULL) {
+		*con_cls = &seen;
+		api_guard_headers_done(h->guard, conn);
+		if (!body_announced(conn))
+			return MHD_YES;
+		/* No endpoint takes a body: refuse it now, unread, and close. Without the token
+		 * the answer is 401 all the same, so a client without it learns nothing more. */
+		api_serve(h->srv, "BODY", url, &args,
+		          MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+		                                      MHD_HTTP_HEADER_AUTHORIZATION),
+		          &resp);
+		if (resp.status != 401) {
+			mb_buf_free(&resp.body);
+			memset(&resp, 0, sizeof resp);
+			resp.status = 413;
+			resp.ctype = "application/json; charset=utf-8";
+			api_json_error(&resp.body, "request bodies are not accepted");
+			api_put(&resp.body, "\n");
+		}
+		ae = NULL;
+	} else if (*upload_size) {
+		*upload_size = 0; /* a body is refused on the first call; nothing comes here */
+		return MHD_YES;
 	} else {
-		const char *auth =
-			MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-		api_serve(h->srv, method, url, &args, auth, &resp);
+		MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_arg, &ac);
+		if (api_ui_path(url)) {
+			api_ui_serve(method, url,
+			             MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+			                                         MHD_HTTP_HEADER_IF_NONE_MATCH),
+			             api_accepts_gzip(ae), &resp);
+		} else if (ac.rv != 0) {
+			resp.status = 400;
+			resp.ctype = "application/json; charset=utf-8";
+			api_json_error(&resp.body, ac.err);
+			api_put(&resp.body, "\n");
+		} else {
+			const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+			                                               MHD_HTTP_HEADER_AUTHORIZATION);
+			api_serve(h->srv, method, url, &args, auth, &resp);
+		}
 	}
 	api_args_free(&args);
 
@@ -372,6 +416,12 @@ int api_http_start(const struct api_http_opts *o, struct api_server *s, struct a
 	}
 	h->srv = s;
 	h->fd = fd;
+	if ((rv = api_guard_new(o->header_timeout_ms, &h->guard)) != 0) {
+		snprintf(err, errlen, "cannot start the header deadline thread");
+		close(fd);
+		free(h);
+		return rv;
+	}
 	if (is_unix)
 		snprintf(h->unix_path, sizeof h->unix_path, "%s", o->listen + 5);
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
@@ -381,8 +431,11 @@ int api_http_start(const struct api_http_opts *o, struct api_server *s, struct a
 		MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)o->threads,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->conn_limit, MHD_OPTION_CONNECTION_TIMEOUT,
 		(unsigned)o->conn_timeout_s, MHD_OPTION_UNESCAPE_CALLBACK, raw_unescape, NULL,
-		MHD_OPTION_END);
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)o->client_limit,
+		MHD_OPTION_NOTIFY_CONNECTION, api_guard_notify, h->guard,
+		MHD_OPTION_NOTIFY_COMPLETED, completed, h, MHD_OPTION_END);
 	if (!h->d) {
+		api_guard_free(h->guard);
 		snprintf(err, errlen, "cannot serve HTTP on %s", o->listen);
 		if (h->unix_path[0])
 			unlink(h->unix_path);
@@ -399,6 +452,7 @@ void api_http_stop(struct api_http *h)
 	if (!h)
 		return;
 	MHD_stop_daemon(h->d); /* closes the listen socket, even one it was given */
+	api_guard_free(h->guard);
 	if (h->unix_path[0])
 		unlink(h->unix_path);
 	free(h);

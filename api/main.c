@@ -20,6 +20,7 @@ int main(int argc, char **argv)
 {
 	const char *listen = "127.0.0.1:61001", *query = NULL, *token_file = NULL;
 	int64_t timeout_ms = 5000, threads = 8, conn_limit = 1024, conn_timeout_ms = 30000;
+	int64_t client_limit = 64, header_timeout_ms = 10000;
 	bool hist = false;
 	const char *dcos_names = "1.12";
 	char defquery[512], err[512];
@@ -43,6 +44,11 @@ int main(int argc, char **argv)
 		 "most concurrent HTTP connections; more wait in the listen queue", false},
 		{"connection-timeout", MB_FLAG_DURATION, &conn_timeout_ms, "DURATION",
 		 "an idle keep-alive connection is closed after this long", false},
+		{"connection-limit-per-client", MB_FLAG_INT, &client_limit, "N",
+		 "most concurrent connections from one IP address (default 64)", false},
+		{"header-timeout", MB_FLAG_DURATION, &header_timeout_ms, "DURATION",
+		 "a request's headers must be complete this long after the connection opened "
+		 "or answered its last request, however slowly they come (default 10s)", false},
 	};
 	struct mb_prog prog = {
 		.name = "metricsbus-api",
@@ -68,6 +74,10 @@ int main(int argc, char **argv)
 		mb_usage_error(&prog, "--threads must be 1..256");
 	if (conn_limit < 1 || conn_limit > 100000)
 		mb_usage_error(&prog, "--connection-limit must be 1..100000");
+	if (client_limit < 1 || client_limit > 100000)
+		mb_usage_error(&prog, "--connection-limit-per-client must be 1..100000");
+	if (header_timeout_ms < 100 || header_timeout_ms > 3600000)
+		mb_usage_error(&prog, "--header-timeout must be between 100ms and 1h");
 	if (conn_timeout_ms < 1000)
 		mb_usage_error(&prog, "--connection-timeout must be at least 1s");
 	char host[256];
@@ -115,6 +125,8 @@ int main(int argc, char **argv)
 		.threads = (unsigned)threads,
 		.conn_limit = (unsigned)conn_limit,
 		.conn_timeout_s = (unsigned)((conn_timeout_ms + 999) / 1000),
+		.client_limit = (unsigned)client_limit,
+		.header_timeout_ms = header_timeout_ms,
 	};
 	struct api_http *h = NULL;
 	if (api_http_start(&ho, srv, &h, err, sizeof err) != 0)

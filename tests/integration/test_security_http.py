@@ -1,0 +1,150 @@
+"""test_security_http: a bridge that cannot be starved without a token: headers trickled a byte
+at a time are cut at the header deadline (libmicrohttpd's idle timeout alone never fires), one
+address holds at most --connection-limit-per-client connections, /healthz and a Prometheus
+scrape answer while hundreds of slow clients hold connections, and a request body is refused at
+once (401 without the token, else 413) without being read."""
+import os
+import resource
+import select
+import socket
+import time
+import unittest
+
+import mbharness as mb
+import apilib as al
+
+TOKEN = "s3cret-token"
+
+
+def raise_nofile():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < min(hard, 8192):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
+
+
+def closed(s):
+    """True once the peer closed or reset s (a read returns nothing or fails)."""
+    p = select.poll()       # not select(): descriptors beyond 1024
+    p.register(s, select.POLLIN)
+    if not p.poll(0):
+        return False
+    try:
+        return s.recv(4096) == b""
+    except OSError:
+        return True
+
+
+def slow_client(port, src="127.0.0.1"):
+    s = socket.socket()
+    s.bind((src, 0))
+    s.settimeout(5)
+    s.connect(("127.0.0.1", port))
+    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+    return s
+
+
+class HttpStarvation(mb.StackTest):
+    def start(self, *api_args):
+        st = self.stack
+        tok = os.path.join(st.dir, "token")
+        with open(tok, "w") as f:
+            f.write(TOKEN + "\n")
+        self.agentd, self.api, _, _ = al.start(
+            st, api_args=("--token-file", tok) + api_args, data=False)
+        self.port = st.http_port
+        self.socks = []
+        self.addCleanup(lambda: [s.close() for s in self.socks])
+
+    def healthz_and_scrape(self):
+        t0 = time.monotonic()
+        st = self.stack
+        self.assertEqual(st.http("/healthz", port=self.port, timeout=10)[0], 200)
+        code = st.http("/metrics", port=self.port, timeout=10,
+                       headers={"Authorization": "Bearer " + TOKEN})[0]
+        self.assertEqual(code, 200)
+        return time.monotonic() - t0
+
+    def test_trickled_headers_cut_at_the_deadline(self):
+        """One byte every 200 ms: the idle timeout (30 s) never fires; the header deadline
+        (1 s) does."""
+        self.start("--header-timeout", "1s", "--connection-timeout", "30s")
+        s = slow_client(self.port)
+        self.socks.append(s)
+        t0 = time.monotonic()
+        gone = None
+        while time.monotonic() - t0 < 15:
+            try:
+                s.sendall(b"X")
+            except OSError:
+                gone = time.monotonic() - t0
+                break
+            if closed(s):
+                gone = time.monotonic() - t0
+                break
+            time.sleep(0.2)
+        self.assertIsNotNone(gone, "a trickling client kept its connection for 15 s")
+        self.assertLess(gone, 8 * (mb.SLOW if mb.SANITIZED else 1))
+        # a keep-alive connection that answered a request gets a fresh deadline
+        k = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        self.socks.append(k)
+        k.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertIn(b"200", k.recv(4096))
+
+    def test_one_address_holds_at_most_its_limit(self):
+        raise_nofile()
+        self.start("--connection-limit-per-client", "16", "--header-timeout", "30s")
+        for _ in range(120):
+            try:
+                self.socks.append(slow_client(self.port, src="127.0.0.2"))
+            except OSError:
+                pass
+        def open_ones():
+            return sum(1 for s in self.socks if not closed(s))
+        mb.poll(lambda: open_ones() <= 16, what="connections over the per-client limit closed")
+        self.assertGreater(open_ones(), 0)
+        self.assertLess(self.healthz_and_scrape(), 5)
+
+    def test_healthz_and_scrape_answer_among_hundreds_of_slow_clients(self):
+        """The report's attack: over a thousand slow-header connections. From one address
+        they get 64; from 16 addresses, 32 each (512 in all), the node still answers."""
+        raise_nofile()
+        self.start("--header-timeout", "60s")
+        for _ in range(1030):
+            try:
+                self.socks.append(slow_client(self.port, src="127.0.0.3"))
+            except OSError:
+                pass
+        for i in range(16):
+            for _ in range(32):
+                self.socks.append(slow_client(self.port, src="127.0.1.%d" % (i + 1)))
+        mb.poll(lambda: sum(1 for s in self.socks if not closed(s)) <= 64 + 512,
+                what="over-limit connections closed")
+        held = sum(1 for s in self.socks if not closed(s))
+        took = self.healthz_and_scrape()
+        print("slow connections held: %d; /healthz and /metrics answered in %.3f s"
+              % (held, took))
+        self.assertLess(took, 5)
+
+    def test_body_refused_unread_401_before_413(self):
+        self.start()
+        for auth, want in ((b"", b"401"), (b"Authorization: Bearer " + TOKEN.encode() + b"\r\n",
+                                           b"413")):
+            for framing in (b"Content-Length: 52428800\r\n", b"Transfer-Encoding: chunked\r\n"):
+                s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+                self.socks.append(s)
+                s.sendall(b"POST /metrics HTTP/1.1\r\nHost: x\r\n" + auth + framing + b"\r\n")
+                # not a byte of the body sent: the answer comes anyway, and the connection
+                # is closed
+                got = b""
+                while b"\r\n\r\n" not in got:
+                    c = s.recv(4096)
+                    if not c:
+                        break
+                    got += c
+                self.assertTrue(got.startswith(b"HTTP/1.1 " + want), (auth, framing, got[:80]))
+        # GET without a body is untouched
+        self.assertLess(self.healthz_and_scrape(), 5)
+
+
+if __name__ == "__main__":
+    unittest.main()
