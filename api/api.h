@@ -101,9 +101,17 @@ int api_dcos_container_names(struct mb_reply *r, int version);
 /* The DC/OS rule: lowercase, every char outside [a-z0-9_] -> '_', '_' before a leading digit.
  * out gets at most n-1 bytes. */
 void api_prom_sanitize(const char *in, char *out, size_t n);
+/* What one scrape may hold: per source (series, bytes of exposition) and in all (bytes). A
+ * series past a cap is left out and counted; 0 means no cap. */
+struct api_prom_caps {
+	uint64_t src_series, src_bytes, total_bytes;
+};
+enum { API_CAP_SRC_SERIES, API_CAP_SRC_BYTES, API_CAP_TOTAL_BYTES, API_CAP_N };
 /* Prometheus text 0.0.4 of an export reply. *skipped counts series left out because their
- * name and labels collided with another's. */
-int api_prom_render(struct mb_buf *out, const struct mb_reply *r, bool hist, uint64_t *skipped);
+ * name and labels collided with another's, capped[API_CAP_*] those left out by caps (may be
+ * NULL: no caps). */
+int api_prom_render(struct mb_buf *out, const struct mb_reply *r, bool hist, uint64_t *skipped,
+                    const struct api_prom_caps *caps, uint64_t capped[API_CAP_N]);
 /* One escaped label value ("\\", "\"", "\n"). */
 int api_prom_label_value(struct mb_buf *b, const char *v);
 
@@ -123,12 +131,14 @@ int api_gzip(const void *in, size_t n, struct mb_buf *out);
 struct api_stats {
 	uint64_t by_code[600]; /* requests answered, by HTTP status */
 	uint64_t requests, down, timeouts, bad_replies, skipped;
+	uint64_t capped[3]; /* series left out of /metrics by each cap (API_CAP_*) */
 	uint64_t dur_us_sum;
 };
 struct api_server {
 	struct mb_client *client;
 	int timeout_ms;
 	bool hist;
+	struct api_prom_caps caps; /* /metrics */
 	int dcos_names;    /* container metric names: 112 (DC/OS 1.12+, default) or 111 */
 	const char *token; /* NULL: no auth */
 	struct api_stats stats; /* updated with __atomic builtins */

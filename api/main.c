@@ -20,7 +20,8 @@ int main(int argc, char **argv)
 {
 	const char *listen = "127.0.0.1:61001", *query = NULL, *token_file = NULL;
 	int64_t timeout_ms = 5000, threads = 8, conn_limit = 1024, conn_timeout_ms = 30000;
-	int64_t client_limit = 64, header_timeout_ms = 10000;
+	int64_t client_limit = 64, header_timeout_ms = 10000, cap_series = 20000;
+	uint64_t cap_src_bytes = 16ull << 20, cap_bytes = 128ull << 20;
 	bool hist = false;
 	const char *dcos_names = "1.12";
 	char defquery[512], err[512];
@@ -44,6 +45,12 @@ int main(int argc, char **argv)
 		 "most concurrent HTTP connections; more wait in the listen queue", false},
 		{"connection-timeout", MB_FLAG_DURATION, &conn_timeout_ms, "DURATION",
 		 "an idle keep-alive connection is closed after this long", false},
+		{"metrics-max-series-per-source", MB_FLAG_INT, &cap_series, "N",
+		 "/metrics: most series of one source (0: no cap; default 20000)", false},
+		{"metrics-max-bytes-per-source", MB_FLAG_SIZE, &cap_src_bytes, "SIZE",
+		 "/metrics: most bytes of one source's series (0: no cap; default 16MiB)", false},
+		{"metrics-max-bytes", MB_FLAG_SIZE, &cap_bytes, "SIZE",
+		 "/metrics: most bytes of series in one scrape (0: no cap; default 128MiB)", false},
 		{"connection-limit-per-client", MB_FLAG_INT, &client_limit, "N",
 		 "most concurrent connections from one IP address (default 64)", false},
 		{"header-timeout", MB_FLAG_DURATION, &header_timeout_ms, "DURATION",
@@ -97,6 +104,9 @@ int main(int argc, char **argv)
 	pthread_mutex_init(&srv->node_mu, NULL);
 	srv->timeout_ms = (int)timeout_ms;
 	srv->hist = hist;
+	srv->caps.src_series = (uint64_t)cap_series;
+	srv->caps.src_bytes = cap_src_bytes;
+	srv->caps.total_bytes = cap_bytes;
 	srv->dcos_names = strcmp(dcos_names, "1.11") == 0 ? 111 : 112;
 	if (token_file) {
 		if (api_token_load(token_file, token, sizeof token, err, sizeof err) != 0)

@@ -171,17 +171,56 @@ static int put_help(struct mb_buf *b, const char *fam, size_t fl, const struct m
 	return rv;
 }
 
-int api_prom_render(struct mb_buf *out, const struct mb_reply *r, bool hist, uint64_t *skipped)
+/* Emits one series unless a cap says no: its bytes are taken back and counted then. */
+static int capped_series(struct mb_buf *out, const struct mb_reply *r, const struct entry *e,
+                         const char *base, const struct api_prom_caps *caps,
+                         uint64_t *src_n, uint64_t *src_b, uint64_t *capped)
+{
+	const struct mb_export_item *it = &r->items[e->idx];
+	uint32_t si = it->src < r->nsrcs ? it->src : r->nsrcs; /* nsrcs: no source */
+	size_t before = out->len;
+	if (caps && caps->total_bytes && before >= caps->total_bytes) {
+		capped[API_CAP_TOTAL_BYTES]++;
+		return 0;
+	}
+	if (caps && caps->src_series && src_n[si] >= caps->src_series) {
+		capped[API_CAP_SRC_SERIES]++;
+		return 0;
+	}
+	int rv = put_series(out, it, e, base);
+	size_t len = out->len - before;
+	if (caps && caps->src_bytes && src_b[si] + len > caps->src_bytes) {
+		out->len = before;
+		capped[API_CAP_SRC_BYTES]++;
+		return rv;
+	}
+	src_n[si]++;
+	src_b[si] += len;
+	return rv;
+}
+
+int api_prom_render(struct mb_buf *out, const struct mb_reply *r, bool hist, uint64_t *skipped,
+                    const struct api_prom_caps *caps, uint64_t capped[API_CAP_N])
 {
 	struct mb_buf strs = {0};
 	struct entry *ents = NULL;
 	uint32_t n = 0;
 	int rv = 0;
+	uint64_t dummy[API_CAP_N] = {0};
 	*skipped = 0;
+	if (!capped)
+		capped = dummy;
+	/* per source: series and bytes so far (one more slot for items without a source) */
+	uint64_t *src_n = calloc((size_t)r->nsrcs + 1, 2 * sizeof *src_n);
+	if (!src_n)
+		return MB_ENOMEM;
+	uint64_t *src_b = src_n + r->nsrcs + 1;
 	if (r->nitems) {
 		ents = calloc(r->nitems, sizeof *ents);
-		if (!ents)
+		if (!ents) {
+			free(src_n);
 			return MB_ENOMEM;
+		}
 	}
 	for (uint32_t i = 0; i < r->nitems; i++) {
 		const struct mb_export_item *it = &r->items[i];
@@ -220,14 +259,16 @@ int api_prom_render(struct mb_buf *out, const struct mb_reply *r, bool hist, uin
 				(*skipped)++;
 				continue;
 			}
-			rv |= put_series(out, &r->items[e->idx], e, base);
+			rv |= capped_series(out, r, e, base, caps, src_n, src_b, capped);
 		}
 		i = j;
 	}
 	free(ents);
+	free(src_n);
 	mb_buf_free(&strs);
 	return rv ? MB_ENOMEM : 0;
 nomem:
+	free(src_n);
 	free(ents);
 	mb_buf_free(&strs);
 	return MB_ENOMEM;

@@ -9,7 +9,7 @@ static char *render(struct mb_reply *r, bool hist, uint64_t *skipped)
 {
 	struct mb_buf b = {0};
 	uint64_t sk = 0;
-	CHECK(api_prom_render(&b, r, hist, &sk) == 0);
+	CHECK(api_prom_render(&b, r, hist, &sk, NULL, NULL) == 0);
 	if (skipped)
 		*skipped = sk;
 	char *s = malloc(b.len + 1);

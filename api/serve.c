@@ -205,6 +205,17 @@ static void own_metrics(struct api_server *s, struct mb_buf *b)
 	         "metricsbus_api_export_skipped_total %llu\n",
 	         (unsigned long long)__atomic_load_n(&s->stats.skipped, __ATOMIC_RELAXED));
 	rv |= api_put(b, line);
+	static const char *const cap_names[API_CAP_N] = {"source_series", "source_bytes",
+	                                                 "total_bytes"};
+	rv |= api_put(b, "# HELP metricsbus_api_export_capped_total Series left out of /metrics "
+	                 "by a cap (--metrics-max-*), by cap\n"
+	                 "# TYPE metricsbus_api_export_capped_total counter\n");
+	for (int i = 0; i < API_CAP_N; i++) {
+		snprintf(line, sizeof line, "metricsbus_api_export_capped_total{cap=\"%s\"} %llu\n",
+		         cap_names[i],
+		         (unsigned long long)__atomic_load_n(&s->stats.capped[i], __ATOMIC_RELAXED));
+		rv |= api_put(b, line);
+	}
 	(void)rv; /* a short body on OOM is caught by the caller's check of the export */
 }
 
@@ -224,10 +235,14 @@ static void serve_metrics(struct api_server *s, struct api_response *resp)
 	}
 	resp->status = 200;
 	resp->ctype = CT_PROM;
-	if (api_prom_render(&resp->body, &r, s->hist, &skipped) != 0) {
+	uint64_t capped[API_CAP_N] = {0};
+	if (api_prom_render(&resp->body, &r, s->hist, &skipped, &s->caps, capped) != 0) {
 		answer_error(resp, 500, "out of memory");
 	} else {
 		__atomic_add_fetch(&s->stats.skipped, skipped, __ATOMIC_RELAXED);
+		for (int i = 0; i < API_CAP_N; i++)
+			if (capped[i])
+				__atomic_add_fetch(&s->stats.capped[i], capped[i], __ATOMIC_RELAXED);
 		own_metrics(s, &resp->body);
 	}
 	mb_reply_free(&r);

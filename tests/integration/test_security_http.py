@@ -2,7 +2,8 @@
 at a time are cut at the header deadline (libmicrohttpd's idle timeout alone never fires), one
 address holds at most --connection-limit-per-client connections, /healthz and a Prometheus
 scrape answer while hundreds of slow clients hold connections, and a request body is refused at
-once (401 without the token, else 413) without being read."""
+once (401 without the token, else 413) without being read; and /metrics caps what one source
+with heavy tags contributes, counted, while the others are served whole."""
 import os
 import resource
 import select
@@ -144,6 +145,43 @@ class HttpStarvation(mb.StackTest):
                 self.assertTrue(got.startswith(b"HTTP/1.1 " + want), (auth, framing, got[:80]))
         # GET without a body is untouched
         self.assertLess(self.healthz_and_scrape(), 5)
+
+
+class MetricsCap(mb.StackTest):
+    def test_one_heavy_source_capped_others_whole(self):
+        st = self.stack
+        st.agentd("--node-interval", "500ms")
+        st.api("--metrics-max-bytes-per-source", "64KiB", "--metrics-max-series-per-source", "250")
+        big = ",".join("k%d=%s" % (i, chr(97 + i) * 120) for i in range(12))
+        heavy = ["g:heavy.g%d:1:%s" % (i, big) for i in range(400)]
+        from agentd_util import send_batch
+        self.assertEqual(send_batch(st, *heavy, cid="heavy", inst=91, seq=1)["st"], 0)
+        light = ["g:light.g%d:%d" % (i, i) for i in range(200)]
+        self.assertEqual(send_batch(st, *light, cid="light", inst=92, seq=1)["st"], 0)
+        many = ["g:many.g%d:%d" % (i, i) for i in range(300)]
+        self.assertEqual(send_batch(st, *many, cid="many", inst=93, seq=1)["st"], 0)
+
+        def scrape():
+            code, _, raw = st.http("/metrics", timeout=30)
+            text = raw.decode()
+            return text if code == 200 and "light_g199" in text and "many_g" in text else None
+        text = mb.poll(scrape, timeout=30, what="a scrape with both sources")
+        heavy_lines = [ln for ln in text.splitlines()
+                       if ln.startswith("heavy_") and not ln.startswith("#")]
+        light_lines = [ln for ln in text.splitlines()
+                       if ln.startswith("light_") and not ln.startswith("#")]
+        self.assertEqual(len(light_lines), 200)          # the others whole
+        self.assertGreater(len(heavy_lines), 0)
+        self.assertLessEqual(sum(len(ln) + 1 for ln in heavy_lines), 64 * 1024)
+        self.assertLess(len(heavy_lines), 400)
+        self.assertEqual(len([ln for ln in text.splitlines() if ln.startswith("many_")]), 250)
+        # counted when hit, in the bridge's own metrics
+        capped = [ln for ln in text.splitlines()
+                  if ln.startswith('metricsbus_api_export_capped_total{cap="source_bytes"}')]
+        self.assertTrue(capped and float(capped[0].split()[-1]) > 0, capped)
+        capped = [ln for ln in text.splitlines()
+                  if ln.startswith('metricsbus_api_export_capped_total{cap="source_series"}')]
+        self.assertTrue(capped and float(capped[0].split()[-1]) >= 50, capped)
 
 
 if __name__ == "__main__":
