@@ -534,7 +534,7 @@ void api_serve(struct api_server *s, const char *method, const char *path,
 		const char *self = api_args_get(args, "self");
 		bool want_self = self && (!strcmp(self, "1") || !strcmp(self, "true"));
 		drop_own_counters(&r, want_self ||
-		                          (q.name && !strncmp(q.name, "metricsbus.shim.", 16)));
+		                          (q.name && !strncmp(q.name, "metricsbus.shim", 15)));
 		if (want_self && !q.name)
 			add_agentd_refused(s, &r, q.source);
 	}

@@ -163,6 +163,10 @@ class DcosApi(mb.StackTest):
         self.assertEqual(own(""), set())
         self.assertIn("metricsbus.shim.lines", mb.poll(lambda: own("?self=1") or None,
                                                         what="own counters with self=1"))
+        # asked by name (the family, by prefix), they are there without self=1
+        st, body = self.stack.http_json(f"/v0/containers/{al.CID}/app/metricsbus.shim")
+        self.assertEqual(st, 200)
+        self.assertIn("metricsbus.shim.lines", {p["name"] for p in body["datapoints"]})
 
     def test_bad_requests_name_the_problem(self):
         s = self.stack
