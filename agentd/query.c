@@ -389,6 +389,11 @@ nomem:
 	agent_reply_err(r, 500, "out of memory");
 }
 
+/* What one source's series may weigh in an export (names and tags): one container with heavy
+ * tags must not make every scrape, and the bridge's memory for it, huge. The bridge caps what
+ * it renders too (--metrics-max-bytes-per-source); this bounds what it is sent. */
+#define EXPORT_SRC_BYTES (16u << 20)
+
 static void q_export(struct agent_store *s, MDB_txn *t, const struct mb_query *q,
                      struct mb_reply *r)
 {
@@ -396,15 +401,25 @@ static void q_export(struct agent_store *s, MDB_txn *t, const struct mb_query *q
 	struct mb_source_dims *srcs = mb_arena_alloc(&r->arena, (s->r.nsrc + 1) * sizeof *srcs);
 	struct mb_export_item *it = mb_arena_alloc(&r->arena, (s->r.nser + 1) * sizeof *it);
 	uint32_t ns = 0, ni = 0;
+	uint64_t capped = 0;
 	if (!srcs || !it)
 		goto nomem;
 	for (uint32_t ci = 0; ci < s->r.nsrc; ci++) {
 		const struct agent_source *c = s->r.src[ci];
 		bool any = false;
+		uint64_t weight = 0;
 		for (uint32_t i = 0; i < c->nser; i++) {
 			const struct agent_series *se = s->r.ser[c->ser[i]];
 			if (!agent_series_live(s, se, now))
 				continue;
+			uint64_t w = strlen(se->name) + 16;
+			for (int j = 0; j < se->ntags; j++)
+				w += strlen(se->tags[j].key) + strlen(se->tags[j].val) + 8;
+			if (weight + w > EXPORT_SRC_BYTES) {
+				capped++;
+				continue;
+			}
+			weight += w;
 			double sl[5];
 			int64_t end;
 			if (latest(s, t, se, sl, &end) != 0)
@@ -478,6 +493,11 @@ static void q_export(struct agent_store *s, MDB_txn *t, const struct mb_query *q
 				goto nomem;
 			ni++;
 		}
+	}
+	if (capped) {
+		pthread_mutex_lock(&s->stats.lock);
+		s->stats.v.export_capped += capped;
+		pthread_mutex_unlock(&s->stats.lock);
 	}
 	r->srcs = srcs;
 	r->nsrcs = ns;

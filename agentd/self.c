@@ -22,7 +22,7 @@ const char *agent_reject_name(int reason)
  * not committed (store full, disk full) is folded into the next one, not lost. */
 enum {
 	S_BRECV, S_RRECV, S_BCOMMIT, S_RCOMMIT, S_DUP, S_RETRY, S_MISMATCH, S_UNKNOWN, S_TXNS,
-	S_QUERIES, S_QFAIL, S_REF_LIMIT, S_REF_FULL, S_MAP_DROP, S_MAP_ERR, S_MAP_RELOAD,
+	S_QUERIES, S_QFAIL, S_REF_LIMIT, S_REF_FULL, S_MAP_DROP, S_MAP_ERR, S_MAP_RELOAD, S_EXP_CAP,
 	S_REJ0,
 	S_L0 = S_REJ0 + AGENT_REJ_NREASONS, /* accepted, errors, half_open per listener */
 	S_N = S_L0 + 3 * AGENT_NLISTENERS
@@ -46,6 +46,7 @@ static const struct {
 	[S_MAP_DROP] = {"agentd.mapping.dropped", NULL, NULL},
 	[S_MAP_ERR] = {"agentd.mapping.errors", NULL, NULL},
 	[S_MAP_RELOAD] = {"agentd.mapping.reload_failed", NULL, NULL},
+	[S_EXP_CAP] = {"agentd.export.capped", NULL, NULL},
 	[S_REJ0 + AGENT_REJ_INVALID] = {"agentd.batches.rejected", "reason", "invalid"},
 	[S_REJ0 + AGENT_REJ_VERSION] = {"agentd.batches.rejected", "reason", "version"},
 	[S_REJ0 + AGENT_REJ_TOOBIG] = {"agentd.batches.rejected", "reason", "too_big"},
@@ -155,6 +156,7 @@ int agent_self_collect(struct agent_store *st, uint64_t instance, uint64_t seq, 
 	now[S_MAP_DROP] = ld(&agent_ctr.map_dropped);
 	now[S_MAP_ERR] = ld(&agent_ctr.map_errors);
 	now[S_MAP_RELOAD] = ld(&agent_ctr.map_reload_failed);
+	now[S_EXP_CAP] = ss.export_capped;
 	int map_rules, map_unmatched;
 	agent_mapping_installed_stats(&map_rules, &map_unmatched);
 	for (int r = 0; r < AGENT_REJ_NREASONS; r++)

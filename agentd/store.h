@@ -67,6 +67,7 @@ struct agent_store_stats {
 	uint64_t map_bytes, used_bytes; /* map size, pages in use * page size */
 	uint64_t refused_series_limit, refused_map_full;
 	uint64_t rejected_reserved; /* batches of another sender naming a reserved source */
+	uint64_t export_capped;     /* series left out of exports: their source over its bytes */
 	uint64_t points_committed, txns, dup_batches;
 	double last_commit_ms;
 };

@@ -183,6 +183,29 @@ class MetricsCap(mb.StackTest):
                   if ln.startswith('metricsbus_api_export_capped_total{cap="source_series"}')]
         self.assertTrue(capped and float(capped[0].split()[-1]) >= 50, capped)
 
+    def test_source_past_16mib_bounded_at_agentd(self):
+        """The report's case: one source with heavy tags (here 10,000 series of 32 tags, 42 MB
+        of exposition uncapped): agentd sends the bridge at most 16 MiB of its names and tags,
+        counted in agentd.export.capped, and the scrape stays under the bridge's cap."""
+        st = self.stack
+        st.agentd("--node-interval", "500ms", "--max-series-per-source", "20000")
+        st.api("--metrics-max-bytes-per-source", "0", "--metrics-max-series-per-source", "0")
+        from agentd_util import send_batch
+        tags = ",".join("k%02d=%s" % (i, ("v%02d" % i) * 40) for i in range(32))
+        for b in range(40):
+            recs = ["g:heavy.g%d:1:%s" % (b * 250 + i, tags) for i in range(250)]
+            self.assertEqual(send_batch(st, *recs, cid="heavy", inst=94, seq=b + 1)["st"], 0)
+
+        def scrape():
+            code, _, raw = st.http("/metrics", timeout=60)
+            text = raw.decode()
+            m = [ln for ln in text.splitlines() if ln.startswith("agentd_export_capped_total")]
+            return text if code == 200 and m and float(m[0].split()[-1]) > 0 else None
+        text = mb.poll(scrape, timeout=60, what="agentd's export cap counted")
+        heavy = sum(len(ln) + 1 for ln in text.splitlines() if ln.startswith("heavy_"))
+        self.assertLess(heavy, 24 << 20)
+        self.assertGreater(heavy, 8 << 20)
+
 
 if __name__ == "__main__":
     unittest.main()
