@@ -1,7 +1,8 @@
 #!/bin/sh
 # check.sh: what `make check` runs once everything is built: the suite against the normal
-# build, the same against the ASan+UBSan build, each fuzz target for a few seconds; then the
-# grand total as the last line, "check: N passed, N failed".
+# build, the shim's part of it again against the static shim, the suite against the ASan+UBSan
+# build, each fuzz target for a few seconds; then the grand total as the last line,
+# "check: N passed, N failed".
 cd "$(dirname "$0")/.."
 out=$(mktemp)
 pass=0; fail=0; rc=0
@@ -14,6 +15,7 @@ phase() { # runs one phase, shows its output, adds its closing "N passed, N fail
 	pass=$((pass + p)); fail=$((fail + f))
 }
 phase tests/run.sh build
+phase tests/run.sh build static
 phase tests/run.sh build/asan
 phase tests/fuzz/run.sh build/fuzz "${FUZZ_SECONDS:-4}"
 rm -f "$out"

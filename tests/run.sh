@@ -1,6 +1,7 @@
 #!/bin/sh
-# run.sh BUILD [soak|valgrind]: every unit binary in BUILD/test, then the integration suite
-# against BUILD/bin; ends with the totals line "N passed, N failed" and fails if any failed.
+# run.sh BUILD [soak|valgrind|static]: every unit binary in BUILD/test, then the integration
+# suite against BUILD/bin; ends with the totals line "N passed, N failed" and fails if any failed.
+# static: the shim's integration tests again, against build/static/metricsbus-shim (make static).
 B=${1:-build}
 MODE=${2:-}
 cd "$(dirname "$0")/.."
@@ -22,7 +23,17 @@ if [ -z "$MODE" ]; then
 	done
 fi
 echo "== integration ($B${MODE:+, $MODE})"
-MB_BUILD="$B" MB_MODE="$MODE" /usr/bin/python3 tests/integration/run.py >"$out" 2>&1
+if [ "$MODE" = static ]; then
+	if [ ! -x build/static/metricsbus-shim ]; then
+		echo "no build/static/metricsbus-shim: run make static"
+		echo "0 passed, 1 failed"
+		exit 1
+	fi
+	MB_BUILD="$B" MB_SHIM=build/static/metricsbus-shim /usr/bin/python3 tests/integration/run.py \
+		'test_shim_*.py' test_hostile_shim.py test_clients.py test_programs.py >"$out" 2>&1
+else
+	MB_BUILD="$B" MB_MODE="$MODE" /usr/bin/python3 tests/integration/run.py >"$out" 2>&1
+fi
 cat "$out"; tally "$out" integration
 rm -f "$out"
 echo "total ($B${MODE:+ $MODE}):"

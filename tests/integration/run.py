@@ -2,7 +2,7 @@
 the tests mostly wait on real processes, not on the CPU), prints each file's output as it
 finishes, the slowest tests, and the closing line "N passed, N failed".
 MB_MODE=soak runs only tests marked soak; otherwise those are skipped.
-Usage: run.py [pattern]        (run.py --one FILE runs one file: used by the pool)"""
+Usage: run.py [pattern...]     (run.py --one FILE runs one file: used by the pool)"""
 import concurrent.futures
 import glob
 import json
@@ -60,8 +60,8 @@ def run_file(path):
 def main():
     if len(sys.argv) > 2 and sys.argv[1] == "--one":
         return run_one(sys.argv[2])
-    pattern = sys.argv[1] if len(sys.argv) > 1 else "test_*.py"
-    files = sorted(glob.glob(os.path.join(here, pattern)))
+    patterns = sys.argv[1:] or ["test_*.py"]
+    files = sorted({f for p in patterns for f in glob.glob(os.path.join(here, p))})
     jobs = int(os.environ.get("MB_JOBS", "3"))
     passed = failed = skipped = 0
     times = []
