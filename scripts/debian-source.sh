@@ -17,6 +17,7 @@ if [ ! -f "$dir/.unpacked" ]; then
 	t=$(mktemp -d)
 	trap 'rm -rf "$t"' EXIT
 	# deb-src twins of the machine's configured Debian deb lines (main mirror, updates, security)
+	# shellcheck disable=SC2016
 	apt-get indextargets --format '$(TARGET_OF) $(ORIGIN) $(REPO_URI) $(RELEASE) $(COMPONENT)' |
 		awk '$1 == "deb" && $2 == "Debian" { print "deb-src " $3 " " $4 " " $5 }' | sort -u >"$t/sources.list"
 	[ -s "$t/sources.list" ] || { echo "debian-source.sh: no Debian deb line in the apt configuration" >&2; exit 1; }

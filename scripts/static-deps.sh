@@ -1,12 +1,12 @@
 #!/bin/sh
-# static-deps.sh DIR: what `make static` links the shim against, built with musl-gcc (Debian's
+# static-deps.sh DIR [-DNAME=VALUE ...]: what `make static` links the shim against, built with musl-gcc (Debian's
 # musl-tools) into DIR: msgpack-c and nng as static libraries, from Debian's own source packages
 # (scripts/debian-source.sh; nng with our patches, by scripts/nng.sh), and DIR/include holding
 # the kernel's uapi headers, which musl-gcc leaves out. Idempotent: instant and offline once built.
 set -e
-[ $# -eq 1 ] || { echo "usage: static-deps.sh DIR" >&2; exit 2; }
+[ $# -ge 1 ] || { echo "usage: static-deps.sh DIR [-DNAME=VALUE ...]" >&2; exit 2; }
 top=$(cd "$(dirname "$0")/.." && pwd)
-dir=$1
+dir=$1; shift
 case $dir in /*) ;; *) dir=$top/$dir ;; esac
 cc=${MUSL_CC:-musl-gcc}
 command -v "$cc" >/dev/null 2>&1 || { echo "static-deps.sh: $cc missing: run scripts/deps.sh (musl-tools)" >&2; exit 1; }
@@ -39,6 +39,7 @@ if [ "$(cat "$dir/.msgpack-c" 2>/dev/null)" != "$stamp" ] || [ ! -f "$dir/lib/li
 	echo "static: built Debian's msgpack-c $ver with $cc into $dir" >&2
 fi
 
-# nng: the same source and patches as the dynamic programs' (scripts/nng.sh), the shim's small
-# thread pools, musl. nng.sh owns its prefix (it starts it afresh), hence a directory of its own.
-"$top/scripts/nng.sh" "$dir/nng" -DCMAKE_C_COMPILER="$cc" $NNG_SHIM_CMAKE_FLAGS
+# nng: the same source and patches as the dynamic programs' (scripts/nng.sh), with the options
+# given here (the shim's small thread pools), by musl. nng.sh owns its prefix (it starts it
+# afresh), hence a directory of its own.
+"$top/scripts/nng.sh" "$dir/nng" -DCMAKE_C_COMPILER="$cc" "$@"

@@ -9,12 +9,14 @@ STATIC_MAX  := 2097152
 STATIC_SHIM ?= 1
 
 # The shim's own sources, compiled again by an inner make into build/static with musl-gcc.
+STATIC_NNG  := $(STATIC_DEPS)/nng/lib/libnng.a -lpthread
 static:
-	@scripts/static-deps.sh $(STATIC_DEPS)
+	@scripts/static-deps.sh $(STATIC_DEPS) $(NNG_SMALL_OPTS)
 	@$(MAKE) --no-print-directory B=$(STATIC) CC=$(MUSL_CC) SAN= \
+	  NNG_DIR=$(STATIC_DEPS)/nng NNG_SMALL_DIR=$(STATIC_DEPS)/nng \
+	  NNG_LIBS="$(STATIC_NNG)" NNG_SHIM_LIBS="$(STATIC_NNG)" MP_LIBS=$(STATIC_DEPS)/lib/libmsgpackc.a \
 	  EXTRA_CFLAGS="-isystem $(STATIC_DEPS)/include -isystem $(STATIC_DEPS)/nng/include" \
-	  EXTRA_LDFLAGS="-static -L$(STATIC_DEPS)/lib -L$(STATIC_DEPS)/nng/lib" \
-	  NNG_LIBS="-lnng -lpthread" MP_LIBS=-lmsgpackc $(STATIC)/metricsbus-shim
+	  EXTRA_LDFLAGS=-static $(STATIC)/metricsbus-shim
 
 # Only the inner make (B=build/static) has a rule for $(B)/bin/metricsbus-shim built with musl.
 $(STATIC)/metricsbus-shim: $(STATIC)/bin/metricsbus-shim

@@ -365,7 +365,8 @@ class TestExampleApp(TempDirTest):
 
 class TestScripts(unittest.TestCase):
     def test_demo_and_man_scripts_pass_shellcheck(self):
-        scripts = [os.path.join(mb.ROOT, "scripts", f) for f in ("demo.sh", "man.sh")]
+        scripts = [os.path.join(mb.ROOT, "scripts", f)
+                   for f in ("demo.sh", "man.sh", "debian-source.sh", "static-deps.sh")]
         for f in scripts:
             r = subprocess.run(["sh", "-n", f], capture_output=True, text=True)
             self.assertEqual(0, r.returncode, r.stderr)
@@ -463,6 +464,13 @@ class TestInstall(TempDirTest):
                                      timeout=60)
                 self.assertEqual(0, out.returncode, out.stderr)
         self.assertTrue(os.path.isfile(os.path.join(dest, "opt/mb/lib/systemd/system/metricsbus-api.service")))
+        # the static shim beside the dynamic one, as built by make static
+        static = os.path.join(dest, "opt/mb/bin/metricsbus-shim-static")
+        self.assertTrue(os.access(static, os.X_OK), static)
+        with open(static, "rb") as a, open(os.path.join(mb.ROOT, "build/static/metricsbus-shim"), "rb") as b:
+            self.assertEqual(a.read(), b.read())
+        r = subprocess.run([static, "--version"], capture_output=True, text=True, timeout=10)
+        self.assertEqual(0, r.returncode, r.stderr)
 
 
 if __name__ == "__main__":
