@@ -16,11 +16,19 @@ if [ ! -f "$dir/.unpacked" ]; then
 	done
 	t=$(mktemp -d)
 	trap 'rm -rf "$t"' EXIT
-	# deb-src twins of the machine's configured Debian deb lines (main mirror, updates, security)
-	# shellcheck disable=SC2016
-	apt-get indextargets --format '$(TARGET_OF) $(ORIGIN) $(REPO_URI) $(RELEASE) $(COMPONENT)' |
-		awk '$1 == "deb" && $2 == "Debian" { print "deb-src " $3 " " $4 " " $5 }' | sort -u >"$t/sources.list"
-	[ -s "$t/sources.list" ] || { echo "debian-source.sh: no Debian deb line in the apt configuration" >&2; exit 1; }
+	# deb-src twins of the machine's configured Debian deb lines (main mirror, updates, security),
+	# as apt knows them from its indexes (an image whose lists were cleaned has none: update)
+	targets() {
+		# shellcheck disable=SC2016
+		apt-get indextargets --format '$(TARGET_OF) $(ORIGIN) $(REPO_URI) $(RELEASE) $(COMPONENT)' |
+			awk '$1 == "deb" && $2 == "Debian" { print "deb-src " $3 " " $4 " " $5 }' | sort -u >"$t/sources.list"
+	}
+	targets
+	if [ ! -s "$t/sources.list" ] && [ "$(id -u)" = 0 ]; then
+		apt-get -qq update >&2
+		targets
+	fi
+	[ -s "$t/sources.list" ] || { echo "debian-source.sh: no Debian deb line in apt's indexes (apt-get update?)" >&2; exit 1; }
 	mkdir -p "$t/parts" "$t/lists/partial" "$t/cache/archives/partial" "$t/dl"
 	apt_opts="-o Dir::Etc::SourceList=$t/sources.list -o Dir::Etc::SourceParts=$t/parts
 		-o Dir::State::Lists=$t/lists -o Dir::Cache=$t/cache -o Debug::NoLocking=1

@@ -79,10 +79,13 @@ class Root:
         with open(self.host(path)) as f:
             return f.read()
 
-    def start(self, argv, env=None, binds=None, name="container"):
+    def start(self, argv, env=None, binds=None, workdir=None, name="container"):
         """Runs argv in the root; binds maps container paths to host directories (default: the
-        stack's run directory at /run/metricsbus). unshare --kill-child: killing the returned
-        process kills the whole container."""
+        stack's run directory at /run/metricsbus); workdir (a Dockerfile's WORKDIR) is entered
+        by the root's busybox, which then execs argv. unshare --kill-child: killing the
+        returned process kills the whole container."""
+        if workdir:
+            argv = ["/bin/busybox", "sh", "-c", 'cd "$0" && exec "$@"', workdir] + list(argv)
         binds = {"/run/metricsbus": self.stack.run_dir} if binds is None else binds
         pairs = []
         for cpath, hdir in binds.items():

@@ -43,7 +43,12 @@ class TestExampleFiles(TempDirTest):
         checked = {"Dockerfile", "Dockerfile.dockerignore", "marathon.json", "kubernetes-pod.yaml",
                    "prometheus.yml", "README.md", "app/app.py", "app/metrics.py", "app/poller.py",
                    "systemd/metricsbus-api.service", "systemd/metricsbus.sysusers.conf",
-                   "systemd/metricsbus-api.default"}
+                   "systemd/metricsbus-api.default",
+                   # checked by test_examples_static.py
+                   "Dockerfile.alpine", "Dockerfile.python-slim", "Dockerfile.distroless",
+                   "Dockerfile.shim-init", "Dockerfile.alpine.dockerignore",
+                   "Dockerfile.python-slim.dockerignore", "Dockerfile.distroless.dockerignore",
+                   "Dockerfile.shim-init.dockerignore", "kubernetes-inject.yaml", "marathon-fetch.json"}
         found = set()
         for dirpath, dirnames, files in os.walk(EX):
             dirnames[:] = [d for d in dirnames if d != "__pycache__"]
