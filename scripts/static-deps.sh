@@ -21,25 +21,38 @@ arch=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
 for h in linux asm-generic; do ln -sfn "/usr/include/$h" "$dir/include/$h"; done
 ln -sfn "/usr/include/$arch/asm" "$dir/include/asm"
 
-# msgpack-c: the C library only (Debian's msgpack-c is also its C++ headers' source).
-src=$top/build/msgpack-c-src
-ver=$("$top/scripts/debian-source.sh" msgpack-c "$src")
-stamp="msgpack-c $ver $cc"
-if [ "$(cat "$dir/.msgpack-c" 2>/dev/null)" != "$stamp" ] || [ ! -f "$dir/lib/libmsgpackc.a" ]; then
-	b=$dir/build-msgpack-c
+# cmake_static NAME SRC PREFIX STAMP [-DNAME=VALUE ...]: builds SRC with musl into PREFIX as a
+# static library, unless PREFIX/.NAME holds STAMP already.
+cmake_static() {
+	name=$1 src=$2 prefix=$3 stamp=$4
+	shift 4
+	[ "$(cat "$prefix/.$name" 2>/dev/null)" = "$stamp" ] && return 0
+	b=$dir/build-$name
 	rm -rf "$b"
 	cmake -S "$src" -B "$b" -DCMAKE_C_COMPILER="$cc" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-		-DMSGPACK_BUILD_TESTS=OFF -DMSGPACK_BUILD_EXAMPLES=OFF -DMSGPACK_ENABLE_SHARED=OFF \
-		-DBUILD_SHARED_LIBS=OFF -DCMAKE_INSTALL_PREFIX="$dir" -DCMAKE_INSTALL_LIBDIR=lib \
+		-DBUILD_SHARED_LIBS=OFF -DCMAKE_INSTALL_PREFIX="$prefix" -DCMAKE_INSTALL_LIBDIR=lib "$@" \
 		>"$b.log" 2>&1 || { cat "$b.log" >&2; exit 1; }
 	cmake --build "$b" -j "$(nproc 2>/dev/null || echo 2)" >>"$b.log" 2>&1 || { tail -n 40 "$b.log" >&2; exit 1; }
 	cmake --install "$b" >/dev/null
 	rm -rf "$b" "$b.log"
-	echo "$stamp" >"$dir/.msgpack-c"
-	echo "static: built Debian's msgpack-c $ver with $cc into $dir" >&2
-fi
+	echo "$stamp" >"$prefix/.$name"
+	echo "static: built $stamp into $prefix" >&2
+}
+
+# msgpack-c: the C library only (Debian's msgpack-c is also its C++ headers' source).
+src=$top/build/msgpack-c-src
+ver=$("$top/scripts/debian-source.sh" msgpack-c "$src")
+cmake_static msgpack-c "$src" "$dir" "Debian's msgpack-c $ver with $cc" \
+	-DMSGPACK_BUILD_TESTS=OFF -DMSGPACK_BUILD_EXAMPLES=OFF -DMSGPACK_ENABLE_SHARED=OFF
 
 # nng: the same source and patches as the dynamic programs' (scripts/nng.sh), with the options
 # given here (the shim's small thread pools), by musl. nng.sh owns its prefix (it starts it
-# afresh), hence a directory of its own.
-"$top/scripts/nng.sh" "$dir/nng" -DCMAKE_C_COMPILER="$cc" "$@"
+# afresh), hence a directory of its own. Until nng.sh is in the tree: Debian's nng as it is.
+if [ -x "$top/scripts/nng.sh" ]; then
+	"$top/scripts/nng.sh" "$dir/nng" -DCMAKE_C_COMPILER="$cc" "$@"
+else
+	src=$top/build/nng-debian-src
+	ver=$("$top/scripts/debian-source.sh" nng "$src")
+	cmake_static nng "$src" "$dir/nng" "Debian's nng $ver with $cc $*" -DNNG_ENABLE_TLS=OFF \
+		-DNNG_TESTS=OFF -DNNG_TOOLS=OFF -DNNG_ENABLE_NNGCAT=OFF -DNNG_ENABLE_HTTP=OFF "$@"
+fi
