@@ -32,37 +32,9 @@ for tool in apt-get dpkg-source patch cmake cc; do
 	command -v $tool >/dev/null 2>&1 || { echo "nng.sh: $tool missing: run scripts/deps.sh" >&2; exit 1; }
 done
 
-# 1. The source package, once: Debian's orig tarball with Debian's own patches applied.
-if [ ! -f "$src/pkg/.unpacked" ]; then
-	t=$(mktemp -d)
-	trap 'rm -rf "$t"' EXIT
-	# deb-src twins of the machine's configured Debian deb lines (main mirror, updates, security)
-	apt-get indextargets --format '$(TARGET_OF) $(ORIGIN) $(REPO_URI) $(RELEASE) $(COMPONENT)' |
-		awk '$1 == "deb" && $2 == "Debian" { print "deb-src " $3 " " $4 " " $5 }' | sort -u >"$t/sources.list"
-	if [ ! -s "$t/sources.list" ] && [ "$(id -u)" = 0 ]; then
-		apt-get update -qq # the indexes name the Debian origin; an image may have removed them
-		apt-get indextargets --format '$(TARGET_OF) $(ORIGIN) $(REPO_URI) $(RELEASE) $(COMPONENT)' |
-			awk '$1 == "deb" && $2 == "Debian" { print "deb-src " $3 " " $4 " " $5 }' | sort -u >"$t/sources.list"
-	fi
-	[ -s "$t/sources.list" ] ||
-		{ echo "nng.sh: no Debian deb line with its index in the apt configuration: run apt-get update" >&2; exit 1; }
-	mkdir -p "$t/parts" "$t/lists/partial" "$t/cache/archives/partial" "$t/dl"
-	apt_opts="-o Dir::Etc::SourceList=$t/sources.list -o Dir::Etc::SourceParts=$t/parts
-		-o Dir::State::Lists=$t/lists -o Dir::Cache=$t/cache -o Debug::NoLocking=1
-		-o APT::Sandbox::User=$(id -un)"
-	echo "nng: fetching Debian's nng source package from $(cut -d' ' -f2 "$t/sources.list" | sort -u | tr '\n' ' ')"
-	# shellcheck disable=SC2086
-	apt-get $apt_opts -qq update
-	# shellcheck disable=SC2086
-	(cd "$t/dl" && apt-get $apt_opts -qq source --download-only nng)
-	rm -rf "$src"
-	mkdir -p "$src"
-	dpkg-source --no-copy -x "$t"/dl/nng_*.dsc "$src/pkg" >/dev/null
-	touch "$src/pkg/.unpacked"
-	rm -rf "$t"
-	trap - EXIT
-fi
-ver=$(dpkg-parsechangelog -l "$src/pkg/debian/changelog" -S Version)
+# 1. The source package, once: Debian's orig tarball with Debian's own patches applied, fetched
+# by apt from the machine's configured Debian mirror (scripts/debian-source.sh).
+ver=$("$top/scripts/debian-source.sh" nng "$src/pkg")
 
 # 2. Our patches, on a fresh copy so that a changed series starts clean.
 tree=$src/tree-$pstamp

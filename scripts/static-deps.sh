@@ -47,12 +47,5 @@ cmake_static msgpack-c "$src" "$dir" "Debian's msgpack-c $ver with $cc" \
 
 # nng: the same source and patches as the dynamic programs' (scripts/nng.sh), with the options
 # given here (the shim's small thread pools), by musl. nng.sh owns its prefix (it starts it
-# afresh), hence a directory of its own. Until nng.sh is in the tree: Debian's nng as it is.
-if [ -x "$top/scripts/nng.sh" ]; then
-	"$top/scripts/nng.sh" "$dir/nng" -DCMAKE_C_COMPILER="$cc" "$@"
-else
-	src=$top/build/nng-debian-src
-	ver=$("$top/scripts/debian-source.sh" nng "$src")
-	cmake_static nng "$src" "$dir/nng" "Debian's nng $ver with $cc $*" -DNNG_ENABLE_TLS=OFF \
-		-DNNG_TESTS=OFF -DNNG_TOOLS=OFF -DNNG_ENABLE_NNGCAT=OFF -DNNG_ENABLE_HTTP=OFF "$@"
-fi
+# afresh), hence a directory of its own.
+"$top/scripts/nng.sh" "$dir/nng" -DCMAKE_C_COMPILER="$cc" "$@"
