@@ -45,6 +45,16 @@ def unusable():
     return None
 
 
+def node_layout(stack):
+    """The node's layout (docs/operations.md): agentd's ingest socket alone in RUNDIR/ingest, the
+    directory a container gets at /run/metricsbus (the query socket stays out). Call before
+    stack.agentd(); returns that directory."""
+    d = os.path.join(stack.run_dir, "ingest")
+    os.makedirs(d, exist_ok=True)
+    stack.ingest = "ipc://" + os.path.join(d, "ingest.sock")
+    return d
+
+
 class Root:
     def __init__(self, stack, name="root"):
         self.stack = stack
@@ -81,12 +91,12 @@ class Root:
 
     def start(self, argv, env=None, binds=None, workdir=None, name="container"):
         """Runs argv in the root; binds maps container paths to host directories (default: the
-        stack's run directory at /run/metricsbus); workdir (a Dockerfile's WORKDIR) is entered
+        node's ingest directory, node_layout(), at /run/metricsbus); workdir (a Dockerfile's WORKDIR) is entered
         by the root's busybox, which then execs argv. unshare --kill-child: killing the
         returned process kills the whole container."""
         if workdir:
             argv = ["/bin/busybox", "sh", "-c", 'cd "$0" && exec "$@"', workdir] + list(argv)
-        binds = {"/run/metricsbus": self.stack.run_dir} if binds is None else binds
+        binds = {"/run/metricsbus": os.path.join(self.stack.run_dir, "ingest")} if binds is None else binds
         pairs = []
         for cpath, hdir in binds.items():
             self.mkdir(cpath)

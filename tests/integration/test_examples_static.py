@@ -105,7 +105,7 @@ class TestStaticExampleFiles(unittest.TestCase):
             pod = yaml.safe_load(f)
         vols = {v["name"]: v for v in pod["spec"]["volumes"]}
         self.assertEqual({}, vols["metricsbus-bin"]["emptyDir"])
-        self.assertEqual("/run/metricsbus", vols["metricsbus-run"]["hostPath"]["path"])
+        self.assertEqual("/run/metricsbus/ingest", vols["metricsbus-run"]["hostPath"]["path"])
         init, = pod["spec"]["initContainers"]
         self.assertEqual(cmd, init["command"])
         self.assertEqual([{"name": "metricsbus-bin", "mountPath": os.path.dirname(cmd[2])}], init["volumeMounts"])
@@ -125,7 +125,7 @@ class TestStaticExampleFiles(unittest.TestCase):
         self.assertTrue(fetch["executable"])
         self.assertFalse(fetch["extract"])
         self.assertTrue(app["cmd"].startswith('exec "$MESOS_SANDBOX/metricsbus-shim-static" -- '), app["cmd"])
-        self.assertIn({"containerPath": "/run/metricsbus", "hostPath": "/run/metricsbus", "mode": "RW"},
+        self.assertIn({"containerPath": "/run/metricsbus", "hostPath": "/run/metricsbus/ingest", "mode": "RW"},
                       app["container"]["volumes"])
         self.assertNotIn("metricsbus", app["container"]["docker"]["image"])
         for v in app["env"].values():
@@ -136,6 +136,7 @@ class TestStaticExampleFiles(unittest.TestCase):
 class TestStaticExamplesRun(mb.StackTest):
     def setUp(self):
         super().setUp()
+        self.ingest_dir = rootlib.node_layout(self.stack)
         self.stack.agentd()
 
     def root(self, name):
@@ -233,7 +234,7 @@ class TestStaticExamplesRun(mb.StackTest):
         env["METRICSBUS_FLUSH_INTERVAL"] = "200ms"
         cid = "ticker-5c7d9:" + app["name"]
         mounts = {m["name"]: m["mountPath"] for m in app["volumeMounts"]}
-        binds = {mounts["metricsbus-bin"]: empty_dir, mounts["metricsbus-run"]: self.stack.run_dir}
+        binds = {mounts["metricsbus-bin"]: empty_dir, mounts["metricsbus-run"]: self.ingest_dir}
         # the application container, its command with busybox standing in for python:slim's
         r = self.root("app")
         p = r.start(app["command"][:2] + STANDIN, env=env, binds=binds, name="app")
@@ -241,7 +242,7 @@ class TestStaticExamplesRun(mb.StackTest):
         self.deliver_and_stop(r, p, cid, "pod.hits")
         # the command the pod gives, with this host's python3 for the image's
         argv = [copied] + app["command"][1:] + app["args"]
-        host_env = dict(env, METRICSBUS_RUN_DIR=self.stack.run_dir, PATH=os.environ["PATH"])
+        host_env = dict(env, METRICSBUS_RUN_DIR=self.ingest_dir, PATH=os.environ["PATH"])
         p = subprocess.Popen(argv, env=host_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.stack.procs.append(p)
         mb.poll(lambda: (al.range_sum(self.stack, cid, "ticker.ticks") or 0) >= 1, timeout=20,
@@ -270,11 +271,11 @@ class TestStaticExamplesRun(mb.StackTest):
         r = self.root("marathon")
         cmd = shim_part + " -- " + " ".join("'%s'" % a for a in STANDIN)
         p = r.start(["/bin/sh", "-c", cmd], env=env,
-                    binds={"/mnt/mesos/sandbox": sandbox, "/run/metricsbus": self.stack.run_dir}, name="marathon")
+                    binds={"/mnt/mesos/sandbox": sandbox, "/run/metricsbus": self.ingest_dir}, name="marathon")
         r.pid1(p)
         self.deliver_and_stop(r, p, run_id, "marathon.hits")
         # the whole cmd on this host (its python3 for the image's): the app answers HTTP
-        host_env = dict(env, MESOS_SANDBOX=sandbox, METRICSBUS_RUN_DIR=self.stack.run_dir, PATH=os.environ["PATH"])
+        host_env = dict(env, MESOS_SANDBOX=sandbox, METRICSBUS_RUN_DIR=self.ingest_dir, PATH=os.environ["PATH"])
         p = subprocess.Popen(["/bin/sh", "-c", app["cmd"]], env=host_env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.stack.procs.append(p)

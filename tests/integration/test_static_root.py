@@ -1,7 +1,7 @@
 """test_static_root: the static shim (make static) as the entrypoint of a container whose root
 holds nothing but the shim and Debian's static busybox: PID 1 of its own pid namespace, chrooted,
 statsd over UDP and over its Unix socket, delivery to a real agentd outside through the node's
-run directory mounted at /run/metricsbus, signals forwarded, the child's exit status returned."""
+ingest directory mounted at /run/metricsbus, signals forwarded, the child's exit status returned."""
 import os
 import signal
 import socket
@@ -31,6 +31,7 @@ class StaticShimInEmptyRoot(mb.StackTest):
         self.root.put(rootlib.STATIC, SHIM)
         self.root.busybox("sh", "env", "mv", "sleep")
         self.root.mkdir("/tmp")
+        rootlib.node_layout(self.stack)
         self.stack.agentd()
 
     def start(self, cid, *args, cmd):
