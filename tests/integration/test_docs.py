@@ -44,6 +44,17 @@ class DocsTest(unittest.TestCase):
         probs = mbdoc.flag_tables(BUILD, paths=paths + [self.doc(bad, "agentd.md")])
         self.assertTrue(any("metricsbus-agentd differs" in p for p in probs), probs)
 
+    def test_every_kept_fuzz_input_is_named_in_security_md(self):
+        with open(os.path.join(mb.ROOT, "docs", "security.md")) as f:
+            text = f.read()
+        regress = os.path.join(mb.ROOT, "tests", "fuzz", "regress")
+        kept = [f"{t}/{f}" for t in sorted(os.listdir(regress))
+                for f in sorted(os.listdir(os.path.join(regress, t)))]
+        for k in kept:
+            self.assertIn(f"`{k}`", text, f"tests/fuzz/regress/{k} is not named in docs/security.md")
+        if not kept:
+            self.assertNotIn("tests/fuzz/regress/NAME/`, the inputs", text)
+
     def test_an_unmarked_block_or_unknown_kind_fails_before_anything_runs(self):
         p = self.doc("text\n\n    GET /v0/ping\n\n<!-- doctest: htp -->\n\n    x\n\n"
                      "<!-- doctest: skip -->\n\n    y\n\n"
