@@ -1,5 +1,5 @@
 # metricsbus: one Makefile, a fragment per folder (bus/bus.mk, shim/shim.mk, ...).
-# make | make check | make demo | make static | make asan | make fuzz | make bench | make soak | make install
+# make | make check | make demo | make static | make release | make asan | make fuzz | make bench | make soak | make install
 # make doc-flags (rewrites the flag tables in docs/ from the programs' own)
 B        ?= build
 PREFIX   ?= /usr/local
@@ -24,7 +24,7 @@ FUZZERS  :=
 all: programs tests-build
 programs: $(PROGRAMS)
 
-include bus/bus.mk shim/shim.mk shim/static.mk agentd/agentd.mk ui/ui.mk api/api.mk tests/tests.mk tests/fuzz/fuzz.mk scripts/install.mk tests/bench/bench.mk
+include bus/bus.mk shim/shim.mk shim/static.mk agentd/agentd.mk ui/ui.mk api/api.mk tests/tests.mk tests/fuzz/fuzz.mk scripts/install.mk scripts/release.mk tests/bench/bench.mk
 
 $(B)/obj/%.o: %.c | nng-ok
 	@mkdir -p $(@D)

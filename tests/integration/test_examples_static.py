@@ -13,6 +13,8 @@ import shutil
 import signal
 import socket
 import subprocess
+import tarfile
+import tempfile
 import unittest
 import urllib.request
 
@@ -286,6 +288,43 @@ class TestStaticExamplesRun(mb.StackTest):
         mb.poll(answers, timeout=20, what="the Marathon app's http.server")
         p.send_signal(signal.SIGTERM)
         self.assertEqual(128 + signal.SIGTERM, shimlib.wait_exit(self.stack, p, timeout=20))
+
+
+class TestRelease(unittest.TestCase):
+    """make release: the tarball holds the static shim beside the programs, the static shim is
+    shipped on its own too, and SHA256SUMS checks both."""
+
+    def make(self, *args):
+        return subprocess.run(["make", "-C", mb.ROOT, "--no-print-directory", "B=" + os.path.relpath(mb.BUILD, mb.ROOT)]
+                              + list(args), capture_output=True, text=True, timeout=300)
+
+    def test_release_ships_the_static_shim(self):
+        if mb.SANITIZED:
+            self.skipTest("a release is of the normal build")
+        if not os.path.exists(rootlib.STATIC) or not os.path.exists(mb.binpath("metricsbus-agentd")):
+            self.skipTest("programs or the static shim not built")
+        if any(ln.strip() not in ("", ":") for ln in self.make("-n", "programs").stdout.splitlines()):
+            self.skipTest("programs not up to date; `make release` would rebuild them")
+        d = tempfile.mkdtemp(prefix="mbrel", dir="/tmp")
+        self.addCleanup(shutil.rmtree, d, ignore_errors=True)
+        r = self.make("release", "RELEASE_DIR=" + d)
+        self.assertEqual(0, r.returncode, r.stdout + r.stderr)
+        files = sorted(os.listdir(d))
+        self.assertEqual(3, len(files), files)
+        tar = next(f for f in files if f.endswith(".tar.gz"))
+        shim = next(f for f in files if f.startswith("metricsbus-shim-static-"))
+        self.assertRegex(shim, r"^metricsbus-shim-static-\d+\.\d+\.\d+-linux-\w+$")
+        with open(os.path.join(d, shim), "rb") as a, open(rootlib.STATIC, "rb") as b:
+            self.assertEqual(a.read(), b.read())
+        self.assertTrue(os.access(os.path.join(d, shim), os.X_OK))
+        with tarfile.open(os.path.join(d, tar)) as t:
+            names = set(t.getnames())
+            for n in ("metricsbus-shim-static", "metricsbus-shim", "metricsbus-agentd", "metricsbus-api", "metricsbus"):
+                self.assertIn("usr/local/bin/" + n, names)
+            self.assertEqual(0, t.getmember("usr/local/bin/metricsbus-shim-static").uid)
+        r = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=d, capture_output=True, text=True)
+        self.assertEqual(0, r.returncode, r.stdout + r.stderr)
+        self.assertEqual(2, r.stdout.count(": OK"))
 
 
 if __name__ == "__main__":
