@@ -13,6 +13,8 @@ renders as nothing; an unmarked block or an unknown kind fails, so no example es
                                       is not shown); "# ..." comments are dropped
     <!-- doctest: statsd ID [SHIM FLAGS] -->  the lines are sent to the shim of container ID
                                       (started with those flags) before anything else runs
+    <!-- doctest: usage PROGRAM -->   a synopsis: it starts with PROGRAM, and every --flag in it
+                                      is one of PROGRAM's (its --help-markdown)
     <!-- doctest: skip REASON -->     shown only (a diagram, a grammar, root-only steps):
                                       the reason is required
 
@@ -51,7 +53,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 
 MARK = re.compile(r"^\s*<!--\s*doctest:\s*(.*?)\s*-->\s*$")
-KINDS = ("http", "sh", "run", "statsd", "skip")
+KINDS = ("http", "sh", "run", "statsd", "usage", "skip")
 OPTIONS = ("vary", "bridge", "exit", "with")
 TOKEN = "secret"
 
@@ -399,6 +401,20 @@ def run_run(ds, b):
     return errs
 
 
+def run_usage(b, build):
+    """A synopsis names only flags the program has (no stack needed)."""
+    if len(b.args) != 1 or b.args[0] not in PROGRAMS:
+        return [f"usage wants one of {', '.join(PROGRAMS)}"]
+    prog = b.args[0]
+    if b.text.split()[0] != prog:
+        return [f"the synopsis does not start with {prog}"]
+    exe = os.path.join(ROOT, build, "bin", prog)
+    table = subprocess.run([exe, "--help-markdown"], capture_output=True, text=True).stdout
+    known = set(re.findall(r"`(--[a-z0-9-]+)", table))
+    return [f"{prog} has no flag {f}" for f in sorted(set(re.findall(r"--[a-z0-9-]+", b.text)))
+            if f not in known]
+
+
 def collect(paths):
     blocks = []
     for p in paths:
@@ -409,10 +425,13 @@ def collect(paths):
 def run_file(path, blocks, build):
     """Runs one doc's blocks on a stack of its own (none when nothing runs): each page's
     examples see only their own containers. Returns (failures, blocks run)."""
+    failures = []
+    for b in blocks:
+        if b.kind == "usage":
+            failures += [f"{b.where()}: {e}" for e in run_usage(b, build)]
     runnable = [b for b in blocks if b.kind in ("http", "sh", "run")]
     if not runnable:
-        return [], 0
-    failures = []
+        return failures, sum(1 for b in blocks if b.kind == "usage")
     ds = DocStack(build)
     try:
         sent = {}
@@ -432,7 +451,7 @@ def run_file(path, blocks, build):
                 failures.append(f"{b.where()}: {e}")
     finally:
         ds.close()
-    return failures, len(runnable)
+    return failures, len(runnable) + sum(1 for b in blocks if b.kind == "usage")
 
 
 def run(paths, build="build", out=sys.stdout):

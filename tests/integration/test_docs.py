@@ -65,6 +65,14 @@ class DocsTest(unittest.TestCase):
         self.assertIn("unknown doctest kind 'htp'", fails[1])
         self.assertIn("skip needs a reason", fails[2])
 
+    def test_a_synopsis_names_only_flags_the_program_has(self):
+        ok = "<!-- doctest: usage metricsbus-api -->\n\n    metricsbus-api [--listen ADDR:PORT] [--threads N]\n"
+        self.assertEqual(mbdoc.run([self.doc(ok)], BUILD), [])
+        bad = ok.replace("--threads", "--thread-count")
+        fails = mbdoc.run([self.doc(bad)], BUILD)
+        self.assertEqual(len(fails), 1, fails)
+        self.assertIn("metricsbus-api has no flag --thread-count", fails[0])
+
     def test_a_changed_example_fails(self):
         """Each edit is one a careless doc change could make: a value, a status, a name, a
         CLI output line; every one must be caught, and the unchanged examples pass."""
