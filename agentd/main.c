@@ -119,7 +119,7 @@ int main(int argc, char **argv)
 		{"node-id", MB_FLAG_STR, &node_id, "ID", "this node's id (mesos_id)", false},
 		{"cluster-id", MB_FLAG_STR, &cluster_id, "ID", "the cluster's id (cluster_id)", false},
 		{"hostname", MB_FLAG_STR, &hostname_flag, "NAME",
-		 "the hostname dimension (default: DC/OS's detect_ip, else the host name)", false},
+		 "the hostname dimension", false},
 		{"mesos-work-dir", MB_FLAG_STR, &mesos_work_dir, "DIR",
 		 "Mesos agent work dir: its agent id (meta/slaves/latest) is mesos_id",
 		 false},
@@ -140,7 +140,8 @@ int main(int argc, char **argv)
 		.synopsis = "[FLAGS]",
 		.doc_defaults = (const char *const[]){"data-dir", "/var/lib/metricsbus as root, "
 		                "else $XDG_STATE_HOME/metricsbus", "ingest", "ipc://RUNDIR/ingest.sock",
-		                "query", "ipc://RUNDIR/query.sock", NULL},
+		                "query", "ipc://RUNDIR/query.sock", "hostname",
+		                "DC/OS's detect_ip, else the host name", NULL},
 		.about = "The node daemon: takes acknowledged batches from shims, keeps rolling "
 		         "windows in LMDB, collects node metrics and answers queries.",
 		.flags = flags,

@@ -52,10 +52,10 @@ int main(int argc, char **argv)
 		{"metrics-max-bytes", MB_FLAG_SIZE, &cap_bytes, "SIZE",
 		 "/metrics: most bytes of series in one scrape (0: no cap; default 128MiB)", false},
 		{"connection-limit-per-client", MB_FLAG_INT, &client_limit, "N",
-		 "most concurrent connections from one IP address (default 64)", false},
+		 "most concurrent connections from one IP address", false},
 		{"header-timeout", MB_FLAG_DURATION, &header_timeout_ms, "DURATION",
 		 "a request's headers must be complete this long after the connection opened "
-		 "or answered its last request, however slowly they come (default 10s)", false},
+		 "or answered its last request, however slowly they come", false},
 	};
 	struct mb_prog prog = {
 		.name = "metricsbus-api",

@@ -188,8 +188,7 @@ int main(int argc, char **argv)
 	    {"listen", MB_FLAG_STR, &listen, "HOST:PORT|unix:PATH",
 	     "statsd socket (port 0: an ephemeral port)", false},
 	    {"container-id", MB_FLAG_STR, &cid, "ID",
-	     "container id (default: the Mesos ContainerID, Kubernetes HOSTNAME, else generated)",
-	     false},
+	     "container id", false},
 	    {"dimension", MB_FLAG_LIST, &dimflags, "KEY=VALUE",
 	     "a dimension of the container (repeatable)", false},
 	    {"label", MB_FLAG_LIST, &labelflags, "KEY=VALUE",
@@ -209,7 +208,9 @@ int main(int argc, char **argv)
 	    .name = "metricsbus-shim",
 	    .component = "shim",
 	    .synopsis = "[FLAGS] [--] [COMMAND [ARG...]]",
-	    .doc_defaults = (const char *const[]){"agent", "ipc://RUNDIR/ingest.sock", NULL},
+	    .doc_defaults = (const char *const[]){"agent", "ipc://RUNDIR/ingest.sock", "container-id",
+	                                          "the Mesos ContainerID, Kubernetes HOSTNAME, "
+	                                          "else generated", NULL},
 	    .about = "Container entrypoint: serves statsd for COMMAND (STATSD_UDP_HOST and "
 	             "STATSD_UDP_PORT are set for it), aggregates, and pushes batches to "
 	             "metricsbus-agentd; forwards signals, reaps zombies and exits with "
