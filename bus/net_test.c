@@ -3,6 +3,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/util/platform.h>
 
 #include "mb.h"
 #include "../tests/unit/mbtest.h"
@@ -671,4 +672,36 @@ MB_TEST(net_zero_recvmax_is_bounded)
 	CHECK_EQ_INT(nng_dialer_get_ms(d, NNG_OPT_RECONNMAXT, &t), 0);
 	CHECK_EQ_INT(t, 2000);
 	nng_close(sk);
+}
+
+/* Upstream issue 1702, fixed in the nng we build (scripts/nng-patches/): a REQ context whose
+ * receive is canceled (here its timeout) while its request is still waiting to be sent
+ * crashed nng 1.5.2. Now the send ends with ECANCELED and gives the message back. */
+MB_TEST(net_req_recv_timeout_while_sending_does_not_crash)
+{
+	nng_socket req;
+	nng_ctx ctx;
+	nng_aio *aio[2];
+	nng_msg *msg;
+	CHECK_EQ_INT(nng_req0_open(&req), 0);
+	CHECK_EQ_INT(nng_socket_set_ms(req, NNG_OPT_RECVTIMEO, 100), 0);
+	CHECK_EQ_INT(nng_ctx_open(&ctx, req), 0);
+	CHECK_EQ_INT(nng_aio_alloc(&aio[0], NULL, NULL), 0);
+	CHECK_EQ_INT(nng_aio_alloc(&aio[1], NULL, NULL), 0);
+	CHECK_EQ_INT(nng_msg_alloc(&msg, 0), 0);
+	nng_aio_set_msg(aio[0], msg);
+	nng_ctx_send(ctx, aio[0]); /* no peer: it waits in the send queue */
+	nng_msleep(1);
+	nng_ctx_recv(ctx, aio[1]);
+	nng_aio_wait(aio[0]);
+	nng_aio_wait(aio[1]);
+	CHECK_EQ_INT(nng_aio_result(aio[0]), NNG_ECANCELED);
+	CHECK_EQ_INT(nng_aio_result(aio[1]), NNG_ETIMEDOUT);
+	msg = nng_aio_get_msg(aio[0]);
+	CHECK(msg != NULL);
+	if (msg)
+		nng_msg_free(msg);
+	nng_aio_free(aio[0]);
+	nng_aio_free(aio[1]);
+	nng_close(req);
 }

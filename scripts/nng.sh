@@ -43,7 +43,7 @@ if [ ! -f "$tree/.patched" ]; then
 	cp -a "$src/pkg" "$tree"
 	names=""
 	for p in $(grep -v '^#' "$patches"/series); do
-		patch -d "$tree" -p1 --batch --forward --quiet <"$patches/$p" ||
+		patch -d "$tree" -p1 --batch --forward --quiet --no-backup-if-mismatch <"$patches/$p" ||
 			{ echo "nng.sh: $p does not apply to nng $ver" >&2; exit 1; }
 		names="$names${names:+ }${p%.patch}"
 	done
@@ -72,4 +72,4 @@ cat >"$prefix/include/nng/mb_patches.h" <<EOF
 #define MB_NNG_BUILD_OPTIONS "$*"
 EOF
 echo "$stamp" >"$prefix/.stamp"
-echo "nng: built Debian's nng $ver with: $(cat "$tree/.patches") ${*:+($*)} into $prefix"
+echo "nng: built Debian's nng $ver with: $(cat "$tree/.patches")${*:+ ($*)} into $prefix"

@@ -2,6 +2,8 @@
 the tests mostly wait on real processes, not on the CPU), prints each file's output as it
 finishes, the slowest tests, and the closing line "N passed, N failed".
 MB_MODE=soak runs only tests marked soak; otherwise those are skipped.
+MB_CLOCK_AT=EPOCH_SECONDS runs each file under faketime, its wall clock starting at that instant
+(only the wall clock: FAKETIME_DONT_FAKE_MONOTONIC=1); tests/clock.sh sets it.
 Usage: run.py [pattern...]     (run.py --one FILE runs one file: used by the pool)"""
 import concurrent.futures
 import glob
@@ -43,10 +45,26 @@ def run_one(path):
     return 1 if failed else 0
 
 
+def clock_prefix():
+    """faketime's command line, when MB_CLOCK_AT asks for one: the offset is taken as the file
+    starts, so that every file (and every process it starts) begins at that instant."""
+    at = os.environ.get("MB_CLOCK_AT")
+    if not at:
+        return [], None
+    # FORCE_MONOTONIC_FIX=0: with it (libfaketime 0.9.10's default on this glibc) a
+    # pthread_cond_timedwait on CLOCK_MONOTONIC returns at once, its deadline shifted by the
+    # offset as if it were wall time.
+    env = dict(os.environ, FAKETIME_DONT_FAKE_MONOTONIC="1", FAKETIME_FORCE_MONOTONIC_FIX="0",
+               PYTHONPATH=os.path.join(os.path.dirname(here), "clock") +
+               (":" + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else ""))
+    return ["faketime", "-f", "%+d" % round(float(at) - time.time())], env
+
+
 def run_file(path):
     t0 = time.monotonic()
-    p = subprocess.run([sys.executable, os.path.abspath(__file__), "--one", path],
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    prefix, env = clock_prefix()
+    p = subprocess.run(prefix + [sys.executable, os.path.abspath(__file__), "--one", path],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     lines = p.stdout.rstrip("\n").split("\n")
     try:
         summary = json.loads(lines[-1])

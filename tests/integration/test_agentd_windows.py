@@ -20,7 +20,8 @@ class AgentdWindows(mb.StackTest):
         st = self.stack
         st.agentd("--node-interval", "1h")
         now = int(time.time() * 1000)
-        start = now - 9 * 3600 * 1000  # before the 6 h of the 10 s level: the 1 m level only
+        # before the 6 h of the 10 s level: the 1 m level only; on a minute, for the step below
+        start = (now - 9 * 3600 * 1000) // 60000 * 60000
         values = []
         batches = 0
         t = start
@@ -39,9 +40,14 @@ class AgentdWindows(mb.StackTest):
         self.assertEqual(r["st"], 200, r)
         self.assertEqual(sum(v for _, v in r["pts"] if v is not None), 3 * batches)
         self.assertLessEqual(len(r["pts"]), 11000)
-        # quantiles over the whole span: one point per step; take a step as wide as the span
+        # quantiles over the whole span: one point per step. Steps are aligned to the epoch, so
+        # a fixed step (12 h) would split the 9 h of data at 00:00 or 12:00 UTC most hours of
+        # the day. A step of one minute before `start` (a batch's points belong to the interval
+        # that ends at its time) gives the buckets [0, step) and [step, 2 step), the second
+        # holding all the data whatever the hour.
+        step = start - 60000
         wide = ["--src", "lv", "--name", "lat", "--from", start - 3600000, "--to", now + 3600000,
-                "--step", 12 * 3600 * 1000]
+                "--step", step]
         for stat, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99)):
             r = query(st, "range", *wide, "--stat", stat)
             self.assertEqual(r["st"], 200, r)
