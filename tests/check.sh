@@ -1,7 +1,8 @@
 #!/bin/sh
 # check.sh: what `make check` runs once everything is built: the suite against the normal
-# build, the shim's part of it again against the static shim, the suite against the ASan+UBSan
-# build, each fuzz target for a few seconds; then the grand total as the last line,
+# build, the shim's part of it again against the static shim, the tests that depend on the wall
+# clock again under faketime at day and month boundaries (tests/clock.sh), the suite against the
+# ASan+UBSan build, each fuzz target for a few seconds; then the grand total as the last line,
 # "check: N passed, N failed".
 cd "$(dirname "$0")/.."
 out=$(mktemp)
@@ -16,6 +17,7 @@ phase() { # runs one phase, shows its output, adds its closing "N passed, N fail
 }
 phase tests/run.sh build
 phase tests/run.sh build static
+phase tests/clock.sh build
 phase tests/run.sh build/asan
 phase tests/fuzz/run.sh build/fuzz "${FUZZ_SECONDS:-4}"
 rm -f "$out"
