@@ -664,8 +664,9 @@ MB_TEST(store_refuses_other_retention_and_newer_format)
 /* Exact quantile of sorted values (nearest rank, as the sketch ranks). */
 static double exact_q(double *v, size_t n, double q)
 {
-	size_t k = (size_t)floor(q * (double)(n - 1));
-	return v[k];
+	double x = q * (double)n;
+	size_t r = (size_t)ceil(x - x * 1e-12);
+	return v[(r < 1 ? 1 : r > n ? n : r) - 1];
 }
 
 static int cmp_d(const void *a, const void *b)
