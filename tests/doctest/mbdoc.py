@@ -13,6 +13,8 @@ renders as nothing; an unmarked block or an unknown kind fails, so no example es
                                       is not shown); "# ..." comments are dropped
     <!-- doctest: statsd ID [SHIM FLAGS] -->  the lines are sent to the shim of container ID
                                       (started with those flags) before anything else runs
+    <!-- doctest: file NAME agentd=--FLAG -->  the block is a file: written as NAME in the
+                                      page's stack, and agentd started with --FLAG PATH
     <!-- doctest: usage PROGRAM -->   a synopsis: it starts with PROGRAM, and every --flag in it
                                       is one of PROGRAM's (its --help-markdown)
     <!-- doctest: skip REASON -->     shown only (a diagram, a grammar, root-only steps):
@@ -25,6 +27,8 @@ Options, anywhere in the marker as key=value:
                       agentd is down
     exit=N            the exit status a sh/run command must have
     with=WORD:VALUE[,WORD:VALUE]  placeholders in commands (CONTAINER_ID:web-1)
+    wait=NAME[,NAME]  statsd: the series names to wait for in agentd (default: the names
+                      sent; give the mapped ones when a --mapping file renames them)
 
 In an expected answer a line "..." stands for any lines, and "..." inside a line for any text.
 Answers are compared with whitespace runs as optional, and with the live stack's paths and
@@ -53,8 +57,8 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 
 MARK = re.compile(r"^\s*<!--\s*doctest:\s*(.*?)\s*-->\s*$")
-KINDS = ("http", "sh", "run", "statsd", "usage", "skip")
-OPTIONS = ("vary", "bridge", "exit", "with")
+KINDS = ("http", "sh", "run", "statsd", "file", "usage", "skip")
+OPTIONS = ("vary", "bridge", "exit", "with", "wait", "agentd")
 TOKEN = "secret"
 
 
@@ -209,7 +213,7 @@ def matches(expected, actual, vary):
 class DocStack:
     """agentd (node-7, cluster k1, hostname vm), a bridge, shims as the statsd blocks ask."""
 
-    def __init__(self, build):
+    def __init__(self, build, files=()):
         import mbharness
         self.mb = mbharness
         self.stack = mbharness.Stack()
@@ -224,6 +228,12 @@ class DocStack:
                                   capture_output=True, text=True).stdout
         if "--backup-dir" in helptext:
             extra += ["--backup-dir", self.backup_dir]
+        for name, text, flag in files:
+            path = os.path.join(self.stack.dir, name)
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text + "\n")
+            if flag:
+                extra += [flag, path]
         self.stack.agentd("--node-id", "node-7", "--cluster-id", "k1",
                           "--node-interval", "1s", *extra)
         self.bridges[""] = self.start_bridge()
@@ -432,7 +442,14 @@ def run_file(path, blocks, build):
     runnable = [b for b in blocks if b.kind in ("http", "sh", "run")]
     if not runnable:
         return failures, sum(1 for b in blocks if b.kind == "usage")
-    ds = DocStack(build)
+    files = []
+    for b in blocks:
+        if b.kind == "file":
+            if len(b.args) != 1:
+                failures.append(f"{b.where()}: file wants a NAME")
+                continue
+            files.append((b.args[0], b.text, b.opts.get("agentd")))
+    ds = DocStack(build, files)
     try:
         sent = {}
         for b in blocks:
@@ -442,8 +459,9 @@ def run_file(path, blocks, build):
                     continue
                 lines = [ln.strip() for ln in b.text.split("\n") if ln.strip()]
                 ds.send(b.args[0], b.args[1:], lines)
-                sent.setdefault(b.args[0], set()).update(
-                    re.split(r"[:,#\[]", ln, 1)[0] for ln in lines)
+                names = ([n for n in b.opts["wait"].split(",") if n] if "wait" in b.opts else
+                         [re.split(r"[:,#\[]", ln, 1)[0] for ln in lines])
+                sent.setdefault(b.args[0], set()).update(names)
         ds.wait_flushed(sent)
         for b in runnable:
             fn = {"http": run_http, "sh": run_sh, "run": run_run}[b.kind]
