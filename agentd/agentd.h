@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "mb.h"
+#include "owner.h"
 #include "store.h"
 
 /* ------------------------------------------------------------------ counters (self.c)
@@ -153,20 +154,7 @@ struct agent_lock;
 int agent_lock_url(const char *url, struct agent_lock **out, char *err, size_t errlen);
 void agent_lock_release(struct agent_lock *l);
 
-/* ------------------------------------------------------------------ owner (owner.c)
- * Nothing planted is followed. Each answers 0, or MB_EINVAL / MB_ESYS with err saying in one
- * line what is wrong and how to fix it. Start-up and the backup op. */
-/* dir (named `what` in err) exists, is a directory owned by agentd's euid, not writable by
- * group or others; a symlink to it must be agentd's user's or root's. */
-int agent_own_dir(const char *dir, const char *what, char *err, size_t errlen);
-/* path is absent, or a regular file (not a symlink) owned by agentd's euid with one link. */
-int agent_own_file(const char *path, char *err, size_t errlen);
-/* The data directory: created (0750) if missing, then agent_own_dir, and its data.mdb and
- * lock.mdb agent_own_file, before LMDB opens them. */
-int agent_own_store(const char *dir, char *err, size_t errlen);
-/* --backup-dir (backup.c): created (0750) if missing, agent_own_dir, then the only place the
- * backup op writes; until it is set the op is refused. MB_EINVAL, MB_ESYS. Start-up. */
-int agent_backup_dir_set(const char *dir, char *err, size_t errlen);
+/* owner.h: agent_own_dir, agent_own_file, agent_own_store. */
 
 /* ------------------------------------------------------------------ peer (peer.c)
  * --verify-peer: the container identity of a local process, from /proc/PID/cgroup, read when

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "agentd.h"
+#include "owner.h"
 #include "read.h"
 
 static char backup_root[4096]; /* set once at start-up, before the query service */

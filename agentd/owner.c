@@ -7,7 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "agentd.h"
+#include "mb.h"
+#include "owner.h"
 
 int agent_own_dir(const char *dir, const char *what, char *err, size_t errlen)
 {

@@ -565,16 +565,3 @@ void agent_store_query(struct agent_store *s, const struct mb_query *q, struct m
 	pthread_rwlock_unlock(&s->r.lock);
 	agent_read_end(&s->e, t);
 }
-
-void agent_reply_err(struct mb_reply *r, uint32_t st, const char *fmt, ...)
-{
-	char buf[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof buf, fmt, ap);
-	va_end(ap);
-	r->status = st;
-	r->error = mb_arena_strndup(&r->arena, buf, strlen(buf));
-	if (!r->error)
-		r->error = "out of memory";
-}

@@ -4,10 +4,9 @@
 #define AGENT_READ_H
 
 #include "registry.h"
+#include "reply.h"
 
 void agent_q_range(struct agent_store *s, MDB_txn *t, const struct mb_query *q, struct mb_reply *r);
 void agent_q_backup(struct agent_store *s, const struct mb_query *q, struct mb_reply *r);
-void agent_reply_err(struct mb_reply *r, uint32_t st, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 #endif

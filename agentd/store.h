@@ -47,6 +47,10 @@ void agent_store_close(struct agent_store *s);
 int agent_store_commit(struct agent_store *s, struct mb_batch *const *batches, const bool *own,
                        int n, uint32_t *status, char (*errs)[MB_MAX_ERR + 1]);
 
+/* --backup-dir (backup.c): created (0750) if missing, agent_own_dir, then the only place the
+ * backup op writes; until it is set the op is refused. MB_EINVAL, MB_ESYS. Start-up. */
+int agent_backup_dir_set(const char *dir, char *err, size_t errlen);
+
 /* The container ids agentd keeps for its own sources ("node", "agentd"). Any thread. */
 bool agent_source_reserved(const char *container_id);
 

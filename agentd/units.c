@@ -2,7 +2,7 @@
  * app metrics carry no unit. */
 #include <string.h>
 
-#include "agentd.h"
+#include "store.h"
 
 struct unit_rule {
 	const char *name; /* exact, or a prefix when it ends in '.' */

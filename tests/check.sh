@@ -1,9 +1,9 @@
 #!/bin/sh
 # check.sh: what `make check` runs once everything is built: the suite against the normal
-# build, the shim's part of it again against the static shim, the tests that depend on the wall
-# clock again under faketime at day and month boundaries (tests/clock.sh), the suite against the
-# ASan+UBSan build, each fuzz target for a few seconds; then the grand total as the last line,
-# "check: N passed, N failed".
+# build, agentd's layers and sizes (tests/layers.py), the shim's part of it again against the
+# static shim, the tests that depend on the wall clock again under faketime at day and month
+# boundaries (tests/clock.sh), the suite against the ASan+UBSan build, each fuzz target for a
+# few seconds; then the grand total as the last line, "check: N passed, N failed".
 cd "$(dirname "$0")/.."
 out=$(mktemp)
 pass=0; fail=0; rc=0
@@ -16,6 +16,7 @@ phase() { # runs one phase, shows its output, adds its closing "N passed, N fail
 	pass=$((pass + p)); fail=$((fail + f))
 }
 phase tests/run.sh build
+phase /usr/bin/python3 tests/layers.py build
 phase tests/run.sh build static
 phase tests/clock.sh build
 phase tests/run.sh build/asan
