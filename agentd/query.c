@@ -87,7 +87,8 @@ static int set_dims(struct agent_store *s, struct mb_reply *r, const struct agen
 	int n = 0;
 	if (!d)
 		return MB_ENOMEM;
-	const char *node[][2] = {{"mesos_id", s->o.node_id ? s->o.node_id : ""},
+	const char *nid = __atomic_load_n(&s->o.node_id, __ATOMIC_ACQUIRE);
+	const char *node[][2] = {{"mesos_id", nid ? nid : ""},
 	                         {"hostname", s->o.hostname ? s->o.hostname : ""},
 	                         {"cluster_id", s->o.cluster_id},
 	                         {"container_id", container && c ? c->name : NULL}};
@@ -521,7 +522,8 @@ void agent_store_query(struct agent_store *s, const struct mb_query *q, struct m
 	switch (q->op) {
 	case MB_OP_PING:
 		r->time_ms = agent_store_now();
-		r->node = adup(r, s->o.node_id ? s->o.node_id : "");
+		r->node = __atomic_load_n(&s->o.node_id, __ATOMIC_ACQUIRE);
+		r->node = adup(r, r->node ? r->node : "");
 		return;
 	case MB_OP_BACKUP:
 		agent_q_backup(s, q, r);

@@ -191,6 +191,11 @@ fail:
 	return rv;
 }
 
+void agent_store_set_node_id(struct agent_store *s, const char *id)
+{
+	__atomic_store_n(&s->o.node_id, id, __ATOMIC_RELEASE);
+}
+
 void agent_store_close(struct agent_store *s)
 {
 	if (!s)

@@ -30,6 +30,10 @@ int agent_store_open(const struct agent_store_opts *o, struct agent_store **out,
                      size_t errlen);
 /* Syncs and closes. No other call may be running. */
 void agent_store_close(struct agent_store *s);
+/* Replaces the node id (mesos_id) answers carry: the Mesos agent re-registered under another
+ * id. id is the caller's and must outlive the store. Any thread; a query sees the old or the
+ * new id, never a torn one. */
+void agent_store_set_node_id(struct agent_store *s, const char *id);
 
 /* Commits n batches in one write transaction, with each batch's (instance, seq) recorded in
  * the same transaction. status[i] gets MB_ACK_OK, MB_ACK_DUP (seq already committed: nothing
