@@ -94,6 +94,8 @@ struct agent_qsvc;
 int agent_qsvc_start(const char *url, int nworkers, struct agent_store *st, const char *node_id,
                      struct agent_qsvc **out);
 void agent_qsvc_stop(struct agent_qsvc *q);
+/* The id pings answer with, replaced (id outlives q). Any thread. */
+void agent_qsvc_set_node_id(struct agent_qsvc *q, const char *id);
 
 /* ------------------------------------------------------------------ node metrics (node.c) */
 struct agent_node;
@@ -108,6 +110,8 @@ int agent_node_open(const struct agent_node_opts *o, struct agent_node **out);
 int agent_node_collect(struct agent_node *n, int64_t now_ms, int64_t interval_ms,
                        struct mb_batch **out);
 void agent_node_close(struct agent_node *n);
+/* The node id (mesos_id) later collections carry. MB_ENOMEM. Main thread. */
+int agent_node_set_id(struct agent_node *n, const char *id);
 
 /* A heap batch whose strings and arrays live in its arena: what node.c and self.c build. */
 struct mb_batch *agent_batch_new(const char *container_id, uint64_t instance, uint64_t seq,

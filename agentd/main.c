@@ -50,6 +50,32 @@ static void push_own(struct agent_writer *w, struct mb_batch *b)
 		own_done(&oj->j, MB_ACK_RETRY, "queue full");
 }
 
+/* After a reboot the Mesos agent registers under a new id, and only then points
+ * meta/slaves/latest at it: until then the link names the old id. So the id is read again at
+ * every node collection, and a new one replaces the old everywhere. Main thread. Nonzero once
+ * it stops following (too many changes, or out of memory). */
+static char *seen_ids[64];
+static int nseen;
+
+static int mesos_follow(const char *work_dir, const char **node_id, struct agent_store *st,
+                        struct agent_qsvc *q, struct agent_node *node)
+{
+	char id[MB_MAX_NAME + 1];
+	if (agent_mesos_agent_id(work_dir, id, sizeof id) != 0 ||
+	    (*node_id && strcmp(id, *node_id) == 0))
+		return 0;
+	if (nseen == (int)(sizeof seen_ids / sizeof seen_ids[0]) ||
+	    !(seen_ids[nseen] = strdup(id))) {
+		mb_log_warnx("Mesos agent id changed too often: keeping %s", *node_id ? *node_id : "none");
+		return MB_ETOOBIG;
+	}
+	mb_log_info("Mesos agent id is now %s (was %s)", id, *node_id ? *node_id : "unknown");
+	*node_id = seen_ids[nseen++];
+	agent_store_set_node_id(st, *node_id);
+	agent_qsvc_set_node_id(q, *node_id);
+	return agent_node_set_id(node, *node_id);
+}
+
 static uint64_t random_instance(void)
 {
 	uint64_t v = 0;
@@ -184,9 +210,10 @@ int main(int argc, char **argv)
 		snprintf(hostname, sizeof hostname, "%s", hostname_flag);
 	else
 		agent_detect_hostname("/opt/mesosphere/bin/detect_ip", hostname, sizeof hostname);
-	if (!node_id || !*node_id) {
+	bool follow_mesos = !node_id || !*node_id;
+	if (follow_mesos) {
 		/* On a Mesos agent, its id is the node's id: mesos_id and the agent-scoped paths
-		 * the dcos CLI calls. Read once: start agentd after the Mesos agent. */
+		 * the dcos CLI calls. Read again at every node collection (mesos_follow). */
 		rv = agent_mesos_agent_id(mesos_work_dir, mesos_id, sizeof mesos_id);
 		if (rv == 0) {
 			node_id = mesos_id;
@@ -263,6 +290,8 @@ int main(int argc, char **argv)
 		now = mb_mono_ms();
 		if (now >= next_node) {
 			int64_t wall = mb_now_ms();
+			if (follow_mesos && mesos_follow(mesos_work_dir, &node_id, st, q, node) != 0)
+				follow_mesos = false;
 			struct mb_batch *b = NULL;
 			if (agent_node_collect(node, wall, node_interval, &b) == 0)
 				push_own(w, b);
@@ -321,6 +350,8 @@ int main(int argc, char **argv)
 	agent_store_close(st);
 	agent_lock_release(lk_query);
 	agent_lock_release(lk_ingest);
+	for (int i = 0; i < nseen; i++)
+		free(seen_ids[i]);
 	mb_log_info("stopped");
 	return exit_code;
 }

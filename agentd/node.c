@@ -94,6 +94,16 @@ int agent_node_open(const struct agent_node_opts *o, struct agent_node **out)
 	return 0;
 }
 
+int agent_node_set_id(struct agent_node *n, const char *id)
+{
+	char *c = xstrdup(id);
+	if (id && !c)
+		return MB_ENOMEM;
+	free(n->node_id);
+	n->node_id = c;
+	return 0;
+}
+
 void agent_node_close(struct agent_node *n)
 {
 	if (!n)

@@ -63,7 +63,9 @@ static void answer(struct qworker *wk, const void *body, size_t len)
 		r.status = 200;
 		r.op = MB_OP_PING;
 		r.time_ms = mb_now_ms();
-		r.node = q->node_id ? q->node_id : "";
+		r.node = __atomic_load_n(&q->node_id, __ATOMIC_ACQUIRE);
+		if (!r.node)
+			r.node = "";
 	} else {
 		agent_store_query(q->st, &qr, &r);
 		r.version = MB_SCHEMA_VERSION;
@@ -120,6 +122,11 @@ static void *worker_main(void *arg)
 			mb_buf_free(&wk->buf);
 	}
 	return NULL;
+}
+
+void agent_qsvc_set_node_id(struct agent_qsvc *q, const char *id)
+{
+	__atomic_store_n(&q->node_id, id, __ATOMIC_RELEASE);
 }
 
 int agent_qsvc_start(const char *url, int nworkers, struct agent_store *st, const char *node_id,

@@ -240,6 +240,23 @@ class DropIn(mb.StackTest):
         self.assertEqual((body["dimensions"]["mesos_id"], body["dimensions"]["hostname"]),
                          (AGENT, "10.0.4.7"))
 
+    def test_the_agent_id_follows_the_mesos_agent_re_registering(self):
+        """After a reboot the Mesos agent registers anew and re-points meta/slaves/latest."""
+        new = "a1ac060c-82e2-4a28-bc94-c7efcbfb137d-S9"
+        meta = os.path.join(self.work, "meta", "slaves")
+        os.makedirs(os.path.join(meta, new))
+        tmp = os.path.join(meta, "latest.new")
+        os.symlink(os.path.join(meta, new), tmp)
+        os.replace(tmp, os.path.join(meta, "latest"))
+        mb.poll(lambda: self.stack.http(f"/system/v1/agent/{new}/metrics/v0/node")[0] == 200,
+                timeout=20, what="the new agent id served")
+        st, body = self.stack.http_json(f"/system/v1/agent/{new}/metrics/v0/containers/{CID1}/app")
+        self.assertEqual((st, body["dimensions"]["mesos_id"]), (200, AGENT))  # the shim's own
+        mb.poll(lambda: self.stack.http_json(f"/system/v1/agent/{new}/metrics/v0/node")[1]
+                ["dimensions"]["mesos_id"] == new, what="node dimensions under the new id")
+        self.assertEqual(self.stack.http(f"/system/v1/agent/{AGENT}/metrics/v0/node")[0], 404)
+        self.assertIn("Mesos agent id is now " + new, self.stack.log_of(self.agentd))
+
     def test_a_task_that_just_stopped_still_shows_its_metrics(self):
         self.assertEqual(self.stack.stop(self.shim2), 0)
         # within --container-ttl (2m by default): listed and served
