@@ -23,8 +23,8 @@ renders as nothing; an unmarked block or an unknown kind fails, so no example es
 Options, anywhere in the marker as key=value:
     vary=time[,num]   time: any RFC 3339 time or unix seconds stands for any other;
                       num: any number stands for any other
-    bridge=token|down the bridge started with --token-file (token: secret), or one whose
-                      agentd is down
+    bridge=token|dcos-1.11|down  the bridge started with --token-file (token: secret), or
+                      with --dcos-names 1.11, or one whose agentd is down
     exit=N            the exit status a sh/run command must have
     with=WORD:VALUE[,WORD:VALUE]  placeholders in commands (CONTAINER_ID:web-1)
     wait=NAME[,NAME]  statsd: the series names to wait for in agentd (default: the names
@@ -253,13 +253,15 @@ class DocStack:
                 with open(tf, "w") as f:
                     f.write(TOKEN + "\n")
                 self.bridges[name] = self.start_bridge("--token-file", tf)
+            elif name == "dcos-1.11":
+                self.bridges[name] = self.start_bridge("--dcos-names", "1.11")
             elif name == "down":
                 self.down_dir = tempfile.mkdtemp(prefix="mbdown", dir=self.stack.dir)
                 self.bridges[name] = self.start_bridge(
                     "--request-timeout", "1s",
                     query="ipc://" + os.path.join(self.down_dir, "query.sock"))
             else:
-                raise ValueError(f"unknown bridge {name!r} (token or down)")
+                raise ValueError(f"unknown bridge {name!r} (token, dcos-1.11 or down)")
         return self.bridges[name]
 
     def shim(self, cid, flags):
