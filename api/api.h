@@ -143,6 +143,7 @@ struct api_server {
 	const char *token; /* NULL: no auth */
 	struct api_stats stats; /* updated with __atomic builtins */
 	char node_id[MB_MAX_NAME + 1]; /* last seen from ping, for scoped paths */
+	int64_t node_seen_ms;          /* when (monotonic): trusted for NODE_ID_TTL_MS */
 	pthread_mutex_t node_mu;       /* around node_id */
 };
 struct api_response {

@@ -11,6 +11,7 @@ static const char CT_PROM[] = "text/plain; version=0.0.4; charset=utf-8";
 /* How long a request waits for a lost connection to agentd to come back before 503: nng
  * re-dials after 100 ms at first. */
 #define RECONNECT_WAIT_MS 500
+#define NODE_ID_TTL_MS 1000
 
 static void answer_error(struct api_response *resp, int status, const char *msg)
 {
@@ -287,7 +288,9 @@ static bool node_matches(struct api_server *s, const char *node, struct api_resp
 	if (strcmp(node, "self") == 0)
 		return true;
 	pthread_mutex_lock(&s->node_mu);
-	ok = s->node_id[0] && strcmp(s->node_id, node) == 0;
+	/* agentd's id can change (a Mesos agent re-registering): a match is trusted briefly */
+	ok = s->node_id[0] && strcmp(s->node_id, node) == 0 &&
+	     mb_mono_ms() - s->node_seen_ms < NODE_ID_TTL_MS;
 	pthread_mutex_unlock(&s->node_mu);
 	if (ok)
 		return true;
@@ -301,6 +304,7 @@ static bool node_matches(struct api_server *s, const char *node, struct api_resp
 	mb_reply_free(&r);
 	pthread_mutex_lock(&s->node_mu);
 	memcpy(s->node_id, mine, sizeof mine);
+	s->node_seen_ms = mb_mono_ms();
 	pthread_mutex_unlock(&s->node_mu);
 	ok = mine[0] && strcmp(mine, node) == 0;
 	if (!ok) {
