@@ -340,7 +340,8 @@ static void serve_budget(struct api_server *s, const struct api_args *a, struct 
 	free(bs);
 }
 
-static void serve_range(struct api_server *s, const struct api_args *a, struct api_response *resp)
+/* The range parameters of a query string (the first of each; name as given). */
+static struct api_range_params range_params(const struct api_args *a)
 {
 	struct api_range_params p = {
 		.source = api_args_get(a, "source"),
@@ -351,6 +352,12 @@ static void serve_range(struct api_server *s, const struct api_args *a, struct a
 		.stat = api_args_get(a, "stat"),
 		.tags = api_args_get(a, "tags"),
 	};
+	return p;
+}
+
+static void serve_range(struct api_server *s, const struct api_args *a, struct api_response *resp)
+{
+	struct api_range_params p = range_params(a);
 	struct mb_query q;
 	struct mb_reply r;
 	char err[400];
@@ -371,14 +378,7 @@ static void serve_range(struct api_server *s, const struct api_args *a, struct a
 static void serve_ranges(struct api_server *s, const struct api_args *a,
                          struct api_response *resp)
 {
-	struct api_range_params p = {
-		.source = api_args_get(a, "source"),
-		.from = api_args_get(a, "from"),
-		.to = api_args_get(a, "to"),
-		.step = api_args_get(a, "step"),
-		.stat = api_args_get(a, "stat"),
-		.tags = api_args_get(a, "tags"),
-	};
+	struct api_range_params p = range_params(a); /* p.name: set per name below */
 	const char *names[API_MAX_RANGES];
 	int n = 0;
 	char err[400];

@@ -206,6 +206,16 @@ class Bench:
             for d in self.tmpdirs:
                 shutil.rmtree(d, ignore_errors=True)
 
+    def api(self, agentd, name):
+        """A bridge on a free loopback port in front of agentd, once /healthz answers:
+        (process, port)."""
+        port = free_port(socket.SOCK_STREAM)
+        p = self.spawn([os.path.join(self.bin, "metricsbus-api"), "--listen", f"127.0.0.1:{port}",
+                        "--query", agentd.query, "--log-level", "warn"], name)
+        poll(lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).status == 200,
+             timeout=20, what=f"{name} up")
+        return p, port
+
     def row(self, section, metric, ours, collectd="", etsy="", target="", verdict=""):
         if all(str(x) == "n/a" for x in (ours, collectd, etsy)):
             return  # not measured in this mode (QUICK skips some); failures are in the notes
@@ -927,12 +937,8 @@ def bench_api(b):
     # /metrics over 100,000 series: 10 containers of 10,000
     b.mbload("push", "--ingest", a.ingest, "--series", 99000, "--sources", 9, "--rounds", 2,
              "--threads", 3, "--per-batch", 11000, "--prefix", "exp", "--kind", "mixed")
-    port = free_port(socket.SOCK_STREAM)
-    api = b.spawn([os.path.join(b.bin, "metricsbus-api"), "--listen", f"127.0.0.1:{port}",
-                   "--query", a.query, "--log-level", "warn"], "api")
+    api, port = b.api(a, "api")
     try:
-        poll(lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).status == 200,
-             timeout=20, what="api up")
         secs = 2 if b.quick else 5
         base = f"http://127.0.0.1:{port}"
         app = [wrk(b, base + "/system/v1/metrics/v0/containers/q-src0/app", secs) for _ in range(b.reps)]
@@ -986,12 +992,8 @@ def bench_ui(b):
     b.mbload("push", "--ingest", a.ingest, "--series", 10000, "--sources", 100, "--rounds", 30,
              "--threads", 2, "--per-batch", 100, "--prefix", "ui", "--kind", "mixed",
              "--start-ms", int(time.time() * 1000) - 300000)
-    port = free_port(socket.SOCK_STREAM)
-    api = b.spawn([os.path.join(b.bin, "metricsbus-api"), "--listen", f"127.0.0.1:{port}",
-                   "--query", a.query, "--log-level", "warn"], "api-ui")
+    api, port = b.api(a, "api-ui")
     try:
-        poll(lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).status == 200,
-             timeout=20, what="api up")
         base = f"http://127.0.0.1:{port}/ui/"
         for view, url in (("node view, 100 containers", base),
                           ("a container's page, 100 series", base + "#/container/ui-src7")):
