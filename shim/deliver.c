@@ -1,5 +1,6 @@
 /* deliver.c: the sender thread: a bounded in-order queue of encoded batches, each sent over
- * REQ and kept until agentd acknowledges it (resent after a timeout or a reconnect). */
+ * REQ and kept until agentd acknowledges it (resent after a timeout or a reconnect), and the
+ * final drain, which redials at once an agentd that comes back. */
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
 
@@ -7,6 +8,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -33,7 +35,45 @@ struct shim_deliver {
 	bool stop;
 	uint64_t dropped, rejected;
 	int ack_timeout_ms;
+	int npipes;        /* connections to agentd now (pipe events) */
+	bool awaiting_ack; /* the batch in flight went out: its ack is awaited */
+	bool ack_lost;     /* ... and a connection closed since: the ack may never come */
+	bool kicked;       /* the exchange in flight was canceled by a new connection */
+	bool drain_dialer; /* the drain's own fast dialer was started */
+	char url[512];
 };
+
+/* The dialer's reconnect back-off (100ms, doubling to 2s) is as long as the default
+ * --drain-timeout: a shim exiting just after agentd came back could end its drain before the
+ * next redial and lose what it held. While draining without a connection, a second dialer
+ * tries every DRAIN_REDIAL_MS. */
+#define DRAIN_REDIAL_MS 20
+#define DRAIN_SLICE_MS 20
+
+/* ADD_PRE and REM_POST come in pairs for every pipe, so the count never drifts. A batch that
+ * went out on a connection that then closed (agentd killed) is not resent by REQ (its resend
+ * is off): waiting for its ack could outlast the drain, so when a connection comes (agentd is
+ * back) the exchange is canceled and the batch sent again at once (agentd drops a repeat). A
+ * batch still waiting for a connection goes out on it by itself. */
+static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	struct shim_deliver *d = arg;
+	bool kick = false;
+	(void)p;
+	pthread_mutex_lock(&d->mu);
+	if (ev == NNG_PIPE_EV_ADD_PRE)
+		d->npipes++;
+	else if (ev == NNG_PIPE_EV_REM_POST && d->npipes > 0) {
+		d->npipes--;
+		d->ack_lost = d->awaiting_ack;
+	} else if (ev == NNG_PIPE_EV_ADD_POST && d->ack_lost && !d->stop)
+		kick = d->kicked = true;
+	pthread_mutex_unlock(&d->mu);
+	if (kick) {
+		mb_log_debug("connected to agentd: sending the batch in flight again");
+		nng_aio_cancel(d->aio);
+	}
+}
 
 static void deadline_in(struct timespec *ts, int64_t ms)
 {
@@ -73,6 +113,9 @@ static int exchange(struct shim_deliver *d, const struct item *it, int tmo, stru
 		nng_msg_free(nng_aio_get_msg(d->aio));
 		return rv;
 	}
+	pthread_mutex_lock(&d->mu);
+	d->awaiting_ack = true;
+	pthread_mutex_unlock(&d->mu);
 	nng_aio_set_timeout(d->aio, tmo);
 	nng_recv_aio(d->sock, d->aio);
 	nng_aio_wait(d->aio);
@@ -112,6 +155,7 @@ static void *sender(void *arg)
 			break;
 		struct item *it = d->head;
 		d->inflight = it;
+		d->kicked = false;
 		pthread_mutex_unlock(&d->mu);
 
 		struct mb_ack ack;
@@ -123,6 +167,7 @@ static void *sender(void *arg)
 
 		pthread_mutex_lock(&d->mu);
 		d->inflight = NULL;
+		d->awaiting_ack = d->ack_lost = false;
 		if (rv != 0) {
 			if (rv == NNG_ETIMEDOUT)
 				mb_log_debug("batch %llu: no answer, sending it again",
@@ -130,8 +175,9 @@ static void *sender(void *arg)
 			else if (rv != NNG_ECANCELED && rv != NNG_ECLOSED)
 				mb_log_debug("batch %llu: %s", (unsigned long long)it->seq,
 				             nng_strerror(rv));
-			/* a timeout already waited; other failures are quick, so pause */
-			backoff = rv == NNG_ETIMEDOUT ? 0 : 100;
+			/* a timeout already waited; other failures are quick, so pause; a new
+			 * connection canceled it: at once */
+			backoff = rv == NNG_ETIMEDOUT || (rv == NNG_ECANCELED && d->kicked) ? 0 : 100;
 			if (rv == NNG_ETIMEDOUT && tmo < 8 * d->ack_timeout_ms)
 				tmo *= 2;
 			continue;
@@ -192,10 +238,18 @@ int shim_deliver_start(const char *url, uint64_t backlog, int ack_timeout_ms,
 		rv = MB_ENNG;
 		goto fail_sock;
 	}
+	if ((rv = nng_pipe_notify(d->sock, NNG_PIPE_EV_ADD_PRE, pipe_cb, d)) != 0 ||
+	    (rv = nng_pipe_notify(d->sock, NNG_PIPE_EV_ADD_POST, pipe_cb, d)) != 0 ||
+	    (rv = nng_pipe_notify(d->sock, NNG_PIPE_EV_REM_POST, pipe_cb, d)) != 0) {
+		mb_log_error("pipe notify: %s", nng_strerror(rv));
+		rv = MB_ENNG;
+		goto fail_sock;
+	}
 	if ((rv = nng_aio_alloc(&d->aio, NULL, NULL)) != 0) {
 		rv = MB_ENOMEM;
 		goto fail_sock;
 	}
+	snprintf(d->url, sizeof d->url, "%s", url);
 	if ((rv = mb_dial(d->sock, url, 4096, &d->dialer)) != 0)
 		goto fail_aio;
 	if (pthread_create(&d->thr, NULL, sender, d) != 0) {
@@ -279,17 +333,49 @@ size_t shim_deliver_pending(struct shim_deliver *d)
 	return n;
 }
 
+/* The drain's second dialer: like the first, but redialing every DRAIN_REDIAL_MS. Both may
+ * connect; REQ sends on either. Main thread, without d->mu (pipe callbacks take it). */
+static void drain_dial(struct shim_deliver *d)
+{
+	nng_dialer dl;
+	int rv;
+	if ((rv = nng_dialer_create(&dl, d->sock, d->url)) != 0)
+		goto fail;
+	if ((rv = nng_dialer_set_size(dl, NNG_OPT_RECVMAXSZ, 4096)) != 0 ||
+	    (rv = nng_dialer_set_ms(dl, NNG_OPT_RECONNMINT, DRAIN_REDIAL_MS)) != 0 ||
+	    (rv = nng_dialer_set_ms(dl, NNG_OPT_RECONNMAXT, DRAIN_REDIAL_MS)) != 0 ||
+	    (rv = nng_dialer_start(dl, NNG_FLAG_NONBLOCK)) != 0) {
+		nng_dialer_close(dl);
+		goto fail;
+	}
+	return;
+fail:
+	mb_log_warnx("drain: redial %s: %s", d->url, nng_strerror(rv));
+}
+
 int shim_deliver_drain(struct shim_deliver *d, int64_t timeout_ms)
 {
-	struct timespec ts;
+	int64_t end = mb_mono_ms() + (timeout_ms < 0 ? 0 : timeout_ms);
 	int rv = 0;
-	deadline_in(&ts, timeout_ms);
 	pthread_mutex_lock(&d->mu);
 	while (d->head) {
-		if (pthread_cond_timedwait(&d->cv, &d->mu, &ts) == ETIMEDOUT) {
-			rv = d->head ? MB_ETIMEDOUT : 0;
+		int64_t left = end - mb_mono_ms();
+		if (left <= 0) {
+			rv = MB_ETIMEDOUT;
 			break;
 		}
+		if (d->npipes == 0 && !d->drain_dialer) {
+			mb_log_debug("drain: no connection to agentd: redialing every %d ms",
+			             DRAIN_REDIAL_MS);
+			d->drain_dialer = true;
+			pthread_mutex_unlock(&d->mu);
+			drain_dial(d);
+			pthread_mutex_lock(&d->mu);
+			continue;
+		}
+		struct timespec ts;
+		deadline_in(&ts, left < DRAIN_SLICE_MS ? left : DRAIN_SLICE_MS);
+		pthread_cond_timedwait(&d->cv, &d->mu, &ts);
 	}
 	pthread_mutex_unlock(&d->mu);
 	return rv;

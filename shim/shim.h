@@ -240,7 +240,9 @@ int shim_deliver_start(const char *url, uint64_t backlog, int ack_timeout_ms,
 void shim_deliver_push(struct shim_deliver *d, uint64_t seq, struct mb_buf *buf, uint64_t carried);
 /* Batches dropped (backlog) and rejected (ack st=2) since the last call. */
 void shim_deliver_take_counts(struct shim_deliver *d, uint64_t *dropped, uint64_t *rejected);
-/* Waits up to timeout_ms for every queued batch to be acknowledged; 0 or MB_ETIMEDOUT. */
+/* Waits up to timeout_ms for every queued batch to be acknowledged; 0 or MB_ETIMEDOUT. While
+ * no agentd is connected it redials every 20 ms, so an agentd back within timeout_ms gets
+ * every batch. Main thread, once, before shim_deliver_stop. */
 int shim_deliver_drain(struct shim_deliver *d, int64_t timeout_ms);
 size_t shim_deliver_pending(struct shim_deliver *d);
 /* Stops the thread and closes the socket. */
