@@ -4,8 +4,10 @@
 # has the fixes and sizes its pools at run time. Never the unpatched 1.5.x (docs/dependencies.md).
 NNG_DIR       ?= build/nng
 NNG_SMALL_DIR ?= build/nng-small
-# The shim's pools: 2 task threads (nng's minimum against deadlocks), 1 expire, 1 resolver.
-NNG_SMALL_OPTS := -DNNG_NUM_TASKQ_THREADS=2 -DNNG_MAX_TASKQ_THREADS=2 -DNNG_RESOLV_CONCURRENCY=1 \
+# The shim's pools: 2 task threads (nng's minimum against deadlocks), 1 expire, 1 resolver
+# started only if a name is ever looked up (tcp://; ipc needs none).
+NNG_SMALL_OPTS := --with-patch=small-resolver-on-first-use.patch \
+                  -DNNG_NUM_TASKQ_THREADS=2 -DNNG_MAX_TASKQ_THREADS=2 -DNNG_RESOLV_CONCURRENCY=1 \
                   -DCMAKE_C_FLAGS=-DNNG_EXPIRE_THREADS=1
 ifneq ($(wildcard $(NNG_DIR)/include/nng/mb_patches.h),)
 NNG_CFLAGS    := -I$(NNG_DIR)/include

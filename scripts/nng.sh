@@ -10,15 +10,24 @@
 # repository but our patches. Idempotent: a second run with the same patches and options
 # does nothing, offline.
 set -e
-[ $# -ge 1 ] || { echo "usage: nng.sh PREFIX [-DNAME=VALUE ...]" >&2; exit 2; }
+[ $# -ge 1 ] || { echo "usage: nng.sh PREFIX [--with-patch=FILE ...] [-DNAME=VALUE ...]" >&2; exit 2; }
 top=$(cd "$(dirname "$0")/.." && pwd)
 prefix=$1; shift
 case $prefix in /*) ;; *) prefix=$top/$prefix ;; esac
 patches=$top/scripts/nng-patches
 src=$top/build/nng-src
+# --with-patch=FILE (in scripts/nng-patches/): applied after the series, for this build only.
+extras=""
+for a in "$@"; do
+	shift
+	case $a in
+	--with-patch=*) extras="$extras ${a#--with-patch=}" ;;
+	*) set -- "$@" "$a" ;;
+	esac
+done
 
 # The stamp names everything the result depends on; an equal stamp means nothing to do.
-pstamp=$( (cat "$patches"/series; for p in $(grep -v '^#' "$patches"/series); do
+pstamp=$( (cat "$patches"/series; echo "$extras"; for p in $(grep -v '^#' "$patches"/series) $extras; do
 	cat "$patches/$p"; done) | cksum | cut -d' ' -f1)
 stamp=$(echo "$pstamp $*" | cksum | cut -d' ' -f1)
 [ -f "$prefix/lib/libnng.a" ] && [ "$(cat "$prefix/.stamp" 2>/dev/null)" = "$stamp" ] && exit 0
@@ -42,7 +51,7 @@ if [ ! -f "$tree/.patched" ]; then
 	rm -rf "$src"/tree-*
 	cp -a "$src/pkg" "$tree"
 	names=""
-	for p in $(grep -v '^#' "$patches"/series); do
+	for p in $(grep -v '^#' "$patches"/series) $extras; do
 		patch -d "$tree" -p1 --batch --forward --quiet --no-backup-if-mismatch <"$patches/$p" ||
 			{ echo "nng.sh: $p does not apply to nng $ver" >&2; exit 1; }
 		names="$names${names:+ }${p%.patch}"
