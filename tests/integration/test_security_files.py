@@ -90,6 +90,39 @@ class PlantedFiles(mb.StackTest):
         self.assertIn("is a symlink", log)
         self.untouched(victim)
 
+    def test_non_root_agentd_refuses_a_run_dir_another_user_made(self):
+        """The report's case: agentd as an ordinary user, its run directory made first by
+        another user (as /tmp/metricsbus-$UID can be), who could then replace query.sock."""
+        self.need_root()
+        import shutil
+        if not shutil.which("setpriv"):
+            self.skipTest("setpriv (util-linux) not installed")
+        st = self.stack
+        os.chmod(st.dir, 0o711)
+        data = os.path.join(st.dir, "nobody-data")
+        os.makedirs(data, mode=0o750)
+        os.chown(data, NOBODY, NOBODY)
+        run = os.path.join(st.dir, "theirs")
+        os.makedirs(run, mode=0o755)   # root's: another user than agentd's
+        p = st.spawn(["setpriv", "--reuid", str(NOBODY), "--regid", str(NOBODY), "--clear-groups",
+                      AGENTD, "--data-dir", data, "--ingest", "ipc://%s/ingest.sock" % run,
+                      "--query", "ipc://%s/query.sock" % run], name="agentd")
+        self.assertNotEqual(p.wait(timeout=60), 0)
+        self.assertIn("run directory %s belongs to uid 0, not to agentd's user (uid %d)"
+                      % (run, NOBODY), st.log_of(p))
+        self.assertEqual(os.listdir(run), [])
+        # its own run directory works
+        mine = os.path.join(st.dir, "mine")
+        os.makedirs(mine, mode=0o750)
+        os.chown(mine, NOBODY, NOBODY)
+        p = st.spawn(["setpriv", "--reuid", str(NOBODY), "--regid", str(NOBODY), "--clear-groups",
+                      AGENTD, "--data-dir", data, "--ingest", "ipc://%s/ingest.sock" % mine,
+                      "--query", "ipc://%s/query.sock" % mine], name="agentd")
+        mb.poll(lambda: os.path.exists(mine + "/query.sock") and
+                mbsend("query", "ipc://%s/query.sock" % mine, "ping", check=False),
+                what="agentd as nobody up")
+        self.assertEqual(st.stop(p), 0)
+
     def test_sockets_born_0660_in_0750_dir_under_any_umask(self):
         st = self.stack
         run = os.path.join(st.dir, "fresh", "run")
