@@ -1,9 +1,20 @@
 # agentd/: metricsbus-agentd.
 AGENTD_SRCS := $(filter-out agentd/main.c agentd/%_test.c,$(wildcard agentd/*.c))
-AGENTD_OBJS := $(AGENTD_SRCS:%.c=$(B)/obj/%.o)
+# Remote write's protobuf messages: C generated at build time by protoc-c from our .proto.
+AGENTD_GEN  := $(B)/gen/agentd
+AGENTD_OBJS := $(AGENTD_SRCS:%.c=$(B)/obj/%.o) $(B)/obj/gen/agentd/remote.pb-c.o
+AGENTD_LIBS := -llmdb -lyaml $(NNG_LIBS) $(MP_LIBS) -lcurl -lsnappy -lprotobuf-c -lm
+$(AGENTD_GEN)/remote.pb-c.c $(AGENTD_GEN)/remote.pb-c.h: agentd/remote.proto
+	@mkdir -p $(AGENTD_GEN)
+	protoc-c --proto_path=agentd --c_out=$(AGENTD_GEN) agentd/remote.proto
+$(B)/obj/gen/agentd/remote.pb-c.o: $(AGENTD_GEN)/remote.pb-c.c
+	@mkdir -p $(@D)
+	$(CC) -std=c11 $(OPT) $(SAN) -I$(AGENTD_GEN) -c $< -o $@
+$(B)/obj/agentd/rw_encode.o $(B)/obj/agentd/rw_test.o: $(AGENTD_GEN)/remote.pb-c.h
+$(B)/obj/agentd/rw_encode.o $(B)/obj/agentd/rw_test.o: CFLAGS += -I$(AGENTD_GEN)
 $(B)/bin/metricsbus-agentd: $(B)/obj/agentd/main.o $(AGENTD_OBJS) $(LIBMB)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ -llmdb -lyaml $(NNG_LIBS) $(MP_LIBS) -lm
+	$(CC) $(LDFLAGS) -o $@ $^ $(AGENTD_LIBS)
 
 # --verify-peer's cgroup parser (tests/fuzz/fuzz_cgroup.c).
 FUZZ_SRCS_cgroup := agentd/peer.c
@@ -11,7 +22,7 @@ FUZZ_SRCS_cgroup := agentd/peer.c
 UNIT_TESTS += $(B)/test/agentd_unit
 $(B)/test/agentd_unit: $(AGENTD_OBJS) $(patsubst %.c,$(B)/obj/%.o,$(wildcard agentd/*_test.c)) $(RUNNER) $(LIBMB)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ -llmdb -lyaml $(NNG_LIBS) $(MP_LIBS) -lm
+	$(CC) $(LDFLAGS) -o $@ $^ $(AGENTD_LIBS)
 
 # make install: the systemd unit (pointed at PREFIX) and the tmpfiles.d snippet for the run dir.
 AGENTD_UNITDIR    ?= $(PREFIX)/lib/systemd/system
@@ -29,7 +40,7 @@ install-agentd: agentd/metricsbus-agentd.service agentd/metricsbus.tmpfiles
 TOOLS += $(B)/bin/tools/agentd-store-bench
 $(B)/bin/tools/agentd-store-bench: $(B)/obj/agentd/bench/store_bench.o $(AGENTD_OBJS) $(LIBMB)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ -llmdb -lyaml $(NNG_LIBS) $(MP_LIBS) -lm
+	$(CC) $(LDFLAGS) -o $@ $^ $(AGENTD_LIBS)
 
 # --mapping: names through the rules, and mapping files (tests/fuzz/fuzz_mapping.c).
 FUZZ_SRCS_mapping := agentd/mapping.c agentd/batch.c

@@ -12,6 +12,7 @@
 
 #include "agentd.h"
 #include "mapping.h"
+#include "rw.h"
 
 #define INGEST_CONTEXTS 64
 #define QUERY_WORKERS 4
@@ -105,6 +106,56 @@ static void reload_mapping(const char *path)
 	mb_log_info("HUP: mapping: %d rules from %s", agent_mapping_nrules(mp), path);
 }
 
+static bool label_name_ok(const char *s, size_t n)
+{
+	if (n == 0 || (s[0] >= '0' && s[0] <= '9') || (n >= 2 && s[0] == '_' && s[1] == '_'))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+			return false;
+	return true;
+}
+
+/* The remote-write flags, checked at start-up so a typo fails now, not at the first send. */
+static void check_remote_write(const struct mb_prog *prog, const struct mb_strlist *urls,
+                               struct mb_strlist *labels, struct mb_kv *kv, const char *token,
+                               int64_t interval, int64_t settle, int64_t timeout)
+{
+	for (int i = 0; i < urls->n; i++) {
+		const char *u = urls->v[i];
+		if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0)
+			mb_usage_error(prog, "--remote-write %s: not an http:// or https:// URL", u);
+		if (strlen(u) > 400)
+			mb_usage_error(prog, "--remote-write: URL longer than 400 characters");
+		for (int j = 0; j < i; j++)
+			if (strcmp(urls->v[j], u) == 0)
+				mb_usage_error(prog, "--remote-write %s given twice", u);
+	}
+	for (int i = 0; i < labels->n; i++) {
+		const char *l = labels->v[i], *eq = strchr(l, '=');
+		if (!eq || !label_name_ok(l, (size_t)(eq - l)) || !eq[1])
+			mb_usage_error(prog, "--remote-write-label %s: want KEY=VALUE, KEY a Prometheus "
+			                     "label name ([a-zA-Z_][a-zA-Z0-9_]*, not __*), VALUE not empty",
+			               l);
+		char *key = strndup(l, (size_t)(eq - l));
+		if (!key)
+			mb_fatalx("out of memory");
+		if (!strcmp(key, "job") || !strcmp(key, "instance") || !strcmp(key, "le") ||
+		    !strcmp(key, "quantile"))
+			mb_usage_error(prog, "--remote-write-label %s: %s is set by agentd", l, key);
+		kv[i].key = key; /* lives as long as the process */
+		kv[i].val = eq + 1;
+	}
+	if (token && access(token, R_OK) != 0)
+		mb_usage_error(prog, "--remote-write-token-file %s: cannot read it", token);
+	if (interval < 100)
+		mb_usage_error(prog, "--remote-write-interval must be at least 100ms");
+	if (settle < 0 || timeout < 100)
+		mb_usage_error(prog, "--remote-write-settle must be >= 0 and --remote-write-timeout "
+		                     ">= 100ms");
+}
+
 int main(int argc, char **argv)
 {
 	char def_ingest[512], def_query[512], def_data[512], err[512], hostname[256] = "";
@@ -121,6 +172,10 @@ int main(int argc, char **argv)
 	static struct agent_peer_maps maps;
 	const char *mapping_file = NULL;
 	int npos, rv, exit_code = 0;
+	struct mb_strlist rw_urls = {0}, rw_labels = {0};
+	const char *rw_token = NULL;
+	int64_t rw_interval = 10000, rw_res = 0, rw_behind = 3600000, rw_settle = 30000,
+	        rw_timeout = 30000;
 
 	if (mb_default_ingest_url(def_ingest, sizeof def_ingest) != 0 ||
 	    mb_default_query_url(def_query, sizeof def_query) != 0 ||
@@ -159,6 +214,24 @@ int main(int argc, char **argv)
 		 "--verify-peer: an id for cgroups no runtime layout names", false},
 		{"mapping", MB_FLAG_STR, &mapping_file, "FILE",
 		 "statsd_exporter mapping rules (YAML), applied at ingest; SIGHUP reloads", false},
+		{"remote-write", MB_FLAG_LIST, &rw_urls, "URL",
+		 "ship every series to this Prometheus remote-write receiver (repeatable)", false},
+		{"remote-write-interval", MB_FLAG_DURATION, &rw_interval, "DURATION",
+		 "how often settled slots are shipped (default 10s)", false},
+		{"remote-write-resolution", MB_FLAG_DURATION, &rw_res, "DURATION",
+		 "which window's slots to ship (default the finest)", false},
+		{"remote-write-label", MB_FLAG_LIST, &rw_labels, "KEY=VALUE",
+		 "an external label on every shipped series (repeatable)", false},
+		{"remote-write-token-file", MB_FLAG_STR, &rw_token, "FILE",
+		 "send 'Authorization: Bearer' with the token in FILE (re-read per request)", false},
+		{"remote-write-max-behind", MB_FLAG_DURATION, &rw_behind, "DURATION",
+		 "how far back to backfill after an outage; older slots are dropped (default 1h)",
+		 false},
+		{"remote-write-settle", MB_FLAG_DURATION, &rw_settle, "DURATION",
+		 "how long after its end a slot is shipped: shims' flush + resend (default 30s)",
+		 false},
+		{"remote-write-timeout", MB_FLAG_DURATION, &rw_timeout, "DURATION",
+		 "longest a remote-write request may take (default 30s)", false},
 	};
 	struct mb_prog prog = {
 		.name = "metricsbus-agentd",
@@ -224,6 +297,11 @@ int main(int argc, char **argv)
 			             mb_strerror(rv));
 		}
 	}
+	struct mb_kv rw_kv[64];
+	check_remote_write(&prog, &rw_urls, &rw_labels, rw_kv, rw_token, rw_interval, rw_settle,
+	                   rw_timeout);
+	if (!rw_res)
+		rw_res = so.levels[0].res_ms;
 
 	/* Every thread nng starts inherits this mask: signals reach only the sigtimedwait below. */
 	sigset_t sigs;
@@ -277,6 +355,25 @@ int main(int argc, char **argv)
 	struct agent_node *node = NULL;
 	if ((rv = agent_node_open(&no, &node)) != 0)
 		mb_fatalx("cannot start node metrics: %s", mb_strerror(rv));
+
+	struct agent_rw *rw = NULL;
+	if (rw_urls.n > 0) {
+		struct agent_rw_opts ro = {.nurls = rw_urls.n,
+		                           .urls = rw_urls.v,
+		                           .interval_ms = rw_interval,
+		                           .res_ms = rw_res,
+		                           .max_behind_ms = rw_behind,
+		                           .settle_ms = rw_settle,
+		                           .live_ms = so.live_ms,
+		                           .timeout_ms = rw_timeout,
+		                           .nlabels = rw_labels.n,
+		                           .labels = rw_kv,
+		                           .token_file = rw_token,
+		                           .instance = hostname,
+		                           .data_dir = data_dir};
+		if ((rv = agent_rw_start(&ro, st, &rw, err, sizeof err)) != 0)
+			mb_fatalx("remote write: %s", err);
+	}
 
 	mb_notify("READY=1");
 	mb_log_info("ready: ingest %s, query %s, store %s, retention %s", ingest_url, query_url,
@@ -342,6 +439,7 @@ int main(int argc, char **argv)
 	}
 
 	mb_notify("STOPPING=1");
+	agent_rw_stop(rw);
 	agent_ingest_quiesce(in, DRAIN_MS);
 	agent_writer_stop(w);
 	agent_ingest_close(in);

@@ -7,6 +7,7 @@
 
 #include "agentd.h"
 #include "mapping.h"
+#include "rw.h"
 
 struct agent_counters agent_ctr;
 
@@ -104,6 +105,7 @@ void agent_self_done(bool stored)
 		memcpy(committed, inflight, sizeof committed);
 	pending = false;
 	pthread_mutex_unlock(&self_mu);
+	agent_rw_self_done(stored);
 }
 
 /* Per source, the new series refused since agentd started (a gauge of the running total:
@@ -194,6 +196,8 @@ int agent_self_collect(struct agent_store *st, uint64_t instance, uint64_t seq, 
 	                          NULL)) != 0 ||
 	    (rv = agent_batch_add(b, MB_GAUGE, "agentd.mapping.rules_unmatched",
 	                          (double)map_unmatched, 0, NULL)) != 0)
+		goto fail;
+	if ((rv = agent_rw_self(b)) != 0)
 		goto fail;
 	atomic_store(&agent_ctr.commit_us_max, 0);
 	pthread_mutex_lock(&self_mu);

@@ -4,7 +4,8 @@
 # Idempotent: does nothing (and needs no network) when everything is there.
 set -e
 PKGS="gcc make pkg-config clang libclang-rt-14-dev liblmdb-dev lmdb-utils libnng-dev
-libmsgpack-dev libmicrohttpd-dev libyaml-dev zlib1g-dev python3 python3-statsd python3-flask
+libmsgpack-dev libmicrohttpd-dev libyaml-dev zlib1g-dev libcurl4-openssl-dev libsnappy-dev
+libprotobuf-c-dev protobuf-c-compiler python3 python3-statsd python3-flask
 python3-requests curl netcat-openbsd procps tmux prometheus iproute2 util-linux chromium
 cmake dpkg-dev patch faketime golang-go
 musl-tools busybox-static python3-yaml"
