@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "rw.h"
-#include "store_int.h"
+#include "read.h"
 
 #define SERIES_PER_TXN 256 /* the registry lock is let go this often */
 
@@ -66,9 +66,9 @@ static int read_slots(struct agent_store *s, MDB_txn *t, const struct agent_seri
 	size_t csize = AGENT_CHUNK_HDR + (size_t)cps * w * sizeof(double);
 	for (int64_t ac = from / cps; ac <= to / (int64_t)cps; ac++) {
 		uint8_t key[AGENT_KEY_LEN];
-		agent_key(key, 0, agent_ring(s, 0, lay, ac), se->id);
+		agent_key(key, 0, agent_ring(&s->geom[0], lay, ac), se->id);
 		MDB_val k = {sizeof key, key}, v;
-		if (mdb_get(t, s->db_chunk[0], &k, &v) != 0 || v.mv_size != csize ||
+		if (mdb_get(t, s->e.db_chunk[0], &k, &v) != 0 || v.mv_size != csize ||
 		    agent_be64(v.mv_data) != (uint64_t)ac)
 			continue;
 		const uint8_t *base = (const uint8_t *)v.mv_data + AGENT_CHUNK_HDR;
@@ -90,7 +90,7 @@ static int read_slots(struct agent_store *s, MDB_txn *t, const struct agent_seri
 static int merge_dims(const struct agent_store *s, const struct agent_source *c,
                       struct mb_kv *d)
 {
-	bool container = strcmp(c->name, "node") && strcmp(c->name, "agentd");
+	bool container = !c->own;
 	const char *node[][2] = {{"mesos_id", s->o.node_id ? s->o.node_id : ""},
 	                         {"hostname", s->o.hostname ? s->o.hostname : ""},
 	                         {"cluster_id", s->o.cluster_id},
@@ -126,7 +126,7 @@ static int64_t source_last0(const struct agent_store *s, const struct agent_sour
 {
 	int64_t last = 0;
 	for (uint32_t i = 0; i < c->nser; i++) {
-		const struct agent_series *se = s->ser[c->ser[i]];
+		const struct agent_series *se = s->r.ser[c->ser[i]];
 		if (se->committed && se->last_ms > last)
 			last = se->last_ms;
 	}
@@ -209,8 +209,7 @@ static int one(struct scan *x, MDB_txn *t, const struct agent_series *se,
 	r->kind = se->kind;
 	r->source = c->name;
 	r->name = se->name;
-	bool own = !strcmp(c->name, "node") || !strcmp(c->name, "agentd");
-	r->unit = se->kind == MB_RESOURCE || own ? agent_unit(c->name, se->kind, se->name) : "";
+	r->unit = se->kind == MB_RESOURCE || c->own ? agent_unit(c->name, se->kind, se->name) : "";
 	r->ntags = se->ntags;
 	r->tags = se->tags;
 	r->dims = x->dims;
@@ -222,7 +221,7 @@ static int one(struct scan *x, MDB_txn *t, const struct agent_series *se,
 		uint8_t k8[8];
 		agent_put_be64(k8, se->id);
 		MDB_val kk = {8, k8}, v;
-		if (mdb_get(t, s->db_totals, &kk, &v) == 0 && v.mv_size >= 8)
+		if (mdb_get(t, s->e.db_totals, &kk, &v) == 0 && v.mv_size >= 8)
 			memcpy(tot, v.mv_data, v.mv_size >= 16 ? 16 : 8);
 		int64_t f0 = (a + 1) * x->m;
 		int64_t l0 = se->last_ms > 0 ? (se->last_ms - 1) / s->geom[0].res_ms : -1;
@@ -283,18 +282,18 @@ int agent_rw_scan(struct agent_store *s, int level, int64_t a, int64_t b, int64_
 	bool stop = false;
 	while (!stop) {
 		MDB_txn *t;
-		if ((rv = agent_read_begin(s, &t)) != 0)
+		if ((rv = agent_read_begin(&s->e, &t)) != 0)
 			break;
 		if (agent_roll_load(s, t, x.rv) != 0)
 			memset(x.rv, 0, sizeof x.rv);
-		pthread_rwlock_rdlock(&s->reg_lock);
+		pthread_rwlock_rdlock(&s->r.lock);
 		uint32_t i = *cursor, seen = 0;
-		for (; i < s->nser && seen < SERIES_PER_TXN && !stop; i++) {
-			const struct agent_series *se = s->ser[i];
-			if (se == &agent_dead || !se->committed || se->src >= s->nsrc)
+		for (; i < s->r.nser && seen < SERIES_PER_TXN && !stop; i++) {
+			const struct agent_series *se = s->r.ser[i];
+			if (se == &agent_dead || !se->committed || se->src >= s->r.nsrc)
 				continue;
 			seen++;
-			int r = one(&x, t, se, s->src[se->src]);
+			int r = one(&x, t, se, s->r.src[se->src]);
 			if (r < 0) {
 				rv = -r;
 				stop = true;
@@ -309,12 +308,12 @@ int agent_rw_scan(struct agent_store *s, int level, int64_t a, int64_t b, int64_
 			}
 		}
 		*cursor = i;
-		if (i >= s->nser) {
+		if (i >= s->r.nser) {
 			*done = true;
 			stop = true;
 		}
-		pthread_rwlock_unlock(&s->reg_lock);
-		agent_read_end(s, t);
+		pthread_rwlock_unlock(&s->r.lock);
+		agent_read_end(&s->e, t);
 	}
 	free(x.lv.v);
 	free(x.lv.has);
