@@ -10,7 +10,8 @@ INSTALL_TARGETS += install-man install-api-unit install-docs
 
 $(B)/man/%.1: $(B)/bin/% scripts/man.sh
 	@mkdir -p $(@D)
-	scripts/man.sh $< 1 > $@.tmp && mv $@.tmp $@
+	@# a temporary file of this make's own: tests run make install and make release side by side
+	scripts/man.sh $< 1 > $@.$$$$.tmp && mv $@.$$$$.tmp $@
 
 man: $(MAN_PAGES)
 

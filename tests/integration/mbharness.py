@@ -51,6 +51,15 @@ def poll(fn, timeout=10.0, interval=0.02, what="condition"):
     raise AssertionError(f"timed out waiting for {what}" + (f" (last error: {last_exc!r})" if last_exc else ""))
 
 
+def programs_up_to_date():
+    """Whether `make programs` for this build has nothing to build (a test that runs make
+    install, make demo or make release skips otherwise). make -q would count the phony nng check
+    as work: ask what -n would run instead."""
+    r = subprocess.run(["make", "-C", ROOT, "--no-print-directory", "-n", "B=" + os.path.relpath(BUILD, ROOT),
+                        "programs"], capture_output=True, text=True, timeout=120)
+    return r.returncode == 0 and all(ln.strip() in ("", ":") for ln in r.stdout.splitlines())
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))

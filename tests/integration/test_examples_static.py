@@ -276,18 +276,25 @@ class TestStaticExamplesRun(mb.StackTest):
                     binds={"/mnt/mesos/sandbox": sandbox, "/run/metricsbus": self.ingest_dir}, name="marathon")
         r.pid1(p)
         self.deliver_and_stop(r, p, run_id, "marathon.hits")
-        # the whole cmd on this host (its python3 for the image's): the app answers HTTP
-        host_env = dict(env, MESOS_SANDBOX=sandbox, METRICSBUS_RUN_DIR=self.ingest_dir, PATH=os.environ["PATH"])
-        p = subprocess.Popen(["/bin/sh", "-c", app["cmd"]], env=host_env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.stack.procs.append(p)
+        # the whole cmd on this host (its python3 for the image's): the app answers HTTP; a port
+        # another test took between free_port() and the bind is tried again with another
+        for _ in range(3):
+            port = str(mb.free_port())
+            host_env = dict(env, MESOS_SANDBOX=sandbox, METRICSBUS_RUN_DIR=self.ingest_dir,
+                            PATH=os.environ["PATH"], PORT0=port)
+            p = self.stack.spawn(["/bin/sh", "-c", app["cmd"]], env=host_env, name="marathon-host")
 
-        def answers():
-            with urllib.request.urlopen("http://127.0.0.1:%s/" % env["PORT0"], timeout=5) as resp:
-                return resp.status == 200
-        mb.poll(answers, timeout=20, what="the Marathon app's http.server")
+            def answers():
+                if p.poll() is not None:
+                    return "exited"
+                with urllib.request.urlopen("http://127.0.0.1:%s/" % port, timeout=5) as resp:
+                    return resp.status == 200 and "answers"
+            if mb.poll(answers, timeout=20, what="the Marathon app's http.server") == "answers":
+                break
+        else:
+            self.fail("the Marathon app never answered:\n" + self.stack.log_of(p))
         p.send_signal(signal.SIGTERM)
-        self.assertEqual(128 + signal.SIGTERM, shimlib.wait_exit(self.stack, p, timeout=20))
+        self.assertEqual(128 + signal.SIGTERM, shimlib.wait_exit(self.stack, p, timeout=20), self.stack.log_of(p))
 
 
 class TestRelease(unittest.TestCase):
@@ -303,7 +310,7 @@ class TestRelease(unittest.TestCase):
             self.skipTest("a release is of the normal build")
         if not os.path.exists(rootlib.STATIC) or not os.path.exists(mb.binpath("metricsbus-agentd")):
             self.skipTest("programs or the static shim not built")
-        if any(ln.strip() not in ("", ":") for ln in self.make("-n", "programs").stdout.splitlines()):
+        if not mb.programs_up_to_date():
             self.skipTest("programs not up to date; `make release` would rebuild them")
         d = tempfile.mkdtemp(prefix="mbrel", dir="/tmp")
         self.addCleanup(shutil.rmtree, d, ignore_errors=True)
