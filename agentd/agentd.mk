@@ -19,8 +19,12 @@ $(B)/bin/metricsbus-agentd: $(B)/obj/agentd/main.o $(AGENTD_OBJS) $(LIBMB)
 # --verify-peer's cgroup parser (tests/fuzz/fuzz_cgroup.c).
 FUZZ_SRCS_cgroup := agentd/peer.c
 
+# The unit tests link env.c built with its fault hooks; the programs never have them.
 UNIT_TESTS += $(B)/test/agentd_unit
-$(B)/test/agentd_unit: $(AGENTD_OBJS) $(patsubst %.c,$(B)/obj/%.o,$(wildcard agentd/*_test.c)) $(RUNNER) $(LIBMB)
+$(B)/obj/agentd/env_hooks.o: agentd/env.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -DAGENT_TEST_HOOKS -c $< -o $@
+$(B)/test/agentd_unit: $(filter-out %/env.o,$(AGENTD_OBJS)) $(B)/obj/agentd/env_hooks.o $(patsubst %.c,$(B)/obj/%.o,$(wildcard agentd/*_test.c)) $(RUNNER) $(LIBMB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(AGENTD_LIBS)
 

@@ -1,5 +1,5 @@
 /* env.c: the store's LMDB environment (layer 2): open with every database, map growth with
- * readers paused, transaction and put wrappers (with the test fault hooks), and the clock. */
+ * readers paused, transaction and put wrappers (with the fault hooks of test builds), and the clock. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,7 +7,6 @@
 
 #include "env.h"
 
-int agent_fault_put, agent_fault_commit, agent_fault_resize, agent_fault_enospc;
 int64_t agent_store_test_now_ms;
 uint64_t agent_store_initial_map = 1ull << 30;
 
@@ -16,12 +15,18 @@ int64_t agent_store_now(void)
 	return agent_store_test_now_ms ? agent_store_test_now_ms : mb_now_ms();
 }
 
+#ifdef AGENT_TEST_HOOKS
+int agent_fault_put, agent_fault_commit, agent_fault_resize, agent_fault_enospc;
 static bool fault_fires(int *ctr)
 {
 	if (*ctr > 0 && --*ctr == 0)
 		return true;
 	return false;
 }
+#else
+/* The production build: no hook, nothing to test at run time. */
+#define fault_fires(ctr) false
+#endif
 
 int agent_put(MDB_txn *t, MDB_dbi d, MDB_val *k, MDB_val *v, unsigned flags)
 {
@@ -167,23 +172,6 @@ int agent_grow_map(struct agent_env *e)
 	}
 	pthread_rwlock_unlock(&e->txn_lock);
 	return 0;
-}
-
-void agent_env_faults_from_env(void)
-{
-	const char *f = getenv("METRICSBUS_TEST_FAULT");
-	if (!f)
-		return;
-	struct {
-		const char *n;
-		int *p;
-	} h[] = {{"put:", &agent_fault_put},
-	         {"commit:", &agent_fault_commit},
-	         {"resize:", &agent_fault_resize},
-	         {"enospc:", &agent_fault_enospc}};
-	for (size_t i = 0; i < sizeof h / sizeof h[0]; i++)
-		if (strncmp(f, h[i].n, strlen(h[i].n)) == 0)
-			*h[i].p = atoi(f + strlen(h[i].n));
 }
 
 void agent_env_close(struct agent_env *e)

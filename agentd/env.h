@@ -1,6 +1,6 @@
 /* env.h: the store's LMDB environment (layer 2): the environment and its databases, map
  * growth with readers paused, read and write transaction wrappers, the put/commit wrappers
- * that carry the test fault hooks, LMDB's codes turned into MB_* ones, and the clock. */
+ * that carry the test builds' fault hooks, LMDB's codes turned into MB_* ones, and the clock. */
 #ifndef AGENT_ENV_H
 #define AGENT_ENV_H
 
@@ -57,11 +57,11 @@ unsigned agent_append_flag(struct agent_env *e, int level, const uint8_t *key);
 /* The store's code for an LMDB or errno code: 0, MB_ENOMEM, else MB_ESYS. */
 int agent_mdb_err(int rv);
 
-/* Test-only fault injection (SQLite-style): when set to N > 0, the Nth LMDB put/commit/
- * map-resize from now fails with MDB_MAP_FULL / EIO / ENOSPC as the hook says. 0 = off.
- * Set from env METRICSBUS_TEST_FAULT="put:N" | "commit:N" | "resize:N" | "enospc:N" by
- * agent_env_faults_from_env. */
+/* Fault injection, compiled only into test builds (AGENT_TEST_HOOKS: agentd_unit): when set
+ * to N > 0, the Nth LMDB put/commit/map-resize from now fails with MDB_MAP_FULL / EIO / ENOSPC
+ * as the hook says. 0 = off. */
+#ifdef AGENT_TEST_HOOKS
 extern int agent_fault_put, agent_fault_commit, agent_fault_resize, agent_fault_enospc;
-void agent_env_faults_from_env(void);
+#endif
 
 #endif

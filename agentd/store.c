@@ -101,7 +101,6 @@ int agent_store_open(const struct agent_store_opts *o, struct agent_store **out,
 		snprintf(err, errlen, "out of memory");
 		return MB_ENOMEM;
 	}
-	agent_env_faults_from_env();
 	s->o = *o;
 	if (!s->o.live_ms)
 		s->o.live_ms = 300000;

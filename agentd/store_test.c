@@ -1,5 +1,7 @@
 /* store_test.c: unit tests of the store on real LMDB in a temp dir: commit semantics, levels,
  * queries, restart, limits, MAP_FULL, faults, concurrent readers, backup. */
+/* The fault hooks of env.c, linked into this binary only (agentd.mk). */
+#define AGENT_TEST_HOOKS 1
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
