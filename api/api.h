@@ -112,6 +112,22 @@ enum { API_CAP_SRC_SERIES, API_CAP_SRC_BYTES, API_CAP_TOTAL_BYTES, API_CAP_N };
  * NULL: no caps). */
 int api_prom_render(struct mb_buf *out, const struct mb_reply *r, bool hist, uint64_t *skipped,
                     const struct api_prom_caps *caps, uint64_t capped[API_CAP_N]);
+/* The same, a chunk at a time. new: sorts the reply's entries (take: the stream owns *r from
+ * now on and frees it; else r must outlive the stream). next: appends families to out until it
+ * grew by want or the end; 0 more to come, 1 the end (tail written), MB_ENOMEM. The tail (the
+ * bridge's own metrics) is written last. One thread at a time. */
+struct api_prom_stream;
+int api_prom_stream_new(struct mb_reply *r, bool take, bool hist,
+                        const struct api_prom_caps *caps, struct api_prom_stream **out);
+int api_prom_stream_next(struct api_prom_stream *ps, struct mb_buf *out, size_t want);
+struct mb_buf *api_prom_stream_tail(struct api_prom_stream *ps);
+/* fn(arg, ps, tail) runs once, when the last family is written: it may append to the tail
+ * (the counts of this scrape are final then). */
+typedef void (*api_prom_at_end)(void *arg, struct api_prom_stream *ps, struct mb_buf *tail);
+void api_prom_stream_at_end(struct api_prom_stream *ps, api_prom_at_end fn, void *arg);
+void api_prom_stream_counts(const struct api_prom_stream *ps, uint64_t *skipped,
+                            uint64_t capped[API_CAP_N]);
+void api_prom_stream_free(struct api_prom_stream *ps);
 /* One escaped label value ("\\", "\"", "\n"). */
 int api_prom_label_value(struct mb_buf *b, const char *v);
 
@@ -154,7 +170,16 @@ struct api_response {
 	bool allow;        /* 405: add Allow */
 	bool gzipped;      /* body is gzip already (Content-Encoding: gzip) */
 	const char *etag, *cache_control, *location; /* static; NULL: no such header */
+	struct api_prom_stream *stream; /* /metrics: the body, rendered as it is sent */
 };
+/* A stream's end (sent, or the connection gone): frees it. */
+void api_serve_stream_done(struct api_server *s, struct api_prom_stream *ps);
+#ifdef MHD_VERSION
+/* stream.c: the response that sends ps (taking it), gzip'ed when gzip_ok (*gz says so). NULL on
+ * out of memory (ps freed). */
+struct MHD_Response *api_stream_response(struct api_server *srv, struct api_prom_stream *ps,
+                                         bool gzip_ok, bool *gz);
+#endif
 /* Fills resp (caller frees resp->body). Never fails: errors become statuses. */
 void api_serve(struct api_server *s, const char *method, const char *path,
                const struct api_args *args, const char *authorization, struct api_response *resp);

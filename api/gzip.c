@@ -1,5 +1,6 @@
 /* gzip.c: Content-Encoding gzip for clients that accept it (Prometheus always does), with
- * zlib; the body is compressed in one go since it is already whole in memory. */
+ * zlib; a body whole in memory is compressed in one go (/metrics is compressed as it streams,
+ * stream.c). */
 #include "api.h"
 
 #include <stdlib.h>

@@ -192,6 +192,23 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	api_args_free(&args);
 
 	bool gz = resp.gzipped;
+	struct MHD_Response *r;
+	if (resp.stream && strcmp(method, "HEAD") == 0) {
+		/* libmicrohttpd 0.9.75 ends a chunked answer to HEAD with a stray "0" line: render
+		 * it whole instead (the body is not sent, only its length) */
+		while (api_prom_stream_next(resp.stream, &resp.body, 1 << 20) == 0)
+			;
+		api_serve_stream_done(h->srv, resp.stream);
+		resp.stream = NULL;
+		ae = NULL;
+	}
+	if (resp.stream) {
+		r = api_stream_response(h->srv, resp.stream, api_accepts_gzip(ae), &gz);
+		mb_buf_free(&resp.body);
+		if (!r)
+			return MHD_NO;
+		goto headers;
+	}
 	if (!gz && resp.body.len > 512 && api_accepts_gzip(ae)) {
 		struct mb_buf z = {0};
 		if (api_gzip(resp.body.data, resp.body.len, &z) == 0) {
@@ -202,7 +219,6 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 			mb_buf_free(&z);
 		}
 	}
-	struct MHD_Response *r;
 	if (resp.body.len)
 		r = MHD_create_response_from_buffer(resp.body.len, resp.body.data,
 		                                    MHD_RESPMEM_MUST_FREE);
@@ -214,6 +230,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	}
 	if (!resp.body.len)
 		mb_buf_free(&resp.body);
+headers:
 	if (resp.ctype)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp.ctype);
 	if (gz)

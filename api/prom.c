@@ -171,105 +171,190 @@ static int put_help(struct mb_buf *b, const char *fam, size_t fl, const struct m
 	return rv;
 }
 
-/* Emits one series unless a cap says no: its bytes are taken back and counted then. */
-static int capped_series(struct mb_buf *out, const struct mb_reply *r, const struct entry *e,
-                         const char *base, const struct api_prom_caps *caps,
-                         uint64_t *src_n, uint64_t *src_b, uint64_t *capped)
+/* The exposition of one export reply, produced a chunk at a time, so that a scrape's text
+ * is never whole in memory: the entries are sorted once, then families are written as asked. */
+struct api_prom_stream {
+	struct mb_reply r; /* owned when own_reply */
+	const struct mb_reply *rp;
+	bool own_reply, hist;
+	struct api_prom_caps caps;
+	struct mb_buf strs;
+	struct entry *ents;
+	uint32_t n, i;
+	uint64_t *src_n, *src_b; /* per source (and one for none): series and bytes so far */
+	uint64_t emitted;        /* bytes handed out before this chunk */
+	uint64_t skipped, capped[API_CAP_N];
+	struct mb_buf tail; /* written after the families (the bridge's own metrics) */
+	bool tail_done;
+	api_prom_at_end at_end; /* called once the families are written, before the tail */
+	void *at_end_arg;
+};
+
+void api_prom_stream_at_end(struct api_prom_stream *ps, api_prom_at_end fn, void *arg)
 {
+	ps->at_end = fn;
+	ps->at_end_arg = arg;
+}
+
+/* Emits one series unless a cap says no: its bytes are taken back and counted then. */
+static int capped_series(struct api_prom_stream *ps, struct mb_buf *out, size_t chunk0,
+                         const struct entry *e, const char *base)
+{
+	const struct mb_reply *r = ps->rp;
+	const struct api_prom_caps *caps = &ps->caps;
 	const struct mb_export_item *it = &r->items[e->idx];
 	uint32_t si = it->src < r->nsrcs ? it->src : r->nsrcs; /* nsrcs: no source */
 	size_t before = out->len;
-	if (caps && caps->total_bytes && before >= caps->total_bytes) {
-		capped[API_CAP_TOTAL_BYTES]++;
+	if (caps->total_bytes && ps->emitted + (before - chunk0) >= caps->total_bytes) {
+		ps->capped[API_CAP_TOTAL_BYTES]++;
 		return 0;
 	}
-	if (caps && caps->src_series && src_n[si] >= caps->src_series) {
-		capped[API_CAP_SRC_SERIES]++;
+	if (caps->src_series && ps->src_n[si] >= caps->src_series) {
+		ps->capped[API_CAP_SRC_SERIES]++;
 		return 0;
 	}
 	int rv = put_series(out, it, e, base);
 	size_t len = out->len - before;
-	if (caps && caps->src_bytes && src_b[si] + len > caps->src_bytes) {
+	if (caps->src_bytes && ps->src_b[si] + len > caps->src_bytes) {
 		out->len = before;
-		capped[API_CAP_SRC_BYTES]++;
+		ps->capped[API_CAP_SRC_BYTES]++;
 		return rv;
 	}
-	src_n[si]++;
-	src_b[si] += len;
+	ps->src_n[si]++;
+	ps->src_b[si] += len;
 	return rv;
 }
 
-int api_prom_render(struct mb_buf *out, const struct mb_reply *r, bool hist, uint64_t *skipped,
-                    const struct api_prom_caps *caps, uint64_t capped[API_CAP_N])
+void api_prom_stream_free(struct api_prom_stream *ps)
 {
-	struct mb_buf strs = {0};
-	struct entry *ents = NULL;
-	uint32_t n = 0;
-	int rv = 0;
-	uint64_t dummy[API_CAP_N] = {0};
-	*skipped = 0;
-	if (!capped)
-		capped = dummy;
-	/* per source: series and bytes so far (one more slot for items without a source) */
-	uint64_t *src_n = calloc((size_t)r->nsrcs + 1, 2 * sizeof *src_n);
-	if (!src_n)
+	if (!ps)
+		return;
+	free(ps->ents);
+	free(ps->src_n);
+	mb_buf_free(&ps->strs);
+	mb_buf_free(&ps->tail);
+	if (ps->own_reply)
+		mb_reply_free(&ps->r);
+	free(ps);
+}
+
+int api_prom_stream_new(struct mb_reply *r, bool take, bool hist,
+                        const struct api_prom_caps *caps, struct api_prom_stream **out)
+{
+	struct api_prom_stream *ps = calloc(1, sizeof *ps);
+	struct mb_reply *orig = r;
+	if (!ps)
 		return MB_ENOMEM;
-	uint64_t *src_b = src_n + r->nsrcs + 1;
-	if (r->nitems) {
-		ents = calloc(r->nitems, sizeof *ents);
-		if (!ents) {
-			free(src_n);
-			return MB_ENOMEM;
-		}
+	if (take) {
+		ps->r = *r;
+		memset(r, 0, sizeof *r);
+		ps->rp = &ps->r;
+		ps->own_reply = true;
+	} else {
+		ps->rp = r;
 	}
+	if (take)
+		r = &ps->r;
+	ps->hist = hist;
+	if (caps)
+		ps->caps = *caps;
+	if ((ps->src_n = calloc((size_t)r->nsrcs + 1, 2 * sizeof *ps->src_n)) == NULL)
+		goto nomem;
+	ps->src_b = ps->src_n + r->nsrcs + 1;
+	if (r->nitems && (ps->ents = calloc(r->nitems, sizeof *ps->ents)) == NULL)
+		goto nomem;
 	for (uint32_t i = 0; i < r->nitems; i++) {
 		const struct mb_export_item *it = &r->items[i];
 		const struct mb_source_dims *src = it->src < r->nsrcs ? &r->srcs[it->src] : NULL;
-		struct entry *e = &ents[n];
+		struct entry *e = &ps->ents[ps->n];
 		char fam[MB_PROM_MAX_NAME];
 		e->idx = i;
 		e->pt = (uint8_t)mb_prom_type_of(it->kind, hist);
 		mb_prom_family(it->name, it->unit, src ? src->source : NULL, e->pt, fam, sizeof fam,
 		               &e->scale);
-		e->fam_off = (uint32_t)strs.len;
+		e->fam_off = (uint32_t)ps->strs.len;
 		e->fam_len = (uint32_t)strlen(fam);
-		if (api_put(&strs, fam) != 0)
+		if (api_put(&ps->strs, fam) != 0)
 			goto nomem;
-		e->lab_off = (uint32_t)strs.len;
-		if (put_labels(&strs, src, it) != 0)
+		e->lab_off = (uint32_t)ps->strs.len;
+		if (put_labels(&ps->strs, src, it) != 0)
 			goto nomem;
-		e->lab_len = (uint32_t)(strs.len - e->lab_off);
-		n++;
+		e->lab_len = (uint32_t)(ps->strs.len - e->lab_off);
+		ps->n++;
 	}
-	qsort_r(ents, n, sizeof *ents, entry_cmp, strs.data);
-	const char *base = (const char *)strs.data;
-	for (uint32_t i = 0; i < n;) {
+	qsort_r(ps->ents, ps->n, sizeof *ps->ents, entry_cmp, ps->strs.data);
+	*out = ps;
+	return 0;
+nomem:
+	if (take) /* the caller's reply stays the caller's on failure */
+		*orig = ps->r, ps->own_reply = false;
+	api_prom_stream_free(ps);
+	return MB_ENOMEM;
+}
+
+struct mb_buf *api_prom_stream_tail(struct api_prom_stream *ps)
+{
+	return &ps->tail;
+}
+
+int api_prom_stream_next(struct api_prom_stream *ps, struct mb_buf *out, size_t want)
+{
+	const char *base = (const char *)ps->strs.data;
+	size_t chunk0 = out->len;
+	int rv = 0;
+	while (ps->i < ps->n && out->len - chunk0 < want) {
 		/* one family: the same name; the first type (counter, gauge, summary, histogram)
 		 * wins, series of another type under that name are skipped and counted */
-		uint32_t j = i;
-		const struct entry *f = &ents[i];
-		rv |= put_help(out, base + f->fam_off, f->fam_len, &r->items[f->idx], f->pt);
-		for (; j < n && ents[j].fam_len == f->fam_len &&
-		       memcmp(base + ents[j].fam_off, base + f->fam_off, f->fam_len) == 0;
+		uint32_t i = ps->i, j = i;
+		const struct entry *f = &ps->ents[i];
+		rv |= put_help(out, base + f->fam_off, f->fam_len, &ps->rp->items[f->idx], f->pt);
+		for (; j < ps->n && ps->ents[j].fam_len == f->fam_len &&
+		       memcmp(base + ps->ents[j].fam_off, base + f->fam_off, f->fam_len) == 0;
 		     j++) {
-			const struct entry *e = &ents[j];
+			const struct entry *e = &ps->ents[j];
 			if (e->pt != f->pt ||
-			    (j > i && e->lab_len == ents[j - 1].lab_len && ents[j - 1].pt == e->pt &&
-			     memcmp(base + e->lab_off, base + ents[j - 1].lab_off, e->lab_len) == 0)) {
-				(*skipped)++;
+			    (j > i && e->lab_len == ps->ents[j - 1].lab_len &&
+			     ps->ents[j - 1].pt == e->pt &&
+			     memcmp(base + e->lab_off, base + ps->ents[j - 1].lab_off, e->lab_len) == 0)) {
+				ps->skipped++;
 				continue;
 			}
-			rv |= capped_series(out, r, e, base, caps, src_n, src_b, capped);
+			rv |= capped_series(ps, out, chunk0, e, base);
 		}
-		i = j;
+		ps->i = j;
 	}
-	free(ents);
-	free(src_n);
-	mb_buf_free(&strs);
-	return rv ? MB_ENOMEM : 0;
-nomem:
-	free(src_n);
-	free(ents);
-	mb_buf_free(&strs);
-	return MB_ENOMEM;
+	if (ps->i >= ps->n && !ps->tail_done && out->len - chunk0 < want) {
+		if (ps->at_end)
+			ps->at_end(ps->at_end_arg, ps, &ps->tail);
+		rv |= api_putn(out, (const char *)ps->tail.data, ps->tail.len);
+		ps->tail_done = true;
+	}
+	ps->emitted += out->len - chunk0;
+	if (rv)
+		return MB_ENOMEM;
+	return ps->i >= ps->n && ps->tail_done ? 1 : 0;
+}
+
+void api_prom_stream_counts(const struct api_prom_stream *ps, uint64_t *skipped,
+                            uint64_t capped[API_CAP_N])
+{
+	*skipped = ps->skipped;
+	for (int i = 0; i < API_CAP_N; i++)
+		capped[i] = ps->capped[i];
+}
+
+int api_prom_render(struct mb_buf *out, const struct mb_reply *r, bool hist, uint64_t *skipped,
+                    const struct api_prom_caps *caps, uint64_t capped[API_CAP_N])
+{
+	struct api_prom_stream *ps = NULL;
+	uint64_t dummy[API_CAP_N];
+	int rv = api_prom_stream_new((struct mb_reply *)(uintptr_t)r, false, hist, caps, &ps);
+	*skipped = 0;
+	if (rv != 0)
+		return rv;
+	while ((rv = api_prom_stream_next(ps, out, 1 << 20)) == 0)
+		;
+	api_prom_stream_counts(ps, skipped, capped ? capped : dummy);
+	api_prom_stream_free(ps);
+	return rv == 1 ? 0 : rv;
 }

@@ -220,11 +220,22 @@ static void own_metrics(struct api_server *s, struct mb_buf *b)
 	(void)rv; /* a short body on OOM is caught by the caller's check of the export */
 }
 
+static void metrics_end(void *arg, struct api_prom_stream *ps, struct mb_buf *tail)
+{
+	struct api_server *s = arg;
+	uint64_t skipped = 0, capped[API_CAP_N] = {0};
+	api_prom_stream_counts(ps, &skipped, capped);
+	__atomic_add_fetch(&s->stats.skipped, skipped, __ATOMIC_RELAXED);
+	for (int i = 0; i < API_CAP_N; i++)
+		if (capped[i])
+			__atomic_add_fetch(&s->stats.capped[i], capped[i], __ATOMIC_RELAXED);
+	own_metrics(s, tail);
+}
+
 static void serve_metrics(struct api_server *s, struct api_response *resp)
 {
 	struct mb_query q;
 	struct mb_reply r;
-	uint64_t skipped = 0;
 	init_query(&q, MB_OP_EXPORT);
 	q.hist = s->hist;
 	if (ask(s, &q, &r, resp) != 0)
@@ -234,19 +245,24 @@ static void serve_metrics(struct api_server *s, struct api_response *resp)
 		mb_reply_free(&r);
 		return;
 	}
+	struct api_prom_stream *ps = NULL;
+	if (api_prom_stream_new(&r, true, s->hist, &s->caps, &ps) != 0) {
+		answer_error(resp, 500, "out of memory");
+		mb_reply_free(&r);
+		return;
+	}
+	/* the stream owns the reply now; the bridge's own metrics come last, with this scrape's
+	 * counts in them */
+	api_prom_stream_at_end(ps, metrics_end, s);
 	resp->status = 200;
 	resp->ctype = CT_PROM;
-	uint64_t capped[API_CAP_N] = {0};
-	if (api_prom_render(&resp->body, &r, s->hist, &skipped, &s->caps, capped) != 0) {
-		answer_error(resp, 500, "out of memory");
-	} else {
-		__atomic_add_fetch(&s->stats.skipped, skipped, __ATOMIC_RELAXED);
-		for (int i = 0; i < API_CAP_N; i++)
-			if (capped[i])
-				__atomic_add_fetch(&s->stats.capped[i], capped[i], __ATOMIC_RELAXED);
-		own_metrics(s, &resp->body);
-	}
-	mb_reply_free(&r);
+	resp->stream = ps;
+}
+
+void api_serve_stream_done(struct api_server *s, struct api_prom_stream *ps)
+{
+	(void)s;
+	api_prom_stream_free(ps);
 }
 
 static void serve_healthz(struct api_server *s, struct api_response *resp)

@@ -206,6 +206,43 @@ class MetricsCap(mb.StackTest):
         self.assertLess(heavy, 24 << 20)
         self.assertGreater(heavy, 8 << 20)
 
+    def test_metrics_streamed_gzip_plain_and_head(self):
+        """/metrics is written as it is sent: chunked, gzip'ed on the fly; the same text either
+        way; HEAD answers the length without a body; the connection stays usable."""
+        import gzip
+        import http.client
+        from agentd_util import send_batch
+        st = self.stack
+        st.agentd("--node-interval", "500ms")
+        st.api()
+        recs = ["g:g.x%d:%d:k=v%d" % (i, i, i) for i in range(3000)]
+        self.assertEqual(send_batch(st, *recs, cid="big", inst=95, seq=1)["st"], 0)
+        mb.poll(lambda: b"g_x2999" in st.http("/metrics", timeout=30)[2], what="the series")
+        c = http.client.HTTPConnection("127.0.0.1", st.http_port, timeout=30)
+        self.addCleanup(c.close)
+        c.request("GET", "/metrics", headers={"Accept-Encoding": "gzip"})
+        r = c.getresponse()
+        z = r.read()
+        self.assertEqual(r.getheader("Content-Encoding"), "gzip")
+        self.assertEqual(r.getheader("Transfer-Encoding"), "chunked")
+        c.request("GET", "/metrics")
+        r = c.getresponse()
+        plain = r.read().decode()
+        self.assertIsNone(r.getheader("Content-Encoding"))
+        c.request("HEAD", "/metrics")
+        r = c.getresponse()
+        self.assertEqual((r.status, r.read()), (200, b""))
+        self.assertGreater(int(r.getheader("Content-Length")), 100000)
+        c.request("GET", "/healthz")
+        self.assertEqual(c.getresponse().status, 200)
+
+        def ours(t):
+            return [ln for ln in t.splitlines() if "g_x" in ln]
+        unz = gzip.decompress(z).decode()
+        self.assertEqual(ours(unz), ours(plain))
+        self.assertEqual(len([ln for ln in ours(plain) if not ln.startswith("#")]), 3000)
+        self.assertTrue(unz.rstrip().splitlines()[-1].startswith("metricsbus_api_"))
+
 
 if __name__ == "__main__":
     unittest.main()
