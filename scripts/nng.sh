@@ -71,7 +71,8 @@ cmake -S "$tree" -B "$bdir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_SHARED_LIB
 	{ cat "$bdir.log" >&2; exit 1; }
 cmake --build "$bdir" -j "$jobs" >>"$bdir.log" 2>&1 ||
 	{ tail -n 40 "$bdir.log" >&2; exit 1; }
-cmake --install "$bdir" >/dev/null
+# DESTDIR (from `make install DESTDIR=...`) would move the prefix: it is not ours.
+DESTDIR= cmake --install "$bdir" >/dev/null
 rm -rf "$bdir"
 cat >"$prefix/include/nng/mb_patches.h" <<EOF
 /* mb_patches.h: written by metricsbus's scripts/nng.sh: this nng is Debian's source package
