@@ -27,6 +27,8 @@ Options, anywhere in the marker as key=value:
                       with --dcos-names 1.11, or one whose agentd is down
     exit=N            the exit status a sh/run command must have
     with=WORD:VALUE[,WORD:VALUE]  placeholders in commands (CONTAINER_ID:web-1)
+    rundir=own        sh/run: the commands get a run directory of their own (a second agentd
+                      on the page's data directory, for its start-up errors)
     wait=NAME[,NAME]  statsd: the series names to wait for in agentd (default: the names
                       sent; give the mapped ones when a --mapping file renames them)
 
@@ -58,7 +60,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 
 MARK = re.compile(r"^\s*<!--\s*doctest:\s*(.*?)\s*-->\s*$")
 KINDS = ("http", "sh", "run", "statsd", "file", "usage", "skip")
-OPTIONS = ("vary", "bridge", "exit", "with", "wait", "agentd")
+OPTIONS = ("vary", "bridge", "exit", "with", "wait", "agentd", "rundir")
 TOKEN = "secret"
 
 
@@ -296,6 +298,8 @@ class DocStack:
         subs = [(st.run_dir, "/run/metricsbus"), (st.data_dir, "/var/lib/metricsbus")]
         if getattr(self, "down_dir", None):
             subs.append((self.down_dir, "/run/metricsbus"))
+        for d in getattr(self, "own_rundirs", []):
+            subs.append((d, "/run/metricsbus"))
         for port in self.bridges.values():
             subs.append((f"127.0.0.1:{port}", "127.0.0.1:61001"))
         for a, b in subs:
@@ -317,10 +321,17 @@ class DocStack:
         finally:
             c.close()
 
-    def shell(self, cmd, bridge=""):
+    def shell(self, cmd, bridge="", own_rundir=False):
         env = dict(self.stack.env)
         env["PATH"] = self.mb.BIN + ":" + env.get("PATH", "")
         env["METRICSBUS_QUERY"] = self.stack.query
+        # an agentd a page starts never touches the real /var/lib/metricsbus
+        env["METRICSBUS_DATA_DIR"] = self.stack.data_dir
+        if own_rundir:
+            d = tempfile.mkdtemp(prefix="run", dir=self.stack.dir)
+            env["METRICSBUS_RUN_DIR"] = d
+            env.pop("METRICSBUS_QUERY")
+            self.own_rundirs = getattr(self, "own_rundirs", []) + [d]
         env["COLUMNS"] = "100"
         cmd = cmd.replace("127.0.0.1:61001", f"127.0.0.1:{self.bridge(bridge)}")
         cmd = cmd.replace("/var/backups", self.backup_dir)
@@ -390,7 +401,8 @@ def run_sh(ds, b):
             cmds[-1][1].append(ln)
     errs = []
     for cmd, exp in cmds:
-        rc, out = ds.shell(substitute(cmd, b.opts), b.opts.get("bridge", ""))
+        rc, out = ds.shell(substitute(cmd, b.opts), b.opts.get("bridge", ""),
+                           b.opts.get("rundir") == "own")
         exp_text = "\n".join(exp).strip()
         if rc != want_exit:
             errs.append(f"$ {cmd}: exit {rc}, expected {want_exit}; output {out!r}")
@@ -407,7 +419,8 @@ def run_run(ds, b):
         cmd = re.sub(r"(^|\s)#.*$", "", ln).strip()
         if not cmd:
             continue
-        rc, out = ds.shell(substitute(cmd, b.opts), b.opts.get("bridge", ""))
+        rc, out = ds.shell(substitute(cmd, b.opts), b.opts.get("bridge", ""),
+                           b.opts.get("rundir") == "own")
         if rc != want_exit:
             errs.append(f"{cmd}: exit {rc}, expected {want_exit}; output {out!r}")
     return errs
