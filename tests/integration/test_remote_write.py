@@ -101,8 +101,90 @@ class RealPrometheus(mb.StackTest):
         # while web-1 goes on
         self.assertEqual(rwlib.value(prom.query('req_total{container_id="web-1"}')), 15)
 
+    def test_outage_restart_and_kill_9_leave_no_hole_and_no_conflict(self):
+        s = self.stack
+        prom = rwlib.Prometheus(s)
+        a = s.agentd("--remote-write", prom.url, *FAST)
+        p, port = shim(s)
+        feed = Feeder(port, lambda i: ["jobs:1|c", "level:%d|g" % i])
+        agentds = [a]
+        try:
+            mb.poll(lambda: rwlib.value(prom.query('jobs_total')), timeout=40, interval=0.5,
+                    what="jobs_total in Prometheus")
+            # the receiver stops for 40 s while the container keeps sending
+            prom.stop()
+            t0, wall_down = time.monotonic(), time.time()
+            mb.poll(lambda: "connect" in s.log_of(a).lower(), timeout=30,
+                    what="agentd retrying the stopped receiver")
+            # agentd killed with -9 mid-shipment (a request unanswered), and started again
+            s.stop(a, sig=9)
+            a = s.agentd("--remote-write", prom.url, *FAST)
+            agentds.append(a)
+            mb.poll(lambda: time.monotonic() - t0 >= 40, timeout=60, interval=0.5,
+                    what="40 s of outage")
+            prom.start()
+            wall_up = time.time()
+            # and killed again while it backfills the outage
+            mb.poll(lambda: prom.query('jobs_total') and
+                    rwlib.value(prom.query('jobs_total')) is not None, timeout=60,
+                    interval=0.2, what="backfill under way")
+            s.stop(a, sig=9)
+            a = s.agentd("--remote-write", prom.url, *FAST)
+            agentds.append(a)
+        finally:
+            feed.stop()
+        # the counter's total is exact, whatever was resent
+        mb.poll(lambda: rwlib.value(prom.query('jobs_total')) == feed.sent, timeout=60,
+                interval=0.5, what="jobs_total == %d" % feed.sent)
+        # every 10 s slot of the gauge is there, before, during and after the outage
+        def level():
+            r = prom.raw('level{container_id="web-1"}', "10m")
+            return r if r and r[0][1][-1][0] >= wall_up + RES else None
+        series = mb.poll(level, timeout=60, interval=0.5, what="the gauge after the outage")
+        self.assertEqual(len(series), 1)
+        ts = [t for t, _ in series[0][1]]
+        self.assertTrue(contiguous(ts, RES), ts)
+        self.assertLess(ts[0], wall_down)
+        self.assertGreaterEqual(len(ts), 5)  # 40 s of outage: 4 slots at least, all there
+        vals = [v for _, v in series[0][1]]
+        self.assertEqual(vals, sorted(vals))
+        # no conflicting sample: nothing was refused by Prometheus, nothing dropped
+        for x in agentds:
+            log = s.log_of(x)
+            self.assertNotIn("refused", log)
+            self.assertNotIn("dropped", log)
+
 
 class OwnReceiver(mb.StackTest):
+    def test_an_outage_past_max_behind_drops_old_slots_and_counts_them(self):
+        s = self.stack
+        state = {"down": False}
+        rcv = rwlib.Receiver(lambda h, series: (503, "down") if state["down"] else None)
+        self.addCleanup(rcv.close)
+        a = s.agentd("--remote-write", rcv.url, "--remote-write-max-behind", "20s", *FAST)
+        p, port = shim(s)
+        feed = Feeder(port, lambda i: ["hits:1|c"])
+        try:
+            mb.poll(lambda: rcv.series("hits_total"), timeout=40, what="first samples")
+            state["down"] = True
+            t_down = time.time() * 1000
+            mb.poll(lambda: "older than --remote-write-max-behind" in s.log_of(a),
+                    timeout=90, interval=0.5, what="old slots dropped")
+            state["down"] = False
+            t_up = time.time() * 1000
+            mb.poll(lambda: max(rcv.series("hits_total")) > t_up, timeout=60, interval=0.5,
+                    what="shipping again after the outage")
+        finally:
+            feed.stop()
+        times = sorted(rcv.series("hits_total"))
+        gap = [t for t in times if t > t_down + RES * 1000 and t < t_up - 40000]
+        self.assertEqual(gap, [], "slots older than max-behind were never sent")
+        # the running total is still exact: what was dropped is slots, not counts
+        mb.poll(lambda: max(rcv.series("hits_total").values()) == feed.sent, timeout=60,
+                interval=0.5, what="the total catches up")
+        mb.poll(lambda: au.self_total(s, "agentd.remote_write.slots.dropped") >= 1,
+                timeout=30, what="dropped slots counted")
+
     def test_token_file_is_sent_and_reread(self):
         s = self.stack
         tok = os.path.join(s.dir, "token")
