@@ -38,7 +38,6 @@ LONG_FILES = {
 }
 LONG_FUNCS = {
     ("main.c", "main"): "agentd's flag table and start-up sequence",
-    ("range.c", "agent_q_range"): "the range query's series walk and accumulation",
 }
 MAX_LINES, MAX_FUNC = 600, 120
 
