@@ -8,7 +8,7 @@ libmsgpack-dev libmicrohttpd-dev libyaml-dev zlib1g-dev libcurl4-openssl-dev lib
 libprotobuf-c-dev protobuf-c-compiler python3 python3-statsd python3-flask
 python3-requests curl netcat-openbsd procps tmux prometheus iproute2 util-linux chromium
 cmake dpkg-dev patch faketime golang-go
-musl-tools busybox-static python3-yaml"
+musl-tools g++ busybox-static python3-yaml"
 [ -n "$BENCH" ] && PKGS="$PKGS collectd-core wrk"
 missing=""
 for p in $PKGS; do

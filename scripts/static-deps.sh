@@ -33,7 +33,7 @@ cmake_static() {
 		-DBUILD_SHARED_LIBS=OFF -DCMAKE_INSTALL_PREFIX="$prefix" -DCMAKE_INSTALL_LIBDIR=lib "$@" \
 		>"$b.log" 2>&1 || { cat "$b.log" >&2; exit 1; }
 	cmake --build "$b" -j "$(nproc 2>/dev/null || echo 2)" >>"$b.log" 2>&1 || { tail -n 40 "$b.log" >&2; exit 1; }
-	DESTDIR= cmake --install "$b" >/dev/null # not make install's DESTDIR: the prefix is ours
+	DESTDIR='' cmake --install "$b" >/dev/null # not make install's DESTDIR: the prefix is ours
 	rm -rf "$b" "$b.log"
 	echo "$stamp" >"$prefix/.$name"
 	echo "static: built $stamp into $prefix" >&2
