@@ -146,5 +146,9 @@ void agent_rw_stop(struct agent_rw *rw);
  * the last self batch the store committed, gauges as they are now. */
 int agent_rw_self(struct mb_batch *b);
 void agent_rw_self_done(bool stored);
+/* The writer's word on a committed batch: its points that landed in a slot some receiver has
+ * shipped already are counted (agentd.remote_write.points.late) for that receiver; counters
+ * are not (their late counts go out in the next running total). Writer thread. */
+void agent_rw_note_committed(const struct mb_batch *b);
 
 #endif

@@ -18,11 +18,11 @@
 #define SERVER_TRIES 3           /* a 5xx this many times in a row: look for refused samples */
 #define LOG_REFUSED_MAX 5        /* refused samples logged one by one per request */
 
-enum { C_SENT, C_RETRIED, C_REFUSED, C_DROPPED, C_FAILED, NC };
+enum { C_SENT, C_RETRIED, C_REFUSED, C_DROPPED, C_FAILED, C_LATE, NC };
 static const char *const cname[NC] = {
 	"agentd.remote_write.samples.sent", "agentd.remote_write.samples.retried",
 	"agentd.remote_write.samples.refused", "agentd.remote_write.slots.dropped",
-	"agentd.remote_write.requests.failed"};
+	"agentd.remote_write.requests.failed", "agentd.remote_write.points.late"};
 
 struct rcv {
 	struct agent_rw *rw;
@@ -36,6 +36,7 @@ struct rcv {
 	struct agent_rw_pos pos;
 	atomic_uint_fast64_t ctr[NC];
 	atomic_int_fast64_t behind_ms;
+	atomic_int_fast64_t shipped_ms; /* pos.done_ms, for the writer's late-point count */
 	uint64_t committed[NC], inflight[NC]; /* self.c's view: under self_mu */
 	/* one request's search */
 	bool healthy;
@@ -315,6 +316,7 @@ static int ship(struct rcv *r)
 
 static void save(struct rcv *r)
 {
+	atomic_store(&r->shipped_ms, r->pos.done_ms);
 	if (agent_rw_progress_put(r->rw->prog, r->url, &r->pos) != 0)
 		mb_log_warnx("remote write %s: cannot save the position", r->label);
 }
@@ -502,6 +504,26 @@ int agent_rw_self(struct mb_batch *b)
 	}
 	pthread_mutex_unlock(&self_mu);
 	return rv;
+}
+
+void agent_rw_note_committed(const struct mb_batch *b)
+{
+	pthread_mutex_lock(&self_mu);
+	struct agent_rw *rw = self_rw;
+	if (rw && b->nrecords && b->time_ms > 0) {
+		int64_t res = rw->o.res_ms;
+		int64_t end = ((b->time_ms - 1) / res + 1) * res; /* the end of the slot it fills */
+		uint64_t n = 0;
+		for (int i = 0; i < rw->n; i++) {
+			if (end > atomic_load(&rw->r[i].shipped_ms))
+				continue;
+			if (!n)
+				for (uint32_t k = 0; k < b->nrecords; k++)
+					n += b->records[k].kind != MB_COUNTER;
+			add(&rw->r[i], C_LATE, n);
+		}
+	}
+	pthread_mutex_unlock(&self_mu);
 }
 
 void agent_rw_self_done(bool stored)

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "agentd.h"
+#include "rw.h"
 
 /* Records per transaction: big enough to amortise the commit (measured here: ~100,000-point
  * transactions reach the speed target), small enough to answer shims within tens of ms. */
@@ -84,6 +85,8 @@ static void commit_group(struct agent_writer *w, int n)
 	int nretry = 0;
 	for (int i = 0; i < n; i++) {
 		count_status(w->batches[i], w->status[i]);
+		if (w->status[i] == MB_ACK_OK)
+			agent_rw_note_committed(w->batches[i]);
 		if (w->status[i] == MB_ACK_RETRY)
 			nretry++;
 		else if (w->status[i] == MB_ACK_REJECTED)

@@ -185,6 +185,25 @@ class OwnReceiver(mb.StackTest):
         mb.poll(lambda: au.self_total(s, "agentd.remote_write.slots.dropped") >= 1,
                 timeout=30, what="dropped slots counted")
 
+    def test_late_points_counted_and_late_counts_folded_into_the_next_sample(self):
+        s = self.stack
+        rcv = rwlib.Receiver()
+        self.addCleanup(rcv.close)
+        s.agentd("--remote-write", rcv.url, *FAST)
+        mb.poll(lambda: rcv.series("agentd_batches_received_total"), timeout=40,
+                what="shipping under way")
+        # a batch filed a minute back, in slots already shipped (a shim's late backlog)
+        old = int(time.time() * 1000) - 60000
+        self.assertEqual(au.send_batch(s, "g:late.gauge:5", "c:late.count:4", cid="old",
+                                       time=old)["st"], 0)
+        mb.poll(lambda: au.self_total(s, "agentd.remote_write.points.late") >= 1, timeout=30,
+                what="the late gauge point counted")
+        # the count is not lost: the counter's next sample carries it
+        mb.poll(lambda: 4 in rcv.series("late_count_total").values(), timeout=30,
+                what="the late count in the next sample")
+        self.assertTrue(all(t > old for t in rcv.series("late_count_total")))
+        self.assertEqual(rcv.series("late_gauge"), {})  # a shipped slot is not sent again
+
     def test_token_file_is_sent_and_reread(self):
         s = self.stack
         tok = os.path.join(s.dir, "token")
