@@ -91,7 +91,7 @@ static int apply_cops(struct agent_store *s, MDB_txn *t, struct agent_wbuf *wb)
 	MDB_cursor *cur = NULL;
 	int curlvl = -1;
 	if (!wb->chunk && !(wb->chunk = malloc(AGENT_CHUNK_HDR + 64 * 5 * sizeof(double))))
-		return ENOMEM;
+		return MB_ENOMEM;
 	double nan = agent_nan();
 	for (size_t i = 0; i < wb->n_cops;) {
 		size_t j = i;
@@ -169,7 +169,7 @@ static int apply_sops(struct agent_store *s, MDB_txn *t, struct agent_wbuf *wb)
 	struct mb_sketch sk = {0};
 	struct mb_hll *hll = malloc(sizeof *hll);
 	if (!hll)
-		return ENOMEM;
+		return MB_ENOMEM;
 	for (size_t i = 0; i < wb->n_sops;) {
 		size_t j = i;
 		while (j < wb->n_sops && wb->sops[j].hi == wb->sops[i].hi &&
@@ -209,7 +209,7 @@ static int apply_sops(struct agent_store *s, MDB_txn *t, struct agent_wbuf *wb)
 			}
 			if (mb_kind_is_timer(op->kind)) {
 				if ((rv = mb_sketch_merge(&sk, &op->rec->sketch)) != 0) {
-					rv = ENOMEM;
+					rv = MB_ENOMEM;
 					goto out;
 				}
 			} else {
@@ -229,7 +229,7 @@ static int apply_sops(struct agent_store *s, MDB_txn *t, struct agent_wbuf *wb)
 		if (mb_buf_append(&wb->vb, ab, 8) != 0 ||
 		    (mb_kind_is_timer(o->kind) ? agent_sketch_enc(&sk, &wb->vb)
 		                               : mb_hll_encode(hll, &wb->vb)) != 0) {
-			rv = ENOMEM;
+			rv = MB_ENOMEM;
 			goto out;
 		}
 		MDB_val d = {wb->vb.len, wb->vb.data};
@@ -291,13 +291,13 @@ static int apply_tops(struct agent_store *s, MDB_txn *t, struct agent_wbuf *wb)
 				cs[0] += wb->tops[x].rec->count;
 				cs[1] += wb->tops[x].rec->sum;
 				if (mb_sketch_merge(&sk, &wb->tops[x].rec->sketch) != 0) {
-					rv = ENOMEM;
+					rv = MB_ENOMEM;
 					goto out;
 				}
 			}
 			mb_buf_reset(&wb->vb);
 			if (mb_buf_append(&wb->vb, cs, 16) != 0 || agent_sketch_enc(&sk, &wb->vb)) {
-				rv = ENOMEM;
+				rv = MB_ENOMEM;
 				goto out;
 			}
 			MDB_val d = {wb->vb.len, wb->vb.data};
@@ -325,7 +325,7 @@ static int apply_records(struct agent_store *s, MDB_txn *t, struct agent_wbuf *w
 		/* Queries read last_ms under the registry lock: it changes in publish, not here. */
 		rv = agent_series_encode(se, tm > se->last_ms ? tm : se->last_ms, &wb->vb);
 		if (rv != 0)
-			return ENOMEM;
+			return MB_ENOMEM;
 		uint8_t kb8[8];
 		agent_put_be64(kb8, se->id);
 		MDB_val k = {8, kb8}, d = {wb->vb.len, wb->vb.data};
@@ -339,7 +339,7 @@ static int apply_records(struct agent_store *s, MDB_txn *t, struct agent_wbuf *w
 		tmp.dims = (struct mb_kv *)(uintptr_t)ps->dims;
 		tmp.ndims = ps->ndims;
 		if (agent_source_encode(&tmp, &wb->vb) != 0)
-			return ENOMEM;
+			return MB_ENOMEM;
 		MDB_val k = {strlen(tmp.name), tmp.name}, d = {wb->vb.len, wb->vb.data};
 		if ((rv = agent_put(t, s->e.db_sources, &k, &d, 0)) != 0)
 			return rv;

@@ -57,7 +57,7 @@ static void undo(struct agent_store *s, uint32_t nsrc0)
 	}
 }
 
-/* Builds and commits one transaction. 0, or an LMDB/errno code (the txn is gone). */
+/* Builds and commits one transaction. 0, or an LMDB code, MB_ENOMEM, or errno of the commit (the txn is gone). */
 static int attempt(struct agent_store *s, struct mb_batch *const *batches, const bool *own, int n,
                    enum agent_commit_mode mode, uint32_t *status, char (*errs)[MB_MAX_ERR + 1],
                    struct agent_tally *ty)
@@ -273,7 +273,7 @@ int agent_store_commit(struct agent_store *s, struct mb_batch *const *batches, c
 			return 0;
 		}
 		undo(s, nsrc0);
-		mb_log_debug("store: commit of %d batches: %s (mode %d)", n, mdb_strerror(rv),
+		mb_log_debug("store: commit of %d batches: %s (mode %d)", n, agent_err_text(rv),
 		             mode);
 		if (rv == MDB_MAP_FULL) {
 			int g = agent_grow_map(&s->e);
@@ -289,7 +289,7 @@ int agent_store_commit(struct agent_store *s, struct mb_batch *const *batches, c
 			mode = (enum agent_commit_mode)next;
 			continue;
 		}
-		const char *why = rv == ENOSPC ? "disk full (ENOSPC)" : mdb_strerror(rv);
+		const char *why = agent_err_text(rv);
 		if (!s->w.fault_episode)
 			mb_log_error("store: commit failed: %s; batches are left unacknowledged "
 			             "(the shims keep them) until it succeeds",

@@ -192,11 +192,11 @@ uint64_t agent_env_used(struct agent_env *e)
 	return (uint64_t)(info.me_last_pgno + 1) * mst.ms_psize;
 }
 
-int agent_mdb_err(int rv)
+const char *agent_err_text(int rv)
 {
-	if (rv == 0)
-		return 0;
-	if (rv == ENOMEM)
-		return MB_ENOMEM;
-	return MB_ESYS;
+	if (mb_is_err(rv))
+		return mb_strerror(rv);
+	if (rv == ENOSPC)
+		return "disk full (ENOSPC)";
+	return mdb_strerror(rv); /* LMDB's text, or strerror for errno */
 }

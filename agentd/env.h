@@ -54,8 +54,9 @@ int agent_cput(MDB_cursor *c, MDB_val *k, MDB_val *v, unsigned flags);
 int agent_txn_commit(MDB_txn *t);
 /* MDB_APPEND when a new chunk key is past every key of its level's DB, else 0. Writer. */
 unsigned agent_append_flag(struct agent_env *e, int level, const uint8_t *key);
-/* The store's code for an LMDB or errno code: 0, MB_ENOMEM, else MB_ESYS. */
-int agent_mdb_err(int rv);
+/* The text of a code the write side passes up: an MB_E* code, an LMDB code, or errno from
+ * the commit (ENOSPC, EIO). The one place the three are told apart. */
+const char *agent_err_text(int rv);
 
 /* Fault injection, compiled only into test builds (AGENT_TEST_HOOKS: agentd_unit): when set
  * to N > 0, the Nth LMDB put/commit/map-resize from now fails with MDB_MAP_FULL / EIO / ENOSPC

@@ -31,7 +31,7 @@ static int forget_step(struct agent_store *s, MDB_txn *t, int64_t now, struct ag
 		if (rv != 0 && rv != MDB_NOTFOUND)
 			return rv;
 		if (PUSH(wb, forget, pos) != 0)
-			return ENOMEM;
+			return MB_ENOMEM;
 	}
 	s->w.forget_pos = pos;
 	return 0;
@@ -60,7 +60,7 @@ static int seq_forget_step(struct agent_store *s, MDB_txn *t, int64_t now, struc
 		if (rv != 0 && rv != MDB_NOTFOUND)
 			return rv;
 		if (PUSH(wb, seqgone, q->inst) != 0)
-			return ENOMEM;
+			return MB_ENOMEM;
 	}
 	s->w.seq_pos = pos;
 	return 0;
@@ -83,7 +83,7 @@ static int src_forget_step(struct agent_store *s, MDB_txn *t, struct agent_wbuf 
 		if (rv != 0 && rv != MDB_NOTFOUND)
 			return rv;
 		if (PUSH(wb, srcgone, pos) != 0)
-			return ENOMEM;
+			return MB_ENOMEM;
 	}
 	s->w.src_pos = pos;
 	return 0;

@@ -62,7 +62,7 @@ static int source_of(struct agent_store *s, struct bplan *p)
 		}
 		pthread_rwlock_unlock(&s->r.lock);
 		if (rv != 0)
-			return ENOMEM;
+			return MB_ENOMEM;
 		p->si = (int)idx;
 	}
 	p->c = s->r.src[p->si];
@@ -77,7 +77,7 @@ static int series_of(struct agent_store *s, struct bplan *p, const struct mb_rec
 	struct mb_buf *kb = &s->w.wb->kb;
 	*out = NULL;
 	if (agent_canon_key(kb, p->b->container_id, r->kind, r->name, r->ntags, r->tags) != 0)
-		return ENOMEM;
+		return MB_ENOMEM;
 	uint64_t h = mb_hash64(kb->data, kb->len);
 	struct agent_series *se = agent_series_find(s, (const char *)kb->data, kb->len, h);
 	if (se) {
@@ -105,7 +105,7 @@ static int series_of(struct agent_store *s, struct bplan *p, const struct mb_rec
 	int rv = agent_series_add(s, (const char *)kb->data, kb->len, h, (uint32_t)p->si, &se);
 	pthread_rwlock_unlock(&s->r.lock);
 	if (rv != 0)
-		return ENOMEM;
+		return MB_ENOMEM;
 	*out = se;
 	return 0;
 }
@@ -118,7 +118,7 @@ static int plan_record(struct agent_store *s, const struct mb_batch *b, const st
 	struct agent_wbuf *wb = s->w.wb;
 	struct touch tc = {se, b->time_ms, b->interval_ms, r, UINT32_MAX};
 	if (PUSH(wb, touches, tc) != 0)
-		return ENOMEM;
+		return MB_ENOMEM;
 	for (int l = 0; l < s->nlevels; l++) {
 		const struct agent_geom *g = &s->geom[l];
 		int lay = agent_layout(r->kind, l);
@@ -138,7 +138,7 @@ static int plan_record(struct agent_store *s, const struct mb_batch *b, const st
 		    .rec = r,
 		};
 		if (PUSH(wb, cops, co) != 0)
-			return ENOMEM;
+			return MB_ENOMEM;
 		if (mb_kind_is_timer(r->kind) || r->kind == MB_SET) {
 			uint64_t ring = (uint64_t)g->nchunks[lay] * cps;
 			struct sop so = {
@@ -151,13 +151,13 @@ static int plan_record(struct agent_store *s, const struct mb_batch *b, const st
 			    .rec = r,
 			};
 			if (PUSH(wb, sops, so) != 0)
-				return ENOMEM;
+				return MB_ENOMEM;
 		}
 	}
 	if (r->kind == MB_COUNTER || mb_kind_is_timer(r->kind)) {
 		struct top to = {se->id, (*ord)++, r->kind, r};
 		if (PUSH(wb, tops, to) != 0)
-			return ENOMEM;
+			return MB_ENOMEM;
 	}
 	return 0;
 }
@@ -199,7 +199,7 @@ static int plan_source(struct agent_store *s, const struct bplan *p)
 	if (!ps) {
 		struct pend_src np = {.src = (uint32_t)p->si};
 		if (PUSH(wb, psrc, np) != 0)
-			return ENOMEM;
+			return MB_ENOMEM;
 		c->pend = (int32_t)wb->n_psrc;
 		ps = &wb->psrc[wb->n_psrc - 1];
 		ps->ndims = c->ndims;
@@ -260,19 +260,19 @@ static int plan_batch(struct agent_store *s, struct bplan *p, struct agent_seqen
 		ty->refused_limit += p->refused_l;
 		if (!p->src_new && p->refused_l > 0 &&
 		    PUSH(wb, refused, ((struct src_refused){(uint32_t)p->si, p->refused_l})) != 0)
-			return ENOMEM;
+			return MB_ENOMEM;
 		qe->pend = p->b->seq;
-		return PUSH(wb, insts, p->b->instance) != 0 ? ENOMEM : 0;
+		return PUSH(wb, insts, p->b->instance) != 0 ? MB_ENOMEM : 0;
 	}
 	ty->refused_limit += p->refused_l;
 	ty->refused_map += p->refused_m;
 	ty->points += p->okrecs;
 	uint64_t nref = p->refused_l + p->refused_m;
 	if (nref > 0 && PUSH(wb, refused, ((struct src_refused){(uint32_t)p->si, nref})) != 0)
-		return ENOMEM;
+		return MB_ENOMEM;
 	qe->pend = p->b->seq;
 	if (PUSH(wb, insts, p->b->instance) != 0)
-		return ENOMEM;
+		return MB_ENOMEM;
 	return plan_source(s, p);
 }
 
@@ -286,7 +286,7 @@ int agent_plan(struct agent_store *s, struct mb_batch *const *batches, const boo
 		errs[bi][0] = 0;
 		struct agent_seqent *qe = agent_seq_find(s, p.b->instance, true);
 		if (!qe)
-			return ENOMEM;
+			return MB_ENOMEM;
 		if ((status[bi] = admit(s, &p, qe, ty->now, errs[bi], ty)) != 0)
 			continue;
 		int rv = plan_batch(s, &p, qe, mode, &ord, &status[bi], errs[bi], ty);

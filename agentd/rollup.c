@@ -68,15 +68,15 @@ static int roll_series(struct agent_store *s, MDB_txn *t, const struct agent_ser
 			struct mb_sketch sk = {0};
 			struct mb_hll *hl = NULL;
 			if (se->kind == MB_SET && !(hl = calloc(1, sizeof *hl)))
-				return ENOMEM;
+				return MB_ENOMEM;
 			/* Level l is not final for this slot yet: this reads level l-1. */
 			struct agent_roll vr[MB_MAX_LEVELS];
 			memcpy(vr, rv, sizeof vr);
 			vr[l].S = vr[l].T = vr[l].k = 0;
 			r = agent_slot_get(s, t, se, l, a, vr, val,
 			                   mb_kind_is_timer(se->kind) ? &sk : NULL, hl);
-			if (r == ENOMEM)
-				rc = ENOMEM; /* not rolled with a sketch short of a merge */
+			if (r == MB_ENOMEM)
+				rc = MB_ENOMEM; /* not rolled with a sketch short of a merge */
 			else if (r == 0) {
 				memcpy(slots + (size_t)(a % cps) * w, val, (size_t)w * 8);
 				changed = true;
@@ -89,7 +89,7 @@ static int roll_series(struct agent_store *s, MDB_txn *t, const struct agent_ser
 					if (mb_buf_append(vb, ab, 8) != 0 ||
 					    (hl ? mb_hll_encode(hl, vb)
 					        : agent_sketch_enc(&sk, vb)) != 0)
-						rc = ENOMEM;
+						rc = MB_ENOMEM;
 					MDB_val k2 = {sizeof kk, kk}, d2 = {vb->len, vb->data};
 					if (!rc)
 						rc = agent_put(t, s->e.db_sketch, &k2, &d2, 0);

@@ -75,7 +75,7 @@ int agent_read_sketch(struct agent_store *s, MDB_txn *t, uint64_t id, int level,
 	return mb_hll_decode(p, v.mv_size - 8, hll) == 0 ? 0 : MDB_NOTFOUND;
 }
 
-/* Merges the stored sketch of a slot into sk: 0 (merged, or none stored), ENOMEM. */
+/* Merges the stored sketch of a slot into sk: 0 (merged, or none stored), MB_ENOMEM. */
 static int merge_sketch(struct agent_store *s, MDB_txn *t, uint64_t id, int level, int64_t abs,
                         struct mb_sketch *sk)
 {
@@ -84,7 +84,7 @@ static int merge_sketch(struct agent_store *s, MDB_txn *t, uint64_t id, int leve
 		return 0;
 	int rv = mb_sketch_merge(sk, &one);
 	mb_sketch_free(&one);
-	return rv == 0 ? 0 : ENOMEM;
+	return rv == 0 ? 0 : MB_ENOMEM;
 }
 
 /* Folds one slot of level L-1 (layout ls) into one of level L (layout ld). */
@@ -200,7 +200,7 @@ int agent_slot_get(struct agent_store *s, MDB_txn *t, const struct agent_series 
 			}
 		} else {
 			int gr = agent_slot_get(s, t, se, level - 1, sa, rv, sub, sk, h);
-			if (gr == ENOMEM)
+			if (gr == MB_ENOMEM)
 				return gr;
 			if (gr != 0)
 				continue;

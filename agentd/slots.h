@@ -20,7 +20,7 @@ int agent_read_slot(struct agent_store *s, MDB_txn *t, const struct agent_series
 int agent_read_sketch(struct agent_store *s, MDB_txn *t, uint64_t id, int level, int64_t abs_slot,
                       struct mb_sketch *sk, struct mb_hll *hll);
 /* A slot of any level, rolled up from the level below when it is not final yet. sk/hll, when
- * given, get the slot's sketch/HLL merged in. 0, MDB_NOTFOUND (no data), ENOMEM (a sketch
+ * given, get the slot's sketch/HLL merged in. 0, MDB_NOTFOUND (no data), MB_ENOMEM (a sketch
  * merge failed: the slot is incomplete). */
 int agent_slot_get(struct agent_store *s, MDB_txn *t, const struct agent_series *se, int level,
                    int64_t abs, const struct agent_roll *rv, double *out, struct mb_sketch *sk,

@@ -101,12 +101,12 @@ enum agent_commit_mode {
 
 /* plan.c: admits the batches (duplicates, time, reserved names, limits, source changes) into
  * wb's operations, setting each status; the registry gains the new series and sources (on the
- * undo stack). 0 or ENOMEM (then the caller undoes). */
+ * undo stack). 0 or MB_ENOMEM (then the caller undoes). */
 int agent_plan(struct agent_store *s, struct mb_batch *const *batches, const bool *own, int n,
                enum agent_commit_mode mode, uint32_t *status, char (*errs)[MB_MAX_ERR + 1],
                struct agent_tally *ty);
 /* apply.c: sorts and writes the planned chunk, sketch and totals operations, then the series,
- * source and sequence records. 0 or an LMDB/errno code. */
+ * source and sequence records. 0, an LMDB code or MB_ENOMEM. */
 int agent_apply(struct agent_store *s, MDB_txn *t, struct agent_wbuf *wb);
 /* forget.c: picks, a few a commit, series whose history rolled out, shim instances idle for
  * 7 days and sources left without series; deletes their records in t. 0 or an LMDB code. */

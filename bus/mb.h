@@ -12,18 +12,28 @@
 
 /* ------------------------------------------------------------------ errors
  * Every function that can fail returns int: 0 on success or one of these. Functions that
- * take `char *err, size_t errlen` also write a one-line reason there (always NUL-terminated). */
+ * take `char *err, size_t errlen` also write a one-line reason there (always NUL-terminated).
+ * The codes have a range of their own (MB_EFIRST..MB_ELAST, negative), clear of errno's and
+ * nng's (positive) and LMDB's (-30799..-30780), so a code passed up through code that also
+ * sees those is never mistaken for one of them (as LMDB keeps its codes clear of errno). */
 enum {
 	MB_OK = 0,
-	MB_EINVAL = 1,    /* bad input: malformed, out of range, fails the schema */
-	MB_ENOMEM = 2,    /* allocation failed */
-	MB_ETOOBIG = 3,   /* over a schema limit (message, string, count) */
-	MB_EVERSION = 4,  /* message of a schema version this build does not read */
-	MB_EDOWN = 5,     /* no peer connected (agentd not there) */
-	MB_ETIMEDOUT = 6, /* peer connected but no answer before the deadline */
-	MB_ENNG = 7,      /* another nng error; the nng code is logged */
-	MB_ESYS = 8,      /* a system call failed; errno is kept */
+	MB_EFIRST = -32008,
+	MB_EINVAL = -32001,    /* bad input: malformed, out of range, fails the schema */
+	MB_ENOMEM = -32002,    /* allocation failed */
+	MB_ETOOBIG = -32003,   /* over a schema limit (message, string, count) */
+	MB_EVERSION = -32004,  /* message of a schema version this build does not read */
+	MB_EDOWN = -32005,     /* no peer connected (agentd not there) */
+	MB_ETIMEDOUT = -32006, /* peer connected but no answer before the deadline */
+	MB_ENNG = -32007,      /* another nng error; the nng code is logged */
+	MB_ESYS = -32008,      /* a system call failed; errno is kept */
+	MB_ELAST = -32001,
 };
+/* Whether rv is one of the MB_E* codes. */
+static inline int mb_is_err(int rv)
+{
+	return rv >= MB_EFIRST && rv <= MB_ELAST;
+}
 /* A static string for an error code; never NULL. Any thread. */
 const char *mb_strerror(int err);
 
