@@ -116,6 +116,13 @@ int mb_htab_replace(struct mb_htab *t, uint64_t hash, uint32_t val, uint32_t nva
 	return 0;
 }
 
+void mb_htab_clear(struct mb_htab *t)
+{
+	if (t->slot)
+		memset(t->slot, 0, ((size_t)t->mask + 1) * sizeof *t->slot);
+	t->n = 0;
+}
+
 void mb_htab_free(struct mb_htab *t)
 {
 	free(t->slot);

@@ -94,5 +94,14 @@ MB_TEST(htab_remove_and_replace_keep_the_rest_reachable)
 	}
 	CHECK_EQ_INT(bad, 0);
 	CHECK_EQ_INT(t.n, N - (N + 2) / 3);
+	/* Cleared: empty, same slots, refilled without allocating. */
+	struct mb_hslot *slots = t.slot;
+	mb_htab_clear(&t);
+	CHECK_EQ_INT(t.n, 0);
+	CHECK_EQ_INT(htab_count(&t, h[1], 1 + N), 0);
+	for (uint32_t i = 0; i < 100; i++)
+		CHECK_EQ_INT(mb_htab_insert(&t, h[i], i), 0);
+	CHECK(t.slot == slots);
+	CHECK_EQ_INT(htab_count(&t, h[5], 5), 1);
 	mb_htab_free(&t);
 }

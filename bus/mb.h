@@ -236,6 +236,7 @@ int mb_htab_reserve(struct mb_htab *t, uint32_t n);
 int mb_htab_insert(struct mb_htab *t, uint64_t hash, uint32_t val);
 int mb_htab_remove(struct mb_htab *t, uint64_t hash, uint32_t val);
 int mb_htab_replace(struct mb_htab *t, uint64_t hash, uint32_t val, uint32_t nval);
+void mb_htab_clear(struct mb_htab *t); /* empty, keeps its slots */
 void mb_htab_free(struct mb_htab *t);
 
 /* A bump allocator: decoded messages put their strings and arrays in one. Not thread-safe;

@@ -1,5 +1,5 @@
 /* agg.c: per-interval aggregation of statsd lines into series keyed by kind + name + sorted
- * tags (open addressing, a word-at-a-time hash), and the records each flush sends. */
+ * tags (bus/'s mb_htab over a word-at-a-time hash), and the records each flush sends. */
 #include "shim.h"
 
 #include <math.h>
@@ -37,18 +37,12 @@ struct series {
 	char key[];
 };
 
-struct slot {
-	uint32_t hash; /* low bits of the series hash, to skip most mismatches without a miss */
-	uint32_t idx;  /* index + 1 into a->all; 0 = empty */
-};
-
 #define KEYBUF (1 + MB_MAX_NAME + 1 + MB_MAX_TAGS * (MB_MAX_TAG_KEY + MB_MAX_TAG_VAL + 2))
 
 struct shim_agg {
 	struct series **all;
 	size_t n, cap;
-	struct slot *tab;
-	size_t tabcap; /* power of two */
+	struct mb_htab tab; /* series hash -> index into all */
 	struct shim_stats stats;
 	size_t bytes; /* what the series hold, accounted against SHIM_MAX_BYTES */
 	unsigned styles;
@@ -95,10 +89,8 @@ int shim_agg_new(struct shim_agg **out)
 	struct shim_agg *a = calloc(1, sizeof *a);
 	if (!a)
 		return MB_ENOMEM;
-	a->tabcap = 256;
 	a->styles = SHIM_STYLE_ALL;
-	a->tab = calloc(a->tabcap, sizeof *a->tab);
-	if (!a->tab) {
+	if (mb_htab_reserve(&a->tab, 128) != 0) {
 		free(a);
 		return MB_ENOMEM;
 	}
@@ -113,7 +105,7 @@ void shim_agg_set_styles(struct shim_agg *a, unsigned styles)
 
 static size_t series_bytes(const struct series *s)
 {
-	size_t b = sizeof *s + s->keylen + 2 * sizeof(struct slot) + sizeof(void *);
+	size_t b = sizeof *s + s->keylen + 2 * sizeof(struct mb_hslot) + sizeof(void *);
 	if (s->kind == MB_SET && s->u.set)
 		b += sizeof *s->u.set + s->u.set->cap * sizeof(uint64_t);
 	else if (mb_kind_is_timer(s->kind) && s->u.t)
@@ -140,7 +132,7 @@ void shim_agg_free(struct shim_agg *a)
 	for (size_t i = 0; i < a->n; i++)
 		series_free(a->all[i]);
 	free(a->all);
-	free(a->tab);
+	mb_htab_free(&a->tab);
 	free(a);
 }
 
@@ -157,31 +149,6 @@ size_t shim_agg_nseries(const struct shim_agg *a)
 size_t shim_agg_bytes(const struct shim_agg *a)
 {
 	return a->bytes;
-}
-
-static void tab_insert(struct slot *tab, size_t cap, uint64_t hash, uint32_t idx)
-{
-	size_t m = cap - 1;
-	for (size_t i = (size_t)hash & m;; i = (i + 1) & m) {
-		if (!tab[i].idx) {
-			tab[i].hash = (uint32_t)hash;
-			tab[i].idx = idx;
-			return;
-		}
-	}
-}
-
-static int tab_rebuild(struct shim_agg *a, size_t cap)
-{
-	struct slot *t = calloc(cap, sizeof *t);
-	if (!t)
-		return MB_ENOMEM;
-	for (size_t i = 0; i < a->n; i++)
-		tab_insert(t, cap, a->all[i]->hash, (uint32_t)(i + 1));
-	free(a->tab);
-	a->tab = t;
-	a->tabcap = cap;
-	return 0;
 }
 
 /* The canonical key of a line into a->keybuf; returns its length. */
@@ -208,14 +175,11 @@ static struct series *lookup(struct shim_agg *a, const struct shim_line *l, int 
 {
 	size_t klen = make_key(a, l);
 	uint64_t h = shim_agg_key_hash(a->keybuf, klen);
-	size_t m = a->tabcap - 1;
-	size_t i;
+	uint32_t pos = MB_HTAB_START, idx;
 
 	*rv = 0;
-	for (i = (size_t)h & m; a->tab[i].idx; i = (i + 1) & m) {
-		if (a->tab[i].hash != (uint32_t)h)
-			continue;
-		struct series *s = a->all[a->tab[i].idx - 1];
+	while (mb_htab_next(&a->tab, h, &pos, &idx)) {
+		struct series *s = a->all[idx];
 		if (s->hash == h && s->keylen == klen && memcmp(s->key, a->keybuf, klen) == 0)
 			return s;
 	}
@@ -223,14 +187,8 @@ static struct series *lookup(struct shim_agg *a, const struct shim_line *l, int 
 		*rv = MB_ETOOBIG;
 		return NULL;
 	}
-	if (a->n == a->cap) {
-		size_t nc = a->cap ? a->cap * 2 : 64;
-		struct series **na = realloc(a->all, nc * sizeof *na);
-		if (!na)
-			goto nomem;
-		a->all = na;
-		a->cap = nc;
-	}
+	if (mb_grow(&a->all, &a->cap, a->n + 1, sizeof *a->all, 64) != 0)
+		goto nomem;
 	struct series *s = calloc(1, sizeof *s + klen);
 	if (!s)
 		goto nomem;
@@ -252,19 +210,12 @@ static struct series *lookup(struct shim_agg *a, const struct shim_line *l, int 
 			goto nomem;
 		}
 	}
+	if (mb_htab_insert(&a->tab, h, (uint32_t)a->n) != 0) {
+		series_free(s);
+		goto nomem;
+	}
 	a->all[a->n++] = s;
 	a->bytes += series_bytes(s);
-	if ((a->n + 1) * 2 > a->tabcap) {
-		if (tab_rebuild(a, a->tabcap * 2) != 0) {
-			/* The old table still indexes every series but this one. */
-			a->bytes -= series_bytes(s);
-			series_free(s);
-			a->n--;
-			goto nomem;
-		}
-	} else {
-		tab_insert(a->tab, a->tabcap, h, (uint32_t)a->n);
-	}
 	return s;
 nomem:
 	*rv = MB_ENOMEM;
@@ -596,15 +547,19 @@ void shim_agg_flush_done(struct shim_agg *a, struct shim_flush *f, int64_t now)
 	}
 	a->n = w;
 	if (removed) {
-		/* Fewer series than before: the table is rebuilt in place, nothing to allocate
-		 * (a smaller one is taken when it is available, to give memory back). */
-		size_t cap = 256;
-		while ((a->n + 1) * 2 > cap)
-			cap *= 2;
-		if (cap >= a->tabcap || tab_rebuild(a, cap) != 0) {
-			memset(a->tab, 0, a->tabcap * sizeof *a->tab);
-			for (size_t i = 0; i < a->n; i++)
-				tab_insert(a->tab, a->tabcap, a->all[i]->hash, (uint32_t)(i + 1));
+		/* Fewer series than before: the table is rebuilt, in place when a smaller one
+		 * (to give memory back) cannot be had; inserting fewer than it held allocates
+		 * nothing, so this cannot fail. */
+		struct mb_htab nt = {0};
+		if (mb_htab_reserve(&nt, a->n > 128 ? (uint32_t)a->n : 128) == 0 &&
+		    nt.mask < a->tab.mask) {
+			mb_htab_free(&a->tab);
+			a->tab = nt;
+		} else {
+			mb_htab_free(&nt);
+			mb_htab_clear(&a->tab);
 		}
+		for (size_t i = 0; i < a->n; i++)
+			mb_htab_insert(&a->tab, a->all[i]->hash, (uint32_t)i);
 	}
 }
