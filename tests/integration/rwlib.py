@@ -11,6 +11,7 @@ import threading
 import urllib.parse
 import urllib.request
 
+import apilib as al
 import mbharness as mb
 
 PROMETHEUS = shutil.which("prometheus")
@@ -260,3 +261,45 @@ def value(res):
         return None
     v = float(res[0]["value"][1])
     return None if math.isnan(v) else v
+
+
+# ------------------------------------------------------------------ test helpers
+RES = 10.0  # the finest window's slots: samples land on 10 s boundaries
+FAST = ["--node-interval", "1s", "--remote-write-interval", "1s",
+        "--remote-write-settle", "2s"]
+JOB = "import os,socket,time\n" \
+      "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n" \
+      "a=(os.environ['STATSD_UDP_HOST'],int(os.environ['STATSD_UDP_PORT']))\n" \
+      "for i in range(3):\n" \
+      "    s.sendto(b'batch.temp:7|g\\nbatch.done:1|c',a)\n" \
+      "    time.sleep(1)\n"
+
+
+def shim(stack, cid="web-1", cmd=None):
+    p = stack.shim("--container-id", cid, "--flush-interval", "1s", cmd=cmd)
+    return p, (None if cmd else al.shim_port(stack, p))
+
+
+class Feeder:
+    """Sends a counter increment and a gauge every 0.5 s from a thread; counts what it sent."""
+
+    def __init__(self, port, lines_fn):
+        self.port, self.lines_fn, self.sent = port, lines_fn, 0
+        self.stop_ev = threading.Event()
+        self.th = threading.Thread(target=self.run, daemon=True)
+        self.th.start()
+
+    def run(self):
+        while not self.stop_ev.wait(0.5):
+            al.send(self.port, self.lines_fn(self.sent))
+            self.sent += 1
+
+    def stop(self):
+        self.stop_ev.set()
+        self.th.join()
+
+
+def contiguous(ts, step=RES * 1000):
+    """True when the sorted sample times (ms; seconds with step=RES) step by one slot."""
+    ts = sorted(ts)
+    return len(ts) > 0 and all(abs((b - a) - step) < 1e-6 for a, b in zip(ts, ts[1:]))
