@@ -139,7 +139,7 @@ static const char *const timer_sfx[] = {"", ".count", ".sum", ".min", ".max", ".
 static const uint8_t timer_sfxlen[] = {0, 6, 4, 4, 4, 7, 4, 4, 4, 4};
 static const double timer_q[] = {0.5, 0.9, 0.95, 0.99};
 
-/* Expands one series' most recent flush interval into datapoints (CONTRACT's table): the
+/* Expands one series' most recent flush interval into datapoints (docs/api.md's table): the
  * interval the writer cached at commit, else (none since a restart) the latest finest slot.
  * only: a derived name to keep, NULL for all. */
 static int expand(struct agent_store *s, MDB_txn *t, struct mb_reply *r, struct pts *v,

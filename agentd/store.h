@@ -16,7 +16,7 @@ struct agent_store_opts {
 	int nlevels;
 	uint64_t max_size;          /* cap of the LMDB map, bytes */
 	uint64_t max_series_per_source;
-	/* Node dimensions merged into every answer's dims (CONTRACT: mesos_id and hostname
+	/* Node dimensions merged into every answer's dims (docs/api.md: mesos_id and hostname
 	 * always, cluster_id when known). Strings owned by the caller, live as long as the store. */
 	const char *hostname, *node_id, *cluster_id;
 	int64_t live_ms;            /* a series idle longer leaves live lists; 5 min */

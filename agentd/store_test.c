@@ -504,7 +504,7 @@ static int count_named(const struct mb_reply *r, const char *name)
 	return n;
 }
 
-/* CONTRACT: /app/{name} of a timer's base name is every derived name of every tag set; a
+/* docs/api.md: /app/{name} of a timer's base name is every derived name of every tag set; a
  * derived name is just that one; a counter's base is name and name.rate. */
 MB_TEST(store_app_named_timer_expands)
 {
