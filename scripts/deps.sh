@@ -34,7 +34,9 @@ fi
 # (Debian 12's 1.5.2) is replaced by its own source package built with our fixes (make nng:
 # build/nng and, for the shim, build/nng-small). See docs/dependencies.md.
 set -- $(printf '#include <nng/nng.h>\nNNG_MAJOR_VERSION NNG_MINOR_VERSION\n' | cc -E -P -x c - 2>/dev/null | tail -n 1)
-if [ "${1:-0}" -gt 1 ] || [ "${2:-0}" -ge 9 ]; then
+major=${1:-0} minor=${2:-0}
+case "$major$minor" in *[!0-9]*) major=0 minor=0 ;; esac # no nng.h: the macros stay words
+if [ "$major" -gt 1 ] || { [ "$major" -eq 1 ] && [ "$minor" -ge 9 ]; }; then
 	exit 0
 fi
 cd "$(dirname "$0")/.."
