@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static void put(struct shim_res *r, const char *name, double v)
+void shim_res_put(struct shim_res *r, const char *name, double v)
 {
 	if (r->n >= (int)(sizeof r->vals / sizeof r->vals[0]))
 		return;
@@ -19,7 +19,7 @@ static void put(struct shim_res *r, const char *name, double v)
 	r->vals[r->n++] = v;
 }
 
-static int read_file(const char *dir, const char *name, char *buf, size_t n)
+int shim_cg_read(const char *dir, const char *name, char *buf, size_t n)
 {
 	char path[4200];
 	snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -32,8 +32,7 @@ static int read_file(const char *dir, const char *name, char *buf, size_t n)
 	return (int)r;
 }
 
-/* "key value" lines: the value of key, or -1. */
-static double kv(const char *text, const char *key)
+double shim_cg_kv(const char *text, const char *key)
 {
 	size_t kl = strlen(key);
 	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
@@ -46,7 +45,7 @@ static double kv(const char *text, const char *key)
 static int count_lines(const char *dir, const char *name)
 {
 	char buf[65536];
-	int n = read_file(dir, name, buf, sizeof buf);
+	int n = shim_cg_read(dir, name, buf, sizeof buf);
 	if (n < 0)
 		return -1;
 	int c = 0;
@@ -59,7 +58,7 @@ static int count_lines(const char *dir, const char *name)
 static int cgroup_dir(char *dir, size_t n)
 {
 	char buf[4096];
-	if (read_file("/proc/self", "cgroup", buf, sizeof buf) < 0)
+	if (shim_cg_read("/proc/self", "cgroup", buf, sizeof buf) < 0)
 		return -1;
 	char *p = strstr(buf, "0::");
 	if (p != buf && (!p || p[-1] != '\n'))
@@ -72,8 +71,8 @@ static int cgroup_dir(char *dir, size_t n)
 	for (int i = 0; i < 2; i++) {
 		snprintf(dir, n, "%s%s", roots[i], strcmp(p, "/") == 0 ? "" : p);
 		char t[16];
-		if (read_file(dir, "cpu.stat", t, sizeof t) > 0 &&
-		    read_file(dir, "memory.current", t, sizeof t) > 0)
+		if (shim_cg_read(dir, "cpu.stat", t, sizeof t) > 0 &&
+		    shim_cg_read(dir, "memory.current", t, sizeof t) > 0)
 			return 0;
 	}
 	return -1;
@@ -82,50 +81,50 @@ static int cgroup_dir(char *dir, size_t n)
 void shim_resources_from_cgroup(struct shim_res *r, const char *dir)
 {
 	char buf[16384];
-	if (read_file(dir, "cpu.stat", buf, sizeof buf) > 0) {
+	if (shim_cg_read(dir, "cpu.stat", buf, sizeof buf) > 0) {
 		double v;
-		if ((v = kv(buf, "user_usec")) >= 0)
-			put(r, "cpus.user.time", v / 1e6);
-		if ((v = kv(buf, "system_usec")) >= 0)
-			put(r, "cpus.system.time", v / 1e6);
-		if ((v = kv(buf, "throttled_usec")) >= 0)
-			put(r, "cpus.throttled.time", v / 1e6);
-		if ((v = kv(buf, "nr_periods")) >= 0)
-			put(r, "cpus.nr.periods", v);
-		if ((v = kv(buf, "nr_throttled")) >= 0)
-			put(r, "cpus.nr.throttled", v);
+		if ((v = shim_cg_kv(buf, "user_usec")) >= 0)
+			shim_res_put(r, "cpus.user.time", v / 1e6);
+		if ((v = shim_cg_kv(buf, "system_usec")) >= 0)
+			shim_res_put(r, "cpus.system.time", v / 1e6);
+		if ((v = shim_cg_kv(buf, "throttled_usec")) >= 0)
+			shim_res_put(r, "cpus.throttled.time", v / 1e6);
+		if ((v = shim_cg_kv(buf, "nr_periods")) >= 0)
+			shim_res_put(r, "cpus.nr.periods", v);
+		if ((v = shim_cg_kv(buf, "nr_throttled")) >= 0)
+			shim_res_put(r, "cpus.nr.throttled", v);
 	}
-	if (read_file(dir, "cpu.max", buf, sizeof buf) > 0) {
+	if (shim_cg_read(dir, "cpu.max", buf, sizeof buf) > 0) {
 		double quota, period;
 		if (strncmp(buf, "max", 3) != 0 &&
 		    sscanf(buf, "%lf %lf", &quota, &period) == 2 && period > 0)
-			put(r, "cpus.limit", quota / period);
+			shim_res_put(r, "cpus.limit", quota / period);
 	}
-	if (read_file(dir, "memory.current", buf, sizeof buf) > 0)
-		put(r, "mem.total", strtod(buf, NULL));
-	if (read_file(dir, "memory.max", buf, sizeof buf) > 0 && strncmp(buf, "max", 3) != 0)
-		put(r, "mem.limit", strtod(buf, NULL));
-	if (read_file(dir, "memory.stat", buf, sizeof buf) > 0) {
+	if (shim_cg_read(dir, "memory.current", buf, sizeof buf) > 0)
+		shim_res_put(r, "mem.total", strtod(buf, NULL));
+	if (shim_cg_read(dir, "memory.max", buf, sizeof buf) > 0 && strncmp(buf, "max", 3) != 0)
+		shim_res_put(r, "mem.limit", strtod(buf, NULL));
+	if (shim_cg_read(dir, "memory.stat", buf, sizeof buf) > 0) {
 		double v;
-		if ((v = kv(buf, "file")) >= 0)
-			put(r, "mem.cache", v);
-		if ((v = kv(buf, "anon")) >= 0)
-			put(r, "mem.rss", v);
-		if ((v = kv(buf, "file_mapped")) >= 0)
-			put(r, "mem.mapped.file", v);
-		if ((v = kv(buf, "unevictable")) >= 0)
-			put(r, "mem.unevictable", v);
+		if ((v = shim_cg_kv(buf, "file")) >= 0)
+			shim_res_put(r, "mem.cache", v);
+		if ((v = shim_cg_kv(buf, "anon")) >= 0)
+			shim_res_put(r, "mem.rss", v);
+		if ((v = shim_cg_kv(buf, "file_mapped")) >= 0)
+			shim_res_put(r, "mem.mapped.file", v);
+		if ((v = shim_cg_kv(buf, "unevictable")) >= 0)
+			shim_res_put(r, "mem.unevictable", v);
 	}
-	if (read_file(dir, "memory.swap.current", buf, sizeof buf) > 0)
-		put(r, "mem.swap", strtod(buf, NULL));
+	if (shim_cg_read(dir, "memory.swap.current", buf, sizeof buf) > 0)
+		shim_res_put(r, "mem.swap", strtod(buf, NULL));
 	int n;
 	if ((n = count_lines(dir, "cgroup.procs")) >= 0)
-		put(r, "processes", n);
-	if (read_file(dir, "pids.current", buf, sizeof buf) > 0)
-		put(r, "threads", strtod(buf, NULL));
+		shim_res_put(r, "processes", n);
+	if (shim_cg_read(dir, "pids.current", buf, sizeof buf) > 0)
+		shim_res_put(r, "threads", strtod(buf, NULL));
 	else if ((n = count_lines(dir, "cgroup.threads")) >= 0)
-		put(r, "threads", n);
-	if (read_file(dir, "io.stat", buf, sizeof buf) > 0) {
+		shim_res_put(r, "threads", n);
+	if (shim_cg_read(dir, "io.stat", buf, sizeof buf) > 0) {
 		/* "MAJ:MIN rbytes=N wbytes=N rios=N wios=N dbytes=N dios=N" per device */
 		double rb = 0, wb = 0, rio = 0, wio = 0;
 		for (char *p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
@@ -140,12 +139,12 @@ void shim_resources_from_cgroup(struct shim_res *r, const char *dir)
 			if ((q = strstr(p, "wios=")) && sscanf(q, "wios=%lf", &v) == 1)
 				wio += v;
 		}
-		put(r, "blkio.io_service_bytes.read", rb);
-		put(r, "blkio.io_service_bytes.write", wb);
-		put(r, "blkio.io_service_bytes.total", rb + wb);
-		put(r, "blkio.io_serviced.read", rio);
-		put(r, "blkio.io_serviced.write", wio);
-		put(r, "blkio.io_serviced.total", rio + wio);
+		shim_res_put(r, "blkio.io_service_bytes.read", rb);
+		shim_res_put(r, "blkio.io_service_bytes.write", wb);
+		shim_res_put(r, "blkio.io_service_bytes.total", rb + wb);
+		shim_res_put(r, "blkio.io_serviced.read", rio);
+		shim_res_put(r, "blkio.io_serviced.write", wio);
+		shim_res_put(r, "blkio.io_serviced.total", rio + wio);
 	}
 }
 
@@ -154,18 +153,18 @@ static void from_proc(struct shim_res *r, pid_t pid)
 {
 	char dir[64], buf[4096];
 	snprintf(dir, sizeof dir, "/proc/%d", (int)pid);
-	if (read_file(dir, "stat", buf, sizeof buf) > 0) {
+	if (shim_cg_read(dir, "stat", buf, sizeof buf) > 0) {
 		/* fields after "(comm)": state ppid ... utime(14) stime(15) */
 		char *p = strrchr(buf, ')');
 		unsigned long long ut = 0, st = 0;
 		if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
 		                &st) == 2) {
 			double hz = (double)sysconf(_SC_CLK_TCK);
-			put(r, "cpus.user.time", (double)ut / hz);
-			put(r, "cpus.system.time", (double)st / hz);
+			shim_res_put(r, "cpus.user.time", (double)ut / hz);
+			shim_res_put(r, "cpus.system.time", (double)st / hz);
 		}
 	}
-	if (read_file(dir, "status", buf, sizeof buf) > 0) {
+	if (shim_cg_read(dir, "status", buf, sizeof buf) > 0) {
 		double rss = -1, swap = -1, thr = -1;
 		char *q;
 		if ((q = strstr(buf, "\nVmRSS:")))
@@ -175,21 +174,21 @@ static void from_proc(struct shim_res *r, pid_t pid)
 		if ((q = strstr(buf, "\nThreads:")))
 			thr = strtod(q + 9, NULL);
 		if (rss >= 0) {
-			put(r, "mem.total", rss);
-			put(r, "mem.rss", rss);
+			shim_res_put(r, "mem.total", rss);
+			shim_res_put(r, "mem.rss", rss);
 		}
 		if (swap >= 0)
-			put(r, "mem.swap", swap);
+			shim_res_put(r, "mem.swap", swap);
 		if (thr >= 0)
-			put(r, "threads", thr);
-		put(r, "processes", 1);
+			shim_res_put(r, "threads", thr);
+		shim_res_put(r, "processes", 1);
 	}
-	if (read_file(dir, "io", buf, sizeof buf) > 0) {
-		double rb = kv(buf, "read_bytes:"), wb = kv(buf, "write_bytes:");
+	if (shim_cg_read(dir, "io", buf, sizeof buf) > 0) {
+		double rb = shim_cg_kv(buf, "read_bytes:"), wb = shim_cg_kv(buf, "write_bytes:");
 		if (rb >= 0 && wb >= 0) {
-			put(r, "blkio.io_service_bytes.read", rb);
-			put(r, "blkio.io_service_bytes.write", wb);
-			put(r, "blkio.io_service_bytes.total", rb + wb);
+			shim_res_put(r, "blkio.io_service_bytes.read", rb);
+			shim_res_put(r, "blkio.io_service_bytes.write", wb);
+			shim_res_put(r, "blkio.io_service_bytes.total", rb + wb);
 		}
 	}
 }
@@ -222,14 +221,14 @@ static int v1_dir(const char *cg, const char *ctl, const char *probe, char *dir,
 		char t[16];
 		/* the hierarchy is mounted as its controller list ("cpu,cpuacct") or as each */
 		snprintf(dir, n, "/sys/fs/cgroup/%.*s%.*s", (int)ctlslen, ctls, pl, path);
-		if (read_file(dir, probe, t, sizeof t) > 0)
+		if (shim_cg_read(dir, probe, t, sizeof t) > 0)
 			return 0;
 		snprintf(dir, n, "/sys/fs/cgroup/%s%.*s", ctl, pl, path);
-		if (read_file(dir, probe, t, sizeof t) > 0)
+		if (shim_cg_read(dir, probe, t, sizeof t) > 0)
 			return 0;
 		/* a container sees its own cgroup at the root of the hierarchy */
 		snprintf(dir, n, "/sys/fs/cgroup/%s", ctl);
-		if (read_file(dir, probe, t, sizeof t) > 0)
+		if (shim_cg_read(dir, probe, t, sizeof t) > 0)
 			return 0;
 	}
 	return -1;
@@ -242,7 +241,7 @@ static bool v1_read(struct shim_res *res)
 	const char *probe[4] = {"cpuacct.stat", "cpu.stat", "memory.usage_in_bytes",
 	                        "blkio.throttle.io_serviced"};
 	bool any = false, have[4];
-	if (read_file("/proc/self", "cgroup", cg, sizeof cg) < 0)
+	if (shim_cg_read("/proc/self", "cgroup", cg, sizeof cg) < 0)
 		return false;
 	for (int i = 0; i < 4; i++)
 		any |= have[i] = v1_dir(cg, ctl[i], probe[i], d[i], sizeof d[i]) == 0;
@@ -269,13 +268,13 @@ void shim_resources_limits(struct shim_res *r)
 	const char *disk = getenv("MARATHON_APP_RESOURCE_DISK");
 	double v;
 	if (!has(r, "cpus.limit"))
-		put(r, "cpus.limit", cpus && (v = strtod(cpus, NULL)) > 0 && isfinite(v)
+		shim_res_put(r, "cpus.limit", cpus && (v = strtod(cpus, NULL)) > 0 && isfinite(v)
 		                         ? v
 		                         : (double)sysconf(_SC_NPROCESSORS_ONLN));
 	if (!has(r, "mem.limit") && mem && (v = strtod(mem, NULL)) > 0 && isfinite(v))
-		put(r, "mem.limit", v * 1048576.0);
+		shim_res_put(r, "mem.limit", v * 1048576.0);
 	if (disk && (v = strtod(disk, NULL)) > 0 && isfinite(v))
-		put(r, "disk.limit", v * 1048576.0);
+		shim_res_put(r, "disk.limit", v * 1048576.0);
 }
 
 int shim_resources_read(struct shim_res *res, pid_t child)

@@ -189,6 +189,12 @@ void shim_resources_from_cgroup_v1(struct shim_res *res, const char *cpuacct, co
 /* Limits cgroups did not give, from MARATHON_APP_RESOURCE_CPUS/MEM/DISK (else cpus.limit is
  * the online CPUs). */
 void shim_resources_limits(struct shim_res *res);
+/* Helpers of both cgroup readers: one value into res (dropped when res is full); a whole
+ * small file dir/name into buf (NUL-terminated; its length, or -1); the value of key in
+ * "key value" lines (-1 when absent). */
+void shim_res_put(struct shim_res *r, const char *name, double v);
+int shim_cg_read(const char *dir, const char *name, char *buf, size_t n);
+double shim_cg_kv(const char *text, const char *key);
 
 /* ------------------------------------------------------------------ init.c */
 /* The signals the shim forwards, plus SIGCHLD; blocked before any thread exists. */
