@@ -18,7 +18,7 @@ else
 NNG_CFLAGS    :=
 NNG_LIBS      := $(shell pkg-config --libs nng 2>/dev/null || echo -lnng) -lpthread
 NNG_SHIM_LIBS := $(NNG_LIBS)
-NNG_SYSVER    := $(shell printf '\#include <nng/nng.h>\nNNG_MAJOR_VERSION NNG_MINOR_VERSION NNG_PATCH_VERSION\n' | \
+NNG_SYSVER    := $(shell printf '\043include <nng/nng.h>\nNNG_MAJOR_VERSION NNG_MINOR_VERSION NNG_PATCH_VERSION\n' | \
                    $(CC) -E -P -x c - 2>/dev/null | tail -n 1)
 NNG_ERROR     := $(if $(NNG_SYSVER),$(shell set -- $(NNG_SYSVER); [ "$$1" -gt 1 ] || [ "$$2" -ge 9 ] || \
                    echo "the system nng is $$1.$$2.$$3, which lacks fixes we need"),no nng found)
