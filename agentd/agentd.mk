@@ -4,7 +4,9 @@ AGENTD_SRCS := $(filter-out agentd/main.c agentd/%_test.c,$(wildcard agentd/*.c)
 AGENTD_GEN  := $(B)/gen/agentd
 AGENTD_OBJS := $(AGENTD_SRCS:%.c=$(B)/obj/%.o) $(B)/obj/gen/agentd/remote.pb-c.o
 AGENTD_LIBS := -llmdb -lyaml $(NNG_LIBS) $(MP_LIBS) -lcurl -lsnappy -lprotobuf-c -lm
-$(AGENTD_GEN)/remote.pb-c.c $(AGENTD_GEN)/remote.pb-c.h: agentd/remote.proto
+# one run makes both files (a grouped target: make -j would otherwise run protoc-c once per
+# file, and the second run, newer than the objects, made every later make rebuild agentd)
+$(AGENTD_GEN)/remote.pb-c.c $(AGENTD_GEN)/remote.pb-c.h &: agentd/remote.proto
 	@mkdir -p $(AGENTD_GEN)
 	protoc-c --proto_path=agentd --c_out=$(AGENTD_GEN) agentd/remote.proto
 $(B)/obj/gen/agentd/remote.pb-c.o: $(AGENTD_GEN)/remote.pb-c.c
