@@ -2,8 +2,12 @@
 """bench.py: drives every benchmark of `make bench` (real processes on temp dirs, loopback
 only), prints one table and writes it, with the machine, into docs/benchmarks.md.
 
-Usage: bench.py BUILD [--quick] [--only ingest,shimmem,agentd,mapping,api,e2e,ui] [--no-doc]
-Each figure is the median of REPS runs (3, or 1 with --quick) with its spread (min..max)."""
+Usage: bench.py BUILD [--quick] [--only ingest,shimmem,agentd,disk,queries,mapping,api,e2e,ui]
+                [--no-doc] [--baseline OLD_BUILD --baseline-rev REV]
+Each figure is the median of REPS runs (3, or 1 with --quick) with its spread (min..max).
+With --baseline, the sections in BASELINE_SECTIONS run REPS rounds against both builds'
+programs (the load tools are this build's), the order alternating, and the table gets a
+before/after section with the ratios."""
 import argparse
 import glob
 import json
@@ -141,6 +145,34 @@ class Fig:
             v += " (" + self.fmt.format(min(self.runs)) + "–" + self.fmt.format(max(self.runs)) + ")"
         return v + (" " + self.unit if self.unit else "")
 
+    def merged(self, other):
+        return Fig(self.runs + other.runs, self.unit, self.fmt)
+
+    def ratio(self, before):
+        if self.value is None or not before.value:
+            return "n/a"
+        return f"{self.value / before.value:.2f}x"
+
+
+class Figs:
+    """Figures shown in one cell, " / " between them (p50 / p99)."""
+
+    def __init__(self, *figs):
+        self.figs = list(figs)
+
+    def __str__(self):
+        return " / ".join(str(f) for f in self.figs)
+
+    def merged(self, other):
+        return Figs(*[a.merged(b) for a, b in zip(self.figs, other.figs)])
+
+    def ratio(self, before):
+        return " / ".join(a.ratio(b) for a, b in zip(self.figs, before.figs))
+
+
+def met(ok):
+    return "met" if ok else "MISSED"
+
 
 # ---------------------------------------------------------------------- the run context
 
@@ -157,7 +189,10 @@ class Bench:
         self.dir = tempfile.mkdtemp(prefix="mbbench", dir="/tmp")
         self.procs = []
         self.tmpdirs = []
-        self.rows = []      # (section, metric, ours, collectd, etsy, target, verdict)
+        self.rows = []      # [section, metric, ours, collectd, etsy, target, verdict, judge]
+        self.variant = None  # "before" / "after" while a before/after section runs
+        self.vrows = {}      # variant -> its rows, over the rounds
+        self.round = 0       # the before/after round (1,000,000 series only in the first)
         self.notes = []
         self.npm = os.path.join(self.build, "npm")
         global NPM
@@ -216,10 +251,13 @@ class Bench:
              timeout=20, what=f"{name} up")
         return p, port
 
-    def row(self, section, metric, ours, collectd="", etsy="", target="", verdict=""):
+    def row(self, section, metric, ours, collectd="", etsy="", target="", verdict="", judge=None):
+        """A row of the table. Cells are Fig, Figs or text; judge(ours) gives the verdict when
+        the table is written (after the before/after rounds are merged)."""
         if all(str(x) == "n/a" for x in (ours, collectd, etsy)):
             return  # not measured in this mode (QUICK skips some); failures are in the notes
-        self.rows.append((section, metric, str(ours), str(collectd), str(etsy), target, verdict))
+        r = [section, metric, ours, collectd, etsy, target, verdict, judge]
+        (self.vrows.setdefault(self.variant, []) if self.variant else self.rows).append(r)
 
     def have(self, *names):
         return all(os.access(os.path.join(self.bin, n), os.X_OK) for n in names)
@@ -716,13 +754,13 @@ def bench_agentd(b):
         b.notes.append("agentd: programs not built")
         return
     # points committed per second, by live series; many shims (threads) pushing at once
-    sizes = [1000, 100000] + ([] if b.quick else [1000000])
+    sizes = [1000, 100000] + ([] if b.quick or b.round > 0 else [1000000])
     for n in sizes:
         sources = max(1, n // 100000) if n > 100000 else (10 if n >= 100000 else 1)
         rounds = max(2, min(50, 1000000 // n))
         if b.quick:
             rounds = max(2, rounds // 3)
-        runs, acks50, acks99, rss = [], [], [], []
+        runs, acks50, acks99, rss, anon, mapped = [], [], [], [], [], []
         for rep in range(b.reps if n < 1000000 else 1):
             a = b.agentd("agentd-pts")
             try:
@@ -735,6 +773,10 @@ def bench_agentd(b):
                              "--prefix", "pts")
                 b.log(f"agentd {n} series: {r}")
                 rss.append(rss_kib(a.pid) / 1024)
+                # anonymous (heap: registry, buffers, LMDB's dirty-page copies) apart from the
+                # file pages LMDB maps
+                anon.append(status_field(a.pid, "RssAnon"))
+                mapped.append(status_field(a.pid, "RssFile"))
                 runs.append(r["points_per_s"])
                 acks50.append(r["ack_p50_ms"])
                 acks99.append(r["ack_p99_ms"])
@@ -744,13 +786,18 @@ def bench_agentd(b):
             finally:
                 b.stop(a)
         f = Fig(runs, "points/s", "{:,.0f}")
-        tgt = ">= 500,000 points/s" if n == 100000 else ""
-        verdict = ("met" if f.value and f.value >= 500000 else "MISSED") if tgt and f.value else ""
+        big = n == 100000
         b.row("agentd", f"points committed per second, {n:,} live series (10,000-record batches)",
-              f, "", "", tgt, verdict)
+              f, "", "", ">= 600,000 points/s" if big else "",
+              judge=(lambda c: met(c.value >= 600000)) if big else None)
         b.row("agentd", f"acknowledgement latency of a 10,000-record batch, {n:,} series, p50 / p99",
-              f"{Fig(acks50, 'ms', '{:.2f}')} / {Fig(acks99, 'ms', '{:.2f}')}")
+              Figs(Fig(acks50, 'ms', '{:.2f}'), Fig(acks99, 'ms', '{:.2f}')))
         b.row("agentd", f"resident memory with {n:,} series", Fig(rss, "MiB", "{:.0f}"))
+        b.row("agentd", f"anonymous memory (RssAnon) / LMDB's mapped file pages (RssFile), {n:,} series",
+              Figs(Fig([x / 1024 for x in anon], "MiB", "{:.0f}"), Fig([x / 1024 for x in mapped], "MiB", "{:.0f}")))
+        b.row("agentd", f"anonymous memory per live series (RssAnon / series), {n:,} series",
+              Fig([x * 1024 / n for x in anon], "bytes", "{:,.0f}"), "", "", "<= 1 KiB" if big else "",
+              judge=(lambda c: met(c.value <= 1024)) if big else None)
     # small batches: the latency a shim sees
     a = b.agentd("agentd-ack")
     try:
@@ -761,13 +808,11 @@ def bench_agentd(b):
             lat50.append(r["ack_p50_ms"])
             lat99.append(r["ack_p99_ms"])
         b.row("agentd", "acknowledgement latency of a 100-record batch (one shim), p50 / p99",
-              f"{Fig(lat50, 'ms', '{:.3f}')} / {Fig(lat99, 'ms', '{:.3f}')}")
+              Figs(Fig(lat50, 'ms', '{:.3f}'), Fig(lat99, 'ms', '{:.3f}')))
     except Exception as e:
         b.notes.append(f"agentd ack latency: {e}")
     finally:
         b.stop(a)
-    bench_agentd_disk(b)
-    bench_agentd_queries(b)
 
 
 def mapping_rules(n):
@@ -897,21 +942,20 @@ def bench_agentd_queries(b):
         b.log(f"app query: {app}")
         f99 = Fig([x["p99_ms"] for x in app], "ms", "{:.3f}")
         b.row("agentd queries", f"app, container with 1,000 series ({app[0]['items']} points), p50 / p99",
-              f"{Fig([x['p50_ms'] for x in app], 'ms', '{:.3f}')} / {f99}", "", "", "< 2 ms p99",
-              "met" if f99.value < 2 else "MISSED")
+              Figs(Fig([x['p50_ms'] for x in app], 'ms', '{:.3f}'), f99), "", "", "< 2 ms p99",
+              judge=lambda c: met(c.figs[1].value < 2))
         for span, step in (("1h", "0"), ("1d", "0"), ("7d", "0"), ("7d", "1m")):
             rs = [b.mbload("query", "--query", a.query, "--op", "range", "--source", "r-src0",
                            "--name", "r.0", "--span", span, "--step", step, "--n", n) for _ in range(b.reps)]
             f99 = Fig([x["p99_ms"] for x in rs], "ms", "{:.3f}")
-            tgt, verdict = "", ""
-            if span == "7d" and step == "1m":
-                tgt = "< 10 ms"
-                verdict = "met" if f99.value < 10 else "MISSED"
+            tgt = "< 10 ms" if span == "7d" and step == "1m" else ""
             b.row("agentd queries", f"range over {span}, step {'auto' if step == '0' else step} ({rs[0]['items']} points), p50 / p99",
-                  f"{Fig([x['p50_ms'] for x in rs], 'ms', '{:.3f}')} / {f99}", "", "", tgt, verdict)
+                  Figs(Fig([x['p50_ms'] for x in rs], 'ms', '{:.3f}'), f99), "", "", tgt,
+                  judge=(lambda c: met(c.figs[1].value < 10)) if tgt else None)
         b.agent_q = a  # kept for the api bench
         b.rss_agentd = rss_kib(a.pid)
-        b.row("agentd", "resident memory, 1,001 series after the queries", f"{rss_kib(a.pid) / 1024:.1f} MiB")
+        b.row("agentd queries", "agentd's resident memory, 1,001 series after the queries",
+              Fig([rss_kib(a.pid) / 1024], "MiB", "{:.1f}"))
     except Exception as e:
         b.notes.append(f"agentd queries: {e}")
         b.log(str(e))
@@ -959,12 +1003,12 @@ def bench_api(b):
         b.row("api", "/containers/{id}/app, 1,000 series, wrk 8 connections: req/s",
               Fig([x["rps"] for x in app], "req/s", "{:,.0f}"), "", "", "reported")
         b.row("api", "/containers/{id}/app, 8 connections: p50 / p99",
-              f"{Fig([x['p50'] for x in app], 'ms', '{:.2f}')} / {Fig([x['p99'] for x in app], 'ms', '{:.2f}')}")
+              Figs(Fig([x['p50'] for x in app], 'ms', '{:.2f}'), Fig([x['p99'] for x in app], 'ms', '{:.2f}')))
         over50 = Fig([x["p50"] - d["p50_ms"] for x, d in zip(app1, direct)], "ms", "{:.3f}")
         b.row("api", "bridge overhead at p50: wrk 1 connection minus agentd req/rep, /app", over50)
         over = Fig([x["p99"] - d["p99_ms"] for x, d in zip(app1, direct)], "ms", "{:.3f}")
         b.row("api", "bridge overhead at p99: wrk 1 connection minus agentd req/rep, /app",
-              over, "", "", "< 1 ms", "met" if over.value is not None and over.value < 1 else "MISSED")
+              over, "", "", "< 1 ms", judge=lambda c: met(c.value < 1))
         mets = [wrk(b, base + "/metrics", secs * 2, conns=2, threads=2) for _ in range(b.reps)]
         b.log(f"wrk metrics: {mets}")
         try:
@@ -975,9 +1019,9 @@ def bench_api(b):
         b.row("api", "/metrics, 100,000 series, wrk 2 connections: req/s",
               Fig([x["rps"] for x in mets], "req/s", "{:.3g}"), "", "", "reported")
         b.row("api", "/metrics, 100,000 series: p50 / p99",
-              f"{Fig([x['p50'] for x in mets], 'ms', '{:.0f}')} / {Fig([x['p99'] for x in mets], 'ms', '{:.0f}')}")
+              Figs(Fig([x['p50'] for x in mets], 'ms', '{:.0f}'), Fig([x['p99'] for x in mets], 'ms', '{:.0f}')))
         b.row("api", "bridge resident memory / threads after the runs",
-              f"{rss_kib(api.pid) / 1024:.1f} MiB / {threads(api.pid)}")
+              Figs(Fig([rss_kib(api.pid) / 1024], "MiB", "{:.1f}"), Fig([threads(api.pid)], "", "{:.0f}")))
     except Exception as e:
         b.notes.append(f"api: {e}")
         b.log(str(e))
@@ -1132,11 +1176,51 @@ def machine():
             ("wrk", dpkg("wrk")), ("rmem_max", open("/proc/sys/net/core/rmem_max").read().strip())]
 
 
+def cells(r):
+    """A row as text: its cells formatted, the verdict judged on the (merged) figure."""
+    verdict = r[7](r[2]) if r[7] and str(r[2]) != "n/a" else r[6]
+    return [str(x) for x in r[:6]] + [verdict]
+
+
+def md_row(xs):
+    return "| " + " | ".join(str(x).replace("|", "\\|") for x in xs) + " |"
+
+
 def table(b):
     out = ["| section | figure | metricsbus | collectd 5.12 statsd | Etsy statsd | target | verdict |",
            "| --- | --- | --- | --- | --- | --- | --- |"]
-    for r in b.rows:
-        out.append("| " + " | ".join(x.replace("|", "\\|") for x in r) + " |")
+    out += [md_row(cells(r)) for r in b.rows]
+    return "\n".join(out)
+
+
+def merge_rounds(rows):
+    """One row per (section, figure) over the rounds of a variant: the runs pooled."""
+    out, at = [], {}
+    for r in rows:
+        k = (r[0], r[1])
+        if k not in at:
+            at[k] = len(out)
+            out.append(list(r))
+            continue
+        m = out[at[k]]
+        m[2] = m[2].merged(r[2]) if hasattr(m[2], "merged") and type(m[2]) is type(r[2]) else r[2]
+    return out
+
+
+def before_after(b):
+    """The before/after table: one row per figure of the after build, beside the before's."""
+    if "before" not in b.vrows:
+        return ""
+    before = {(r[0], r[1]): r for r in b.vrows["before"]}
+    out = [f"| section | figure | before ({b.baseline_rev}) | after ({b.rev}) | after / before | target | verdict after |",
+           "| --- | --- | --- | --- | --- | --- | --- |"]
+    for r in b.vrows.get("after", []):
+        o = before.get((r[0], r[1]))
+        ratio = ""
+        if o is not None and hasattr(r[2], "ratio") and type(r[2]) is type(o[2]):
+            ratio = r[2].ratio(o[2])
+        c = cells(r)
+        out.append(md_row([c[0], c[1], o and str(o[2]) or "n/a", c[2], ratio, c[5], c[6]]))
     return "\n".join(out)
 
 
@@ -1155,7 +1239,15 @@ def write_doc(b, tbl, elapsed):
     gen = [BEGIN, "", f"Last run: {when}, {'QUICK=1, 1 run per figure' if b.quick else f'{b.reps} runs per figure: median (min–max)'}, "
            f"{elapsed:.0f} s in all.", "", "| machine | |", "| --- | --- |"]
     gen += [f"| {k} | {v} |" for k, v in machine()]
-    gen += ["", tbl, "", "Settings: every statsd target flushes every 1 s. metricsbus-agentd runs with "
+    gen += ["", tbl, ""]
+    ba = before_after(b)
+    if ba:
+        gen += [f"Before and after in this run (`make bench BASELINE={b.baseline_rev}`): the agentd, "
+                f"queries and api sections ran {b.reps} rounds against the programs of {b.baseline_rev} "
+                f"(before) and of {b.rev} (after), built alike, the order alternating, with this build's "
+                "load tools. A ratio above 1 is more of the figure: better for points/s and req/s, worse "
+                "for latency and memory.", "", ba, ""]
+    gen += ["Settings: every statsd target flushes every 1 s. metricsbus-agentd runs with "
             "`--max-series-per-source 200000 --node-interval 60s` (its other flags default; the disk rows "
             "with the one level named as `--retention`); metricsbus-shim standalone with "
             "`--flush-interval 1000ms`; collectd 5.12 statsd plugin (`DeleteCounters false`, default "
@@ -1173,7 +1265,7 @@ def write_doc(b, tbl, elapsed):
     if not b.quick:
         heads = []
         short = {"ingest: " + ld["desc"]: "ingest " + ld["key"] for ld in LOADS}
-        for r in b.rows:
+        for r in map(cells, b.rows):
             if r[5] and r[2] != "n/a":
                 heads.append(f"{short.get(r[0], r[0])}, {r[1]}: {r[2].split(' (')[0]}" + (f" [{r[6]}]" if r[6] else ""))
         line = f"- {when}: " + "; ".join(heads)
@@ -1187,32 +1279,93 @@ def write_doc(b, tbl, elapsed):
     return path
 
 
+SECTIONS = ("ingest", "shimmem", "agentd", "disk", "queries", "mapping", "api", "e2e", "ui")
+# What issue 13's before/after compares (api reuses the queries' agentd of the same build).
+BASELINE_SECTIONS = ("agentd", "queries", "api")
+
+
+def git_rev():
+    try:
+        rev = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", ROOT, "diff", "--quiet", "HEAD", "--", "."],
+                               timeout=10).returncode != 0
+        return (rev or "?") + ("+changes" if dirty else "")
+    except Exception:
+        return "?"
+
+
+def run_section(b, name, t0):
+    b.log(f"== {name}{' (' + b.variant + ')' if b.variant else ''} ({time.monotonic() - t0:.0f} s)")
+    try:
+        globals()["bench_" + {"shimmem": "shim_memory", "disk": "agentd_disk",
+                              "queries": "agentd_queries"}.get(name, name)](b)
+    except Exception as e:
+        b.notes.append(f"{name}{' (' + b.variant + ')' if b.variant else ''}: {e}")
+        b.log(f"{name}: {e}")
+
+
+def run_before_after(b, names, t0):
+    """REPS rounds, each running the sections once against each build, the order alternating;
+    then each build's runs pooled per figure."""
+    reps, after_bin = b.reps, b.bin
+    b.reps = 1
+    try:
+        for rnd in range(reps):
+            b.round = rnd
+            for variant in (("after", "before") if rnd % 2 == 0 else ("before", "after")):
+                b.variant = variant
+                b.bin = after_bin if variant == "after" else b.baseline_bin
+                for name in names:
+                    run_section(b, name, t0)
+                a = getattr(b, "agent_q", None)
+                if a is not None:  # the queries' agentd, left for api: not into the next build's turn
+                    b.stop(a)
+                    b.agent_q = None
+    finally:
+        b.reps, b.bin, b.variant, b.round = reps, after_bin, None, 0
+    for v in list(b.vrows):
+        b.vrows[v] = merge_rounds(b.vrows[v])
+    b.rows += b.vrows.get("after", [])
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("build")
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--only", default="ingest,shimmem,agentd,mapping,api,e2e,ui")
+    ap.add_argument("--only", default=",".join(SECTIONS))
     ap.add_argument("--no-doc", action="store_true")
+    ap.add_argument("--baseline", help="another build dir (its bin/ programs): the 'before'")
+    ap.add_argument("--baseline-rev", default="baseline")
     a = ap.parse_args()
     b = Bench(a.build, a.quick)
+    b.rev = git_rev()
+    b.baseline_rev = a.baseline_rev
     t0 = time.monotonic()
     only = a.only.split(",")
+    for n in only:
+        if n not in SECTIONS:
+            ap.error(f"no section {n!r}: the sections are {','.join(SECTIONS)}")
+    paired = [n for n in SECTIONS if n in only and a.baseline and n in BASELINE_SECTIONS]
     try:
-        for name, fn in (("ingest", bench_ingest), ("shimmem", bench_shim_memory), ("agentd", bench_agentd),
-                         ("mapping", bench_mapping),
-                         ("api", bench_api), ("e2e", bench_e2e), ("ui", bench_ui)):
-            if name in only:
-                b.log(f"== {name} ({time.monotonic() - t0:.0f} s)")
-                try:
-                    fn(b)
-                except Exception as e:
-                    b.notes.append(f"{name}: {e}")
-                    b.log(f"{name}: {e}")
+        if paired:
+            b.baseline_bin = os.path.join(os.path.abspath(a.baseline), "bin")
+            if not os.access(os.path.join(b.baseline_bin, "metricsbus-agentd"), os.X_OK):
+                raise SystemExit(f"bench: no baseline programs in {b.baseline_bin}")
+        for name in SECTIONS:
+            if name in only and name not in paired:
+                run_section(b, name, t0)
+            if paired and name == paired[0]:
+                run_before_after(b, paired, t0)
     finally:
         b.close()
     elapsed = time.monotonic() - t0
     tbl = table(b)
     print(tbl)
+    ba = before_after(b)
+    if ba:
+        print()
+        print(ba)
     for n in b.notes:
         print("note:", n)
     print(f"({elapsed:.0f} s)")
