@@ -8,15 +8,15 @@
 
 static int put_tags(struct mb_buf *b, const struct mb_kv *tags, int n)
 {
-	int rv = api_put(b, "{");
+	int rv = API_PUTL(b, "{");
 	for (int i = 0; i < n; i++) {
 		if (i)
-			rv |= api_put(b, ",");
+			rv |= API_PUTL(b, ",");
 		rv |= api_json_str(b, tags[i].key);
-		rv |= api_put(b, ":");
+		rv |= API_PUTL(b, ":");
 		rv |= api_json_str(b, tags[i].val);
 	}
-	rv |= api_put(b, "}");
+	rv |= API_PUTL(b, "}");
 	return rv;
 }
 
@@ -76,36 +76,38 @@ static int put_dims(struct mb_buf *b, const struct mb_kv *dims, int n)
 
 static int put_points(struct mb_buf *b, const struct mb_reply *r)
 {
-	int rv = api_put(b, "{\"datapoints\":["), k = 0;
+	int rv = API_PUTL(b, "{\"datapoints\":["), k = 0;
 	/* most points of an answer share their interval's end: format each time once */
 	int64_t last_ms = INT64_MIN;
 	char ts[64];
+	size_t tslen = 0;
 	for (uint32_t i = 0; i < r->npoints; i++) {
 		const struct mb_point *p = &r->points[i];
 		if (!isfinite(p->value))
 			continue; /* never NaN/Inf in JSON; the codec refuses them anyway */
-		rv |= api_put(b, k++ ? ",{\"name\":" : "{\"name\":");
+		rv |= k++ ? API_PUTL(b, ",{\"name\":") : API_PUTL(b, "{\"name\":");
 		rv |= api_json_str(b, p->name);
-		rv |= api_put(b, ",\"value\":");
+		rv |= API_PUTL(b, ",\"value\":");
 		rv |= api_json_num(b, p->value);
-		rv |= api_put(b, ",\"unit\":");
+		rv |= API_PUTL(b, ",\"unit\":");
 		rv |= api_json_str(b, p->unit ? p->unit : "");
 		if (p->time_ms != last_ms) {
 			char t[40];
 			mb_format_rfc3339(p->time_ms, t, sizeof t);
-			snprintf(ts, sizeof ts, ",\"timestamp\":\"%s\"", t);
+			int n = snprintf(ts, sizeof ts, ",\"timestamp\":\"%s\"", t);
+			tslen = n < 0 ? 0 : (size_t)n < sizeof ts ? (size_t)n : sizeof ts - 1;
 			last_ms = p->time_ms;
 		}
-		rv |= api_put(b, ts);
+		rv |= api_putn(b, ts, tslen);
 		if (p->ntags) {
-			rv |= api_put(b, ",\"tags\":");
+			rv |= API_PUTL(b, ",\"tags\":");
 			rv |= put_tags(b, p->tags, p->ntags);
 		}
-		rv |= api_put(b, "}");
+		rv |= API_PUTL(b, "}");
 	}
-	rv |= api_put(b, "],\"dimensions\":");
+	rv |= API_PUTL(b, "],\"dimensions\":");
 	rv |= put_dims(b, r->dims, r->ndims);
-	rv |= api_put(b, "}");
+	rv |= API_PUTL(b, "}");
 	return rv;
 }
 

@@ -9,11 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int api_putn(struct mb_buf *b, const char *s, size_t n)
-{
-	return mb_buf_append(b, s, n);
-}
-
 int api_put(struct mb_buf *b, const char *s)
 {
 	return mb_buf_append(b, s, strlen(s));
@@ -54,6 +49,19 @@ int api_json_strn(struct mb_buf *b, const char *s, size_t n)
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0, run = 0;
 	int rv = 0;
+	/* Names, units and tags are printable ASCII almost always: copied whole. */
+	while (i < n && p[i] >= 0x20 && p[i] < 0x80 && p[i] != '"' && p[i] != '\\')
+		i++;
+	if (i == n) {
+		if (mb_buf_reserve(b, n + 2) != 0)
+			return MB_ENOMEM;
+		uint8_t *w = b->data + b->len;
+		w[0] = '"';
+		memcpy(w + 1, s, n);
+		w[n + 1] = '"';
+		b->len += n + 2;
+		return 0;
+	}
 	rv |= api_putn(b, "\"", 1);
 	while (i < n) {
 		unsigned c = p[i];
@@ -112,7 +120,7 @@ static long double scale10(long double x, int k)
 
 /* Writes m (nd significant digits, decimal exponent x of the first) the way "%.Pg" does:
  * exponent form when x < -4 or x >= P, trailing zeros dropped. */
-static void put_g(bool neg, uint64_t m, int nd, int x, int prec, char *buf)
+static size_t put_g(bool neg, uint64_t m, int nd, int x, int prec, char *buf)
 {
 	char d[24];
 	int k = 0, o = 0;
@@ -145,17 +153,18 @@ static void put_g(bool neg, uint64_t m, int nd, int x, int prec, char *buf)
 		}
 	}
 	buf[o] = 0;
+	return (size_t)o;
 }
 
 /* The shortest of 15, 16, 17 digits that reads back as v, without printf or strtod: digits
  * from a long double scaling (64-bit mantissa, far finer than a double's), each candidate
- * checked against half the gap to v's neighbour. Returns false when unsure (then the exact
- * slow path decides): out of the exact power range, or too close to call. */
-static bool fmt_fast(double v, char *buf, size_t n)
+ * checked against half the gap to v's neighbour. Returns the length, or 0 when unsure (then
+ * the exact slow path decides): out of the exact power range, or too close to call. */
+static size_t fmt_fast(double v, char *buf, size_t n)
 {
 	double a = fabs(v);
 	if (LDBL_MANT_DIG < 64 || n < 32 || !(a >= 1e-11 && a < 1e43))
-		return false;
+		return 0;
 	int x = (int)floor(log10(a));
 	long double y = scale10((long double)a, 16 - x);
 	if (y < 1e16L) {
@@ -166,7 +175,7 @@ static bool fmt_fast(double v, char *buf, size_t n)
 		y = scale10((long double)a, 16 - x);
 	}
 	if (y < 1e16L || y >= 1e17L || 16 - x > 27 || 16 - x < -27)
-		return false;
+		return 0;
 	for (int prec = 15; prec <= 17; prec++) {
 		long double q = y / p10[17 - prec];
 		/* one conversion to integer per candidate: each costs an x87 mode switch */
@@ -175,7 +184,7 @@ static bool fmt_fast(double v, char *buf, size_t n)
 		/* y is within ~0.01 of a unit of the exact scaled value: a digit that close to a
 		 * half could round either way, so printf's exact rounding decides those */
 		if (fabsl(frac - 0.5L) < 0.02L / p10[17 - prec])
-			return false;
+			return 0;
 		if (frac > 0.5L)
 			m++;
 		int xe = x;
@@ -185,26 +194,23 @@ static bool fmt_fast(double v, char *buf, size_t n)
 		}
 		int k = xe - prec + 1;
 		if (k > 27 || k < -27)
-			return false;
+			return 0;
 		long double c = scale10((long double)m, k);
 		long double gap = fabsl((long double)nextafter(a, c > a ? INFINITY : 0.0) - a) / 2;
 		long double d = fabsl(c - (long double)a);
 		if (d < gap * (1 - 1e-9L)) {
-			put_g(v < 0, m, prec, xe, prec, buf);
-			return true;
+			return put_g(v < 0, m, prec, xe, prec, buf);
 		}
 		if (d <= gap * (1 + 1e-9L))
-			return false; /* a near tie: let strtod judge */
+			return 0; /* a near tie: let strtod judge */
 	}
-	return false;
+	return 0;
 }
 
-void api_fmt_double(double v, char *buf, size_t n)
+size_t api_fmt_double_n(double v, char *buf, size_t n)
 {
-	if (v == 0) {
-		snprintf(buf, n, "0");
-		return;
-	}
+	if (v == 0)
+		return (size_t)snprintf(buf, n, "0");
 	/* Integers that double holds exactly print without exponent up to 2^53, by hand: this
 	 * is the hot path of a 100,000-series /metrics. */
 	if (fabs(v) < 9007199254740992.0 && v == floor(v) && n >= 24) {
@@ -221,26 +227,35 @@ void api_fmt_double(double v, char *buf, size_t n)
 		while (k)
 			buf[o++] = tmp[--k];
 		buf[o] = 0;
-		return;
+		return o;
 	}
-	if (fmt_fast(v, buf, n))
-		return;
+	size_t o = fmt_fast(v, buf, n);
+	if (o)
+		return o;
 	/* %g drops trailing zeros, so the first precision from 15 (every decimal of up to 15
 	 * digits survives a round trip through a double) that reads back is the shortest form. */
+	int k = 0;
 	for (int prec = 15; prec <= 17; prec++) {
-		snprintf(buf, n, "%.*g", prec, v);
+		k = snprintf(buf, n, "%.*g", prec, v);
 		if (strtod(buf, NULL) == v)
-			return;
+			break;
 	}
+	return k < 0 ? 0 : (size_t)k < n ? (size_t)k : n - 1;
+}
+
+void api_fmt_double(double v, char *buf, size_t n)
+{
+	api_fmt_double_n(v, buf, n);
 }
 
 int api_json_num(struct mb_buf *b, double v)
 {
-	char buf[40];
 	if (!isfinite(v))
-		return api_put(b, "null");
-	api_fmt_double(v, buf, sizeof buf);
-	return api_put(b, buf);
+		return API_PUTL(b, "null");
+	if (mb_buf_reserve(b, 40) != 0)
+		return MB_ENOMEM;
+	b->len += api_fmt_double_n(v, (char *)b->data + b->len, 40);
+	return 0;
 }
 
 int api_json_error(struct mb_buf *b, const char *msg)

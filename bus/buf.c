@@ -6,25 +6,37 @@
 #include <stdlib.h>
 #include <string.h>
 
-int mb_buf_append(struct mb_buf *b, const void *p, size_t n)
+static int grow(struct mb_buf *b, size_t need)
 {
-	if (n == 0)
+	size_t cap = b->cap ? b->cap : 256;
+	while (cap < need)
+		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+	uint8_t *d = realloc(b->data, cap);
+	if (!d)
+		return MB_ENOMEM;
+	b->data = d;
+	b->cap = cap;
+	return 0;
+}
+
+int mb_buf_reserve(struct mb_buf *b, size_t n)
+{
+	if (n <= b->cap - b->len)
 		return 0;
 	if (n > SIZE_MAX - b->len)
 		return MB_ENOMEM;
-	size_t need = b->len + n;
-	if (need > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		while (cap < need)
-			cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-		uint8_t *d = realloc(b->data, cap);
-		if (!d)
+	return grow(b, b->len + n);
+}
+
+int mb_buf_append(struct mb_buf *b, const void *p, size_t n)
+{
+	if (n > b->cap - b->len) {
+		if (n > SIZE_MAX - b->len || grow(b, b->len + n) != 0)
 			return MB_ENOMEM;
-		b->data = d;
-		b->cap = cap;
 	}
-	memcpy(b->data + b->len, p, n);
-	b->len = need;
+	if (n)
+		memcpy(b->data + b->len, p, n);
+	b->len += n;
 	return 0;
 }
 

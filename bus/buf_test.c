@@ -41,6 +41,24 @@ MB_TEST(buf_append_refuses_overflow_unchanged)
 	mb_buf_free(&b);
 }
 
+MB_TEST(buf_reserve_makes_room_and_keeps_bytes)
+{
+	struct mb_buf b = {0};
+	CHECK_EQ_INT(mb_buf_reserve(&b, 0), 0);
+	CHECK_EQ_INT(mb_buf_append(&b, "ab", 2), 0);
+	CHECK_EQ_INT(mb_buf_reserve(&b, 5000), 0);
+	CHECK(b.cap - b.len >= 5000);
+	CHECK_EQ_INT(b.len, 2);
+	CHECK(memcmp(b.data, "ab", 2) == 0);
+	size_t cap = b.cap;
+	CHECK_EQ_INT(mb_buf_reserve(&b, 100), 0); /* room already there: no move */
+	CHECK_EQ_INT(b.cap, cap);
+	CHECK_EQ_INT(mb_buf_reserve(&b, SIZE_MAX), MB_ENOMEM);
+	CHECK_EQ_INT(b.cap, cap);
+	CHECK_EQ_INT(b.len, 2);
+	mb_buf_free(&b);
+}
+
 MB_TEST(arena_alignment_zeroing_and_strings)
 {
 	struct mb_arena a = {0};

@@ -188,6 +188,9 @@ struct mb_buf {
 /* A zeroed struct mb_buf is a valid empty buffer. mb_buf_append returns MB_ENOMEM on failure
  * (the buffer is unchanged). The caller owns data; mb_buf_free releases it. */
 int mb_buf_append(struct mb_buf *b, const void *p, size_t n);
+/* Room for n more bytes after len (data may move): 0 or MB_ENOMEM (unchanged). Writers on a
+ * hot path reserve a bound once, then store through data + len. */
+int mb_buf_reserve(struct mb_buf *b, size_t n);
 void mb_buf_reset(struct mb_buf *b); /* len = 0, keeps memory */
 void mb_buf_free(struct mb_buf *b);
 
