@@ -6,6 +6,7 @@
 #include "mb.h"
 
 #include <msgpack.h>
+#include <string.h>
 
 /* Deepest nesting any v1 message needs is 5; more is an attack on msgpack-c's recursion. */
 #define MB_MAX_DEPTH 16
@@ -94,6 +95,75 @@ int mb_wr_tags(msgpack_packer *pk, uint16_t n, const struct mb_kv *tags);
 int mb_wr_dims(msgpack_packer *pk, uint16_t n, const struct mb_kv *dims);
 int mb_wr_sketch(msgpack_packer *pk, const struct mb_sketch *s);
 int mb_wr_hll(msgpack_packer *pk, const struct mb_hll *h);
+
+/* ---- direct writing for hot loops (a reply of thousands of points): the bytes msgpack-c's
+ * packer writes, stored at w in room the caller reserved (mb_wr_room; bounds from mb_sz_*),
+ * without a packer callback per header and body. Each returns the position after them. */
+static inline uint8_t *mb_put_be(uint8_t *w, uint64_t v, int bytes)
+{
+	for (int i = bytes - 1; i >= 0; i--, v >>= 8)
+		w[i] = (uint8_t)v;
+	return w + bytes;
+}
+static inline uint8_t *mb_put_uint(uint8_t *w, uint64_t v)
+{
+	if (v < 128) {
+		*w = (uint8_t)v;
+		return w + 1;
+	}
+	int k = v < 256 ? 1 : v < 65536 ? 2 : v <= UINT32_MAX ? 4 : 8;
+	*w = k == 1 ? 0xcc : k == 2 ? 0xcd : k == 4 ? 0xce : 0xcf;
+	return mb_put_be(w + 1, v, k);
+}
+static inline uint8_t *mb_put_int(uint8_t *w, int64_t v)
+{
+	if (v >= 0)
+		return mb_put_uint(w, (uint64_t)v);
+	if (v >= -32) {
+		*w = (uint8_t)(int8_t)v;
+		return w + 1;
+	}
+	int k = v >= -128 ? 1 : v >= -32768 ? 2 : v >= INT32_MIN ? 4 : 8;
+	*w = k == 1 ? 0xd0 : k == 2 ? 0xd1 : k == 4 ? 0xd2 : 0xd3;
+	return mb_put_be(w + 1, (uint64_t)v, k);
+}
+static inline uint8_t *mb_put_f64(uint8_t *w, double v)
+{
+	uint64_t u;
+	memcpy(&u, &v, 8);
+	*w = 0xcb;
+	return mb_put_be(w + 1, u, 8);
+}
+/* base: 0x90 for an array, 0x80 for a map (16- and 32-bit forms follow from it) */
+static inline uint8_t *mb_put_hdr(uint8_t *w, uint8_t base, uint32_t n)
+{
+	if (n < 16) {
+		*w = (uint8_t)(base | n);
+		return w + 1;
+	}
+	*w = (uint8_t)(n < 65536 ? (base == 0x90 ? 0xdc : 0xde) : (base == 0x90 ? 0xdd : 0xdf));
+	return mb_put_be(w + 1, n, n < 65536 ? 2 : 4);
+}
+static inline uint8_t *mb_put_str(uint8_t *w, const char *s, size_t n)
+{
+	if (n < 32) {
+		*w++ = (uint8_t)(0xa0 | n);
+	} else {
+		int k = n < 256 ? 1 : n < 65536 ? 2 : 4;
+		*w = k == 1 ? 0xd9 : k == 2 ? 0xda : 0xdb;
+		w = mb_put_be(w + 1, n, k);
+	}
+	memcpy(w, s, n);
+	return w + n;
+}
+/* The mb_buf a packer from mb_wr_init writes into, with n bytes of room: NULL when out of
+ * memory. The caller stores up to n bytes at the result, then calls mb_wr_done. */
+uint8_t *mb_wr_room(msgpack_packer *pk, size_t n);
+void mb_wr_done(msgpack_packer *pk, const uint8_t *end);
+/* A tag (dims false) or dimension list checked as mb_wr_tags/mb_wr_dims check it (MB_EINVAL),
+ * its encoded size in *bytes; mb_put_kvs writes it. */
+int mb_kvs_check(uint16_t n, const struct mb_kv *kv, bool dims, size_t *bytes);
+uint8_t *mb_put_kvs(uint8_t *w, uint16_t n, const struct mb_kv *kv);
 
 /* Exact encoded sizes, as msgpack-c packs them (shortest form). */
 size_t mb_sz_uint(uint64_t v);

@@ -216,39 +216,82 @@ static bool status_ok(uint64_t st)
 	return st == 200 || st == 204 || (st >= 400 && st <= 599);
 }
 
+/* A point written directly (a /app answer is thousands): checked as the packer helpers check,
+ * then stored in one reserved stretch. */
 static int wr_point(msgpack_packer *pk, const struct mb_point *p)
 {
+	const char *unit = p->unit ? p->unit : "";
+	size_t nl, ul, tl;
+	uint8_t *w;
 	int rv;
-	if ((rv = mb_wr_array(pk, 5)) != 0 || (rv = mb_wr_name(pk, p->name, MAX_POINT_NAME)) != 0 ||
-	    (rv = mb_wr_f64(pk, p->value)) != 0 ||
-	    (rv = mb_wr_text(pk, p->unit ? p->unit : "", 0, MAX_UNIT)) != 0 ||
-	    (rv = mb_wr_i64(pk, p->time_ms)) != 0 || (rv = mb_wr_tags(pk, p->ntags, p->tags)) != 0)
+	if (!p->name || !isfinite(p->value))
+		return MB_EINVAL;
+	nl = strlen(p->name);
+	ul = strlen(unit);
+	if (mb_bad_name(p->name, nl, MAX_POINT_NAME) || mb_bad_text(unit, ul, 0, MAX_UNIT))
+		return MB_EINVAL;
+	if ((rv = mb_kvs_check(p->ntags, p->tags, false, &tl)) != 0)
 		return rv;
+	if ((w = mb_wr_room(pk, 1 + mb_sz_str(nl) + MB_SZ_F64 + mb_sz_str(ul) + 9 + tl)) == NULL)
+		return MB_ENOMEM;
+	w = mb_put_hdr(w, 0x90, 5);
+	w = mb_put_str(w, p->name, nl);
+	w = mb_put_f64(w, p->value);
+	w = mb_put_str(w, unit, ul);
+	w = mb_put_int(w, p->time_ms);
+	mb_wr_done(pk, mb_put_kvs(w, p->ntags, p->tags));
 	return 0;
 }
 
+/* An export item, directly as wr_point; its running sketch (rare: hist) through the packer. */
 static int wr_item(msgpack_packer *pk, const struct mb_reply *r, const struct mb_export_item *e)
 {
+	const char *unit = e->unit ? e->unit : "";
+	size_t nl, ul, tl;
+	uint8_t *w;
 	int rv;
-	if (e->src >= r->nsrcs || e->kind >= MB_NKINDS)
+	if (e->src >= r->nsrcs || e->kind >= MB_NKINDS || !e->name)
 		return MB_EINVAL;
-	if ((rv = mb_wr_array(pk, 12)) != 0 || (rv = mb_wr_u64(pk, e->src)) != 0 ||
-	    (rv = mb_wr_name(pk, e->name, MB_MAX_NAME)) != 0 || (rv = mb_wr_u64(pk, e->kind)) != 0 ||
-	    (rv = mb_wr_text(pk, e->unit ? e->unit : "", 0, MAX_UNIT)) != 0 ||
-	    (rv = mb_wr_tags(pk, e->ntags, e->tags)) != 0 || (rv = mb_wr_i64(pk, e->time_ms)) != 0 ||
-	    (rv = mb_wr_f64(pk, e->value)) != 0 || (rv = mb_wr_f64(pk, e->total)) != 0 ||
-	    (rv = mb_wr_f64(pk, e->count)) != 0 || (rv = mb_wr_f64(pk, e->sum)) != 0)
+	nl = strlen(e->name);
+	ul = strlen(unit);
+	if (mb_bad_name(e->name, nl, MB_MAX_NAME) || mb_bad_text(unit, ul, 0, MAX_UNIT))
+		return MB_EINVAL;
+	const double f[4] = {e->value, e->total, e->count, e->sum};
+	for (int i = 0; i < 4; i++)
+		if (!isfinite(f[i]))
+			return MB_EINVAL;
+	for (int i = 0; e->has_q && i < MB_EXPORT_NQ; i++)
+		if (!isfinite(e->q[i]))
+			return MB_EINVAL;
+	if ((rv = mb_kvs_check(e->ntags, e->tags, false, &tl)) != 0)
 		return rv;
+	size_t z = 1 + 9 + mb_sz_str(nl) + 1 + mb_sz_str(ul) + tl + 9 + 4 * MB_SZ_F64 +
+	           1 + MB_EXPORT_NQ * MB_SZ_F64 + 1;
+	if ((w = mb_wr_room(pk, z)) == NULL)
+		return MB_ENOMEM;
+	w = mb_put_hdr(w, 0x90, 12);
+	w = mb_put_uint(w, e->src);
+	w = mb_put_str(w, e->name, nl);
+	w = mb_put_uint(w, e->kind);
+	w = mb_put_str(w, unit, ul);
+	w = mb_put_kvs(w, e->ntags, e->tags);
+	w = mb_put_int(w, e->time_ms);
+	for (int i = 0; i < 4; i++)
+		w = mb_put_f64(w, f[i]);
 	if (e->has_q) {
-		if ((rv = mb_wr_array(pk, MB_EXPORT_NQ)) != 0)
-			return rv;
+		w = mb_put_hdr(w, 0x90, MB_EXPORT_NQ);
 		for (int i = 0; i < MB_EXPORT_NQ; i++)
-			if ((rv = mb_wr_f64(pk, e->q[i])) != 0)
-				return rv;
-	} else if ((rv = mb_wr_nil(pk)) != 0) {
-		return rv;
+			w = mb_put_f64(w, e->q[i]);
+	} else {
+		*w++ = 0xc0; /* nil */
 	}
-	return e->running ? mb_wr_sketch(pk, e->running) : mb_wr_nil(pk);
+	if (!e->running) {
+		*w++ = 0xc0;
+		mb_wr_done(pk, w);
+		return 0;
+	}
+	mb_wr_done(pk, w);
+	return mb_wr_sketch(pk, e->running);
 }
 
 static int wr_reply_field(msgpack_packer *pk, const struct mb_reply *r, int k)

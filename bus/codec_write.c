@@ -87,11 +87,11 @@ int mb_wr_text(msgpack_packer *pk, const char *s, size_t min, size_t max)
 	return mb_wr_raw_str(pk, s, n);
 }
 
-static int wr_kvs(msgpack_packer *pk, uint16_t n, const struct mb_kv *kv, bool dims)
+int mb_kvs_check(uint16_t n, const struct mb_kv *kv, bool dims, size_t *bytes)
 {
-	int rv;
 	if (n > (dims ? MB_MAX_DIMS : MB_MAX_TAGS) || (n && !kv))
 		return MB_EINVAL;
+	size_t z = mb_sz_arr(n); /* maps have the same header sizes as arrays */
 	for (uint16_t i = 0; i < n; i++) {
 		if (!kv[i].key || !kv[i].val)
 			return MB_EINVAL;
@@ -108,14 +108,44 @@ static int wr_kvs(msgpack_packer *pk, uint16_t n, const struct mb_kv *kv, bool d
 		} else if (i > 0 && strcmp(kv[i - 1].key, kv[i].key) >= 0) {
 			return MB_EINVAL; /* canonical order is part of a series' identity */
 		}
+		z += mb_sz_str(kn) + mb_sz_str(vn);
 	}
-	if ((rv = mb_wr_map(pk, n)) != 0)
-		return rv;
+	*bytes = z;
+	return 0;
+}
+
+uint8_t *mb_put_kvs(uint8_t *w, uint16_t n, const struct mb_kv *kv)
+{
+	w = mb_put_hdr(w, 0x80, n);
 	for (uint16_t i = 0; i < n; i++) {
-		if ((rv = mb_wr_raw_str(pk, kv[i].key, strlen(kv[i].key))) != 0 ||
-		    (rv = mb_wr_raw_str(pk, kv[i].val, strlen(kv[i].val))) != 0)
-			return rv;
+		w = mb_put_str(w, kv[i].key, strlen(kv[i].key));
+		w = mb_put_str(w, kv[i].val, strlen(kv[i].val));
 	}
+	return w;
+}
+
+uint8_t *mb_wr_room(msgpack_packer *pk, size_t n)
+{
+	struct mb_buf *b = pk->data;
+	return mb_buf_reserve(b, n) == 0 ? b->data + b->len : NULL;
+}
+
+void mb_wr_done(msgpack_packer *pk, const uint8_t *end)
+{
+	struct mb_buf *b = pk->data;
+	b->len = (size_t)(end - b->data);
+}
+
+static int wr_kvs(msgpack_packer *pk, uint16_t n, const struct mb_kv *kv, bool dims)
+{
+	size_t z;
+	uint8_t *w;
+	int rv;
+	if ((rv = mb_kvs_check(n, kv, dims, &z)) != 0)
+		return rv;
+	if ((w = mb_wr_room(pk, z)) == NULL)
+		return MB_ENOMEM;
+	mb_wr_done(pk, mb_put_kvs(w, n, kv));
 	return 0;
 }
 
