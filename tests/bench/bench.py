@@ -2,7 +2,7 @@
 """bench.py: drives every benchmark of `make bench` (real processes on temp dirs, loopback
 only), prints one table and writes it, with the machine, into docs/benchmarks.md.
 
-Usage: bench.py BUILD [--quick] [--only ingest,shimmem,agentd,disk,queries,mapping,api,e2e,ui]
+Usage: bench.py BUILD [--quick] [--only ingest,shimmem,agentd,disk,queries,mapping,api,e2e,ui,remotewrite]
                 [--no-doc] [--baseline OLD_BUILD --baseline-rev REV]
 Each figure is the median of REPS runs (3, or 1 with --quick) with its spread (min..max).
 With --baseline, the sections in BASELINE_SECTIONS run REPS rounds against both builds'
@@ -1297,9 +1297,15 @@ def write_doc(b, tbl, elapsed):
     return path
 
 
-SECTIONS = ("ingest", "shimmem", "agentd", "disk", "queries", "mapping", "api", "e2e", "ui")
+SECTIONS = ("ingest", "shimmem", "agentd", "disk", "queries", "mapping", "api", "e2e", "ui",
+            "remotewrite")
 # What issue 13's before/after compares (api reuses the queries' agentd of the same build).
 BASELINE_SECTIONS = ("agentd", "queries", "api")
+
+
+def bench_remote_write(b):
+    import bench_rw  # its own file: the section's receiver and runs
+    bench_rw.bench_remote_write(b)
 
 
 def git_rev():
@@ -1317,7 +1323,8 @@ def run_section(b, name, t0):
     b.log(f"== {name}{' (' + b.variant + ')' if b.variant else ''} ({time.monotonic() - t0:.0f} s)")
     try:
         globals()["bench_" + {"shimmem": "shim_memory", "disk": "agentd_disk",
-                              "queries": "agentd_queries"}.get(name, name)](b)
+                              "queries": "agentd_queries",
+                              "remotewrite": "remote_write"}.get(name, name)](b)
     except Exception as e:
         b.notes.append(f"{name}{' (' + b.variant + ')' if b.variant else ''}: {e}")
         b.log(f"{name}: {e}")

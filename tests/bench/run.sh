@@ -19,6 +19,8 @@ fi
 make -s B="$B" OPT="-O2 -g -DNDEBUG" "$B/bin/tools/blast"
 make -s B="$B" OPT="-O2 -g -DNDEBUG" "$B/bin/tools/mbload" ||
 	echo "bench: mbload did not build: metricsbus figures will be missing" >&2
+make -s B="$B" OPT="-O2 -g -DNDEBUG" "$B/bin/tools/rwsink" ||
+	echo "bench: rwsink did not build: the remote write figures will be missing" >&2
 set --
 if [ -n "$BASELINE" ]; then
 	rev=$(git rev-parse --verify "$BASELINE^{commit}")

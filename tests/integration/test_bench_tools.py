@@ -1,12 +1,16 @@
 """test_bench_tools: the bench's own instruments tell the truth: blast reports exactly what it
 sent (checked against a real UDP receiver), mbload push is committed as reported (checked with
-agentd's export and the CLI) and mbload count sums a source's counters under a prefix."""
+agentd's export and the CLI) and mbload count sums a source's counters under a prefix; rwsink
+counts exactly the series, samples and bytes of the remote-write requests it is sent."""
 import json
 import os
 import socket
+import struct
 import subprocess
 import time
 import unittest
+import urllib.error
+import urllib.request
 
 import mbharness as mb
 
@@ -116,6 +120,71 @@ class MbloadTest(mb.StackTest):
         a, b = [json.loads(x) for x in out.strip().splitlines()]
         self.assertEqual(a["counter_sum"], 20)  # 10 counters x 2 rounds
         self.assertEqual(b["series"], 0)
+
+
+def _varint(n):
+    out = bytearray()
+    while True:
+        out.append((n & 0x7f) | (0x80 if n > 0x7f else 0))
+        n >>= 7
+        if not n:
+            return bytes(out)
+
+
+def _ld(field, body):
+    return _varint(field << 3 | 2) + _varint(len(body)) + body
+
+
+def write_request(series):
+    """A snappy-compressed WriteRequest, by hand from the specifications (protobuf; snappy's
+    block format with literals only): series = [(labels dict, [(t_ms, value), ...])]."""
+    pb = b""
+    for labels, samples in series:
+        ts = b"".join(_ld(1, _ld(1, k.encode()) + _ld(2, v.encode())) for k, v in labels.items())
+        ts += b"".join(_ld(2, _varint(1 << 3 | 1) + struct.pack("<d", v) + _varint(2 << 3) + _varint(t))
+                       for t, v in samples)
+        pb += _ld(1, ts)
+    out = _varint(len(pb))
+    for i in range(0, len(pb), 60):
+        chunk = pb[i:i + 60]
+        out += bytes([(len(chunk) - 1) << 2]) + chunk
+    return out
+
+
+class RwSinkTest(unittest.TestCase):
+    def test_rwsink_counts_series_samples_and_bytes_exactly(self):
+        p = subprocess.Popen([mb.tool("rwsink")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: (p.stdin.close(), p.wait(timeout=10)))
+        url = "http://127.0.0.1:%d/api/v1/write" % int(p.stdout.readline().split()[1])
+
+        def stats():
+            p.stdin.write("stats\n")
+            p.stdin.flush()
+            return json.loads(p.stdout.readline())
+
+        def post(body):
+            req = urllib.request.Request(url, data=body, method="POST",
+                                         headers={"Content-Encoding": "snappy"})
+            try:
+                with urllib.request.urlopen(req, timeout=10) as r:
+                    return r.status
+            except urllib.error.HTTPError as e:
+                return e.code
+        p.stdin.write("mark 20000\n")
+        stats()  # the commands are taken in order: the mark is set once this answers
+        a = write_request([({"__name__": "a_total", "job": "x"}, [(10000, 1), (20000, 2), (30000, 3)]),
+                           ({"__name__": "b"}, [(20000, 0.5)])])
+        b = write_request([({"__name__": "c" * 200}, [(40000, 7)])])
+        self.assertEqual(post(a), 204)
+        self.assertEqual(post(b), 204)
+        s = stats()
+        self.assertEqual((s["requests"], s["bad"], s["series"], s["samples"]), (2, 0, 3, 5))
+        self.assertEqual(s["bytes"], len(a) + len(b))
+        self.assertEqual((s["min_t"], s["max_t"], s["at_mark"], s["le_mark"]), (10000, 40000, 2, 3))
+        self.assertEqual(post(b"\x05not snappy"), 400)
+        self.assertEqual(stats()["bad"], 1)
+        p.stdin.write("reset\n")
+        self.assertEqual(stats()["samples"], 0)
 
 
 if __name__ == "__main__":
