@@ -85,76 +85,125 @@ static void slot_merge(double *sl, int lay, const struct cop *op)
 	}
 }
 
+/* Merges one record into slot `slot` of the chunk at p (LMDB's data: not aligned for doubles,
+ * so the slot is merged in a copy). */
+static void chunk_merge(uint8_t *p, int lay, int w, const struct cop *op)
+{
+	double sl[5];
+	uint8_t *at = p + AGENT_CHUNK_HDR + (size_t)op->slot * w * sizeof(double);
+	memcpy(sl, at, (size_t)w * sizeof(double));
+	slot_merge(sl, lay, op);
+	memcpy(at, sl, (size_t)w * sizeof(double));
+}
+
+/* A chunk's value at p := empty, for ring chunk abs. */
+static void chunk_clear(uint8_t *p, uint64_t abs, size_t nd)
+{
+	double nan = agent_nan();
+	agent_put_be64(p, abs);
+	for (size_t q = 0; q < nd; q++)
+		memcpy(p + AGENT_CHUNK_HDR + q * sizeof(double), &nan, sizeof nan);
+}
+
+/* Positions cur on key: the keys come in ascending order, so the next one is most often the
+ * entry after the cursor's (one step instead of a search from the root). at_prev: the cursor
+ * sits on the last key looked up. 0 (v set), MDB_NOTFOUND, or an LMDB error. */
+static int chunk_seek(MDB_cursor *cur, bool at_prev, MDB_val *k, MDB_val *v)
+{
+	if (at_prev) {
+		MDB_val nk;
+		int rv = mdb_cursor_get(cur, &nk, v, MDB_NEXT);
+		if (rv == MDB_NOTFOUND)
+			return rv; /* past the last key: absent */
+		if (rv != 0)
+			return rv;
+		int c = nk.mv_size == k->mv_size ? memcmp(nk.mv_data, k->mv_data, k->mv_size) : 1;
+		if (c == 0)
+			return 0;
+		if (c > 0 && nk.mv_size == k->mv_size)
+			return MDB_NOTFOUND; /* the entry after the previous key is past this one */
+	}
+	return mdb_cursor_get(cur, k, v, MDB_SET_KEY);
+}
+
+/* Writes the slot operations of one chunk (cops [i, j), one key). An existing chunk of the
+ * expected size is merged where it lies: MDB_CURRENT | MDB_RESERVE of the same size hands back
+ * the value in the (now dirty) page with its old contents (LMDB 0.9: docs/dependencies.md). */
+static int chunk_apply(struct agent_store *s, MDB_cursor *cur, struct agent_wbuf *wb, size_t i,
+                       size_t j, bool *at_prev)
+{
+	const struct cop *o = &wb->cops[i];
+	int lay = agent_layout(o->kind, o->level);
+	int w = agent_layout_width(lay);
+	uint32_t cps = s->geom[o->level].cps[lay];
+	size_t nd = (size_t)cps * w, size = AGENT_CHUNK_HDR + nd * sizeof(double);
+	uint8_t key[AGENT_KEY_LEN];
+	agent_key(key, o->level, (uint32_t)o->hi, o->id);
+	/* k may come back pointing into the page: the puts get their own (k2). */
+	MDB_val k = {sizeof key, key}, k2 = k, v, d = {size, NULL};
+	int rv = chunk_seek(cur, *at_prev, &k, &v);
+	*at_prev = false;
+	if (rv != 0 && rv != MDB_NOTFOUND)
+		return rv;
+	bool exists = rv == 0, have = exists && v.mv_size == size;
+	uint8_t *p = wb->chunk;
+	if (have) {
+		if ((rv = agent_cput(cur, &k2, &d, MDB_CURRENT | MDB_RESERVE)) != 0)
+			return rv;
+		p = d.mv_data;
+	}
+	uint64_t abs = have ? agent_be64(p) : 0;
+	for (size_t x = i; x < j; x++) {
+		const struct cop *op = &wb->cops[x];
+		if (have && op->abs_chunk < abs)
+			continue; /* older than what the ring holds there now */
+		if (!have || op->abs_chunk > abs) {
+			abs = op->abs_chunk;
+			chunk_clear(p, abs, nd);
+			have = true;
+		}
+		chunk_merge(p, lay, w, op);
+	}
+	if (p != wb->chunk) {
+		*at_prev = true;
+		return 0;
+	}
+	/* New, or of a layout this build does not expect (rewritten). */
+	if (exists)
+		rv = agent_cput(cur, &k2, &d, MDB_RESERVE);
+	else
+		rv = agent_cput(cur, &k2, &d, MDB_RESERVE | agent_append_flag(&s->e, o->level, key));
+	if (rv != 0)
+		return rv;
+	memcpy(d.mv_data, p, size);
+	return 0;
+}
+
 static int apply_cops(struct agent_store *s, MDB_txn *t, struct agent_wbuf *wb)
 {
 	int rv = 0;
 	MDB_cursor *cur = NULL;
 	int curlvl = -1;
+	bool at_prev = false;
 	if (!wb->chunk && !(wb->chunk = malloc(AGENT_CHUNK_HDR + 64 * 5 * sizeof(double))))
 		return MB_ENOMEM;
-	double nan = agent_nan();
 	for (size_t i = 0; i < wb->n_cops;) {
 		size_t j = i;
 		while (j < wb->n_cops && wb->cops[j].hi == wb->cops[i].hi &&
 		       wb->cops[j].id == wb->cops[i].id)
 			j++;
-		const struct cop *o = &wb->cops[i];
-		int lay = agent_layout(o->kind, o->level);
-		int w = agent_layout_width(lay);
-		uint32_t cps = s->geom[o->level].cps[lay];
-		size_t size = AGENT_CHUNK_HDR + (size_t)cps * w * sizeof(double);
-		uint8_t key[AGENT_KEY_LEN];
-		agent_key(key, o->level, (uint32_t)o->hi, o->id);
-		MDB_val k = {sizeof key, key}, v;
-		uint8_t *buf = wb->chunk;
-		if (o->level != curlvl) {
+		int level = wb->cops[i].level;
+		if (level != curlvl) {
 			if (cur)
 				mdb_cursor_close(cur);
 			cur = NULL;
-			if ((rv = mdb_cursor_open(t, s->e.db_chunk[o->level], &cur)) != 0)
+			at_prev = false;
+			if ((rv = mdb_cursor_open(t, s->e.db_chunk[level], &cur)) != 0)
 				goto out;
-			curlvl = o->level;
+			curlvl = level;
 		}
-		double *slots = (double *)(void *)(buf + AGENT_CHUNK_HDR);
-		bool exists = false, have = false;
-		uint64_t abs = 0;
-		rv = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
-		if (rv == 0 && v.mv_size == size) {
-			memcpy(buf, v.mv_data, size);
-			abs = agent_be64(buf);
-			exists = have = true;
-		} else if (rv == 0) {
-			exists = true; /* a layout this build does not expect: rewritten */
-		} else if (rv != MDB_NOTFOUND) {
+		if ((rv = chunk_apply(s, cur, wb, i, j, &at_prev)) != 0)
 			goto out;
-		}
-		rv = 0;
-		for (size_t x = i; x < j; x++) {
-			const struct cop *op = &wb->cops[x];
-			if (have && op->abs_chunk < abs)
-				continue; /* older than what the ring holds there now */
-			if (!have || op->abs_chunk > abs) {
-				abs = op->abs_chunk;
-				agent_put_be64(buf, abs);
-				for (size_t q = 0; q < (size_t)cps * w; q++)
-					slots[q] = nan;
-				have = true;
-			}
-			slot_merge(slots + (size_t)op->slot * w, lay, op);
-		}
-		uint8_t key2[AGENT_KEY_LEN];
-		memcpy(key2, key, sizeof key2);
-		MDB_val k2 = {sizeof key2, key2}, d = {size, NULL};
-		if (exists && v.mv_size == size)
-			rv = agent_cput(cur, &k2, &d, MDB_CURRENT | MDB_RESERVE);
-		else if (exists)
-			rv = agent_cput(cur, &k2, &d, MDB_RESERVE);
-		else
-			rv = agent_cput(cur, &k2, &d,
-			                MDB_RESERVE | agent_append_flag(&s->e, o->level, key2));
-		if (rv != 0)
-			goto out;
-		memcpy(d.mv_data, buf, size);
 		i = j;
 	}
 out:

@@ -72,14 +72,11 @@ static int source_of(struct agent_store *s, struct bplan *p)
 
 /* The series of a record, registered if new and admitted: *out NULL when refused. */
 static int series_of(struct agent_store *s, struct bplan *p, const struct mb_record *r,
-                     enum agent_commit_mode mode, struct agent_series **out)
+                     const char *key, size_t keylen, uint64_t h, enum agent_commit_mode mode,
+                     struct agent_series **out)
 {
-	struct mb_buf *kb = &s->w.wb->kb;
 	*out = NULL;
-	if (agent_canon_key(kb, p->b->container_id, r->kind, r->name, r->ntags, r->tags) != 0)
-		return MB_ENOMEM;
-	uint64_t h = mb_hash64(kb->data, kb->len);
-	struct agent_series *se = agent_series_find(s, (const char *)kb->data, kb->len, h);
+	struct agent_series *se = agent_series_find(s, key, keylen, h);
 	if (se) {
 		*out = se;
 		return 0;
@@ -102,7 +99,7 @@ static int series_of(struct agent_store *s, struct bplan *p, const struct mb_rec
 		return 0;
 	}
 	pthread_rwlock_wrlock(&s->r.lock);
-	int rv = agent_series_add(s, (const char *)kb->data, kb->len, h, (uint32_t)p->si, &se);
+	int rv = agent_series_add(s, key, keylen, h, (uint32_t)p->si, &se);
 	pthread_rwlock_unlock(&s->r.lock);
 	if (rv != 0)
 		return MB_ENOMEM;
@@ -215,6 +212,52 @@ static int plan_source(struct agent_store *s, const struct bplan *p)
 	return 0;
 }
 
+/* Records looked up together: their keys and hashes first, then the registry's memory for
+ * all of them fetched ahead in three steps (a cache miss each at 100,000 series), then each
+ * record planned with its series at hand. */
+#define PLAN_AHEAD 16
+
+static int plan_block(struct agent_store *s, struct bplan *p, uint32_t r0,
+                      enum agent_commit_mode mode, uint32_t *ord)
+{
+	struct mb_buf *kb = &s->w.wb->kb;
+	const struct mb_batch *b = p->b;
+	uint32_t n = b->nrecords - r0 < PLAN_AHEAD ? b->nrecords - r0 : PLAN_AHEAD;
+	size_t off[PLAN_AHEAD + 1];
+	uint64_t h[PLAN_AHEAD];
+	int rv;
+	mb_buf_reset(kb);
+	for (uint32_t k = 0; k < n; k++) {
+		const struct mb_record *r = &b->records[r0 + k];
+		off[k] = kb->len;
+		if (r->kind < MB_NKINDS &&
+		    agent_canon_key(kb, b->container_id, r->kind, r->name, r->ntags, r->tags) != 0)
+			return MB_ENOMEM;
+		h[k] = mb_hash64(kb->data + off[k], kb->len - off[k]);
+		agent_series_prefetch(s, h[k], 0);
+	}
+	off[n] = kb->len;
+	for (int step = 1; step <= 2; step++)
+		for (uint32_t k = 0; k < n; k++)
+			agent_series_prefetch(s, h[k], step);
+	for (uint32_t k = 0; k < n; k++) {
+		const struct mb_record *r = &b->records[r0 + k];
+		struct agent_series *se;
+		if (r->kind >= MB_NKINDS)
+			continue;
+		if ((rv = series_of(s, p, r, (const char *)kb->data + off[k], off[k + 1] - off[k],
+		                    h[k], mode, &se)) != 0)
+			return rv;
+		if (!se)
+			continue;
+		p->okrecs++;
+		se->gen = s->w.gen;
+		if ((rv = plan_record(s, b, r, se, ord)) != 0)
+			return rv;
+	}
+	return 0;
+}
+
 /* Plans one admitted batch; *st its status. */
 static int plan_batch(struct agent_store *s, struct bplan *p, struct agent_seqent *qe,
                       enum agent_commit_mode mode, uint32_t *ord, uint32_t *st, char *err,
@@ -227,20 +270,9 @@ static int plan_batch(struct agent_store *s, struct bplan *p, struct agent_seqen
 	uint32_t added_mark = s->r.nadded;
 	if ((rv = source_of(s, p)) != 0)
 		return rv;
-	for (uint32_t ri = 0; ri < p->b->nrecords; ri++) {
-		const struct mb_record *r = &p->b->records[ri];
-		struct agent_series *se;
-		if (r->kind >= MB_NKINDS)
-			continue;
-		if ((rv = series_of(s, p, r, mode, &se)) != 0)
+	for (uint32_t ri = 0; ri < p->b->nrecords; ri += PLAN_AHEAD)
+		if ((rv = plan_block(s, p, ri, mode, ord)) != 0)
 			return rv;
-		if (!se)
-			continue;
-		p->okrecs++;
-		se->gen = s->w.gen;
-		if ((rv = plan_record(s, p->b, r, se, ord)) != 0)
-			return rv;
-	}
 	*st = settle(s, p, err);
 	if (*st != MB_ACK_OK) {
 		/* Refused whole: its operations and new series go; a rejection is final, so its

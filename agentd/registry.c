@@ -12,7 +12,6 @@ int agent_canon_key(struct mb_buf *b, const char *src, int kind, const char *nam
 {
 	int rv;
 	uint8_t k = (uint8_t)('0' + kind);
-	mb_buf_reset(b);
 	if ((rv = mb_buf_append(b, src, strlen(src) + 1)) != 0 || (rv = mb_buf_append(b, &k, 1)) ||
 	    (rv = mb_buf_append(b, name, strlen(name) + 1)) != 0)
 		return rv;
@@ -35,6 +34,29 @@ struct agent_series *agent_series_find(struct agent_store *s, const char *key, s
 			return se;
 	}
 	return NULL;
+}
+
+void agent_series_prefetch(const struct agent_store *s, uint64_t hash, int step)
+{
+	const struct mb_htab *t = &s->r.sidx;
+	if (!t->slot)
+		return;
+	uint32_t h = mb_htab_h32(hash);
+	const struct mb_hslot *sl = &t->slot[h & t->mask];
+	if (step == 0) {
+		__builtin_prefetch(sl);
+		return;
+	}
+	if (!sl->v1 || sl->h != h)
+		return; /* not at its home slot (or absent): the lookup finds it */
+	if (step == 1) {
+		__builtin_prefetch(&s->r.ser[sl->v1 - 1]);
+		return;
+	}
+	/* The series and its key, which follows it in the same allocation. */
+	const char *se = (const char *)s->r.ser[sl->v1 - 1];
+	for (int l = 0; l < 4; l++)
+		__builtin_prefetch(se + 64 * l);
 }
 
 /* Parses a canonical key into name and tags pointing into it. */

@@ -7,12 +7,17 @@
 #include "slots.h"
 
 /* registry.c */
+/* Appends a series' canonical key to b: MB_ENOMEM. */
 int agent_canon_key(struct mb_buf *b, const char *src, int kind, const char *name, int ntags,
                     const struct mb_kv *tags);
 /* The series a forgotten id points at: not committed, never live. */
 extern struct agent_series agent_dead;
 struct agent_series *agent_series_find(struct agent_store *s, const char *key, size_t keylen,
                                        uint64_t hash);
+/* Lookahead for many agent_series_find calls (the registry's memory is a cache miss per
+ * lookup): step 0 fetches the hash's slot, step 1 (once that is in) the series pointer, step
+ * 2 the series with its key. Only hints: reads, under the caller's hold on the registry. */
+void agent_series_prefetch(const struct agent_store *s, uint64_t hash, int step);
 /* Registers a series at a forgotten index, else at the end (id = index + 1); it goes on the
  * undo stack. */
 int agent_series_add(struct agent_store *s, const char *key, size_t keylen, uint64_t hash,

@@ -1626,3 +1626,122 @@ MB_TEST(store_forgets_idle_instances_and_empty_sources)
 	agent_store_close(s);
 	agent_store_test_now_ms = 0;
 }
+
+/* apply.c merges a chunk where LMDB keeps it: a same-size MDB_CURRENT | MDB_RESERVE put hands
+ * back the value with its old contents, in the transaction's copy of the page. If a future
+ * LMDB stops doing so, this fails before any data does. */
+MB_TEST(store_lmdb_reserve_current_keeps_the_value)
+{
+	char dir[512];
+	snprintf(dir, sizeof dir, "%s/lmdb-reserve", mbt_tmpdir());
+	mkdir(dir, 0700);
+	MDB_env *env;
+	MDB_txn *t;
+	MDB_dbi db;
+	MDB_cursor *c;
+	CHECK_EQ_INT(mdb_env_create(&env), 0);
+	CHECK_EQ_INT(mdb_env_open(env, dir, MDB_NOTLS, 0600), 0);
+	CHECK_EQ_INT(mdb_txn_begin(env, NULL, 0, &t), 0);
+	CHECK_EQ_INT(mdb_dbi_open(t, NULL, 0, &db), 0);
+	char val[512];
+	for (int i = 0; i < 200; i++) { /* several pages, so that the copy-on-write is real */
+		char kb[16];
+		snprintf(kb, sizeof kb, "k%04d", i);
+		memset(val, 'a' + i % 26, sizeof val);
+		MDB_val k = {strlen(kb), kb}, v = {sizeof val, val};
+		CHECK_EQ_INT(mdb_put(t, db, &k, &v, 0), 0);
+	}
+	CHECK_EQ_INT(mdb_txn_commit(t), 0);
+	CHECK_EQ_INT(mdb_txn_begin(env, NULL, 0, &t), 0);
+	CHECK_EQ_INT(mdb_cursor_open(t, db, &c), 0);
+	int same = 0;
+	for (int i = 0; i < 200; i += 7) {
+		char kb[16];
+		snprintf(kb, sizeof kb, "k%04d", i);
+		MDB_val k = {strlen(kb), kb}, k2 = k, v, d = {sizeof val, NULL};
+		CHECK_EQ_INT(mdb_cursor_get(c, &k, &v, MDB_SET_KEY), 0);
+		CHECK_EQ_INT(mdb_cursor_put(c, &k2, &d, MDB_CURRENT | MDB_RESERVE), 0);
+		memset(val, 'a' + i % 26, sizeof val);
+		same += d.mv_data && memcmp(d.mv_data, val, sizeof val) == 0;
+		((char *)d.mv_data)[0] = 'Z';
+	}
+	CHECK_EQ_INT(same, 29);
+	mdb_cursor_close(c);
+	CHECK_EQ_INT(mdb_txn_commit(t), 0);
+	CHECK_EQ_INT(mdb_txn_begin(env, NULL, MDB_RDONLY, &t), 0);
+	int ok = 0;
+	for (int i = 0; i < 200; i++) {
+		char kb[16];
+		snprintf(kb, sizeof kb, "k%04d", i);
+		MDB_val k = {strlen(kb), kb}, v;
+		memset(val, 'a' + i % 26, sizeof val);
+		if (i % 7 == 0)
+			val[0] = 'Z';
+		ok += mdb_get(t, db, &k, &v) == 0 && v.mv_size == sizeof val &&
+		      memcmp(v.mv_data, val, sizeof val) == 0;
+	}
+	CHECK_EQ_INT(ok, 200);
+	mdb_txn_abort(t);
+	mdb_env_close(env);
+}
+
+/* The writer steps its cursor from one chunk to the next: series of two sources interleaved
+ * by id, commits that touch one source (gaps between the ids), both, or a series now and then,
+ * each point landing in the right chunk and slot. */
+MB_TEST(store_chunks_written_in_order_with_gaps)
+{
+	agent_store_test_now_ms = T0 + 1000;
+	struct agent_store *s = open_store("gaps", "10s:1h", 0, NULL);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	static const char *src[2] = {"ga", "gb"};
+	double want[2][40] = {{0}};
+	uint64_t seq[2] = {0, 0};
+	for (int round = 0; round < 150; round++) {
+		int64_t tm = T0 + (int64_t)(round + 1) * 10000;
+		agent_store_test_now_ms = tm + 500;
+		struct tb t[4];
+		struct mb_batch *bp[4];
+		bool own[4] = {false, false, false, false};
+		uint32_t st[4];
+		char errs[4][MB_MAX_ERR + 1];
+		int nb = 0;
+		/* Registration interleaves the ids: ga 0-19, gb 0-19, ga 20-39, gb 20-39. */
+		for (int half = 0; half < 2; half++)
+			for (int w = 0; w < 2; w++) {
+				/* ga every round; gb on even rounds; a third of the series on some */
+				if (w == 1 && round % 2 == 1 && round > 0)
+					continue;
+				tb_init(&t[nb], src[w], 7 + (uint64_t)w, ++seq[w], tm);
+				for (int i = half * 20; i < half * 20 + 20; i++) {
+					if (round > 0 && round % 5 == 3 && i % 3 != 0)
+						continue;
+					char name[16];
+					snprintf(name, sizeof name, "c%d", i);
+					double v = round * 100 + w * 40 + i;
+					tb_add(&t[nb], MB_COUNTER, name, v);
+					want[w][i] += v;
+				}
+				bp[nb] = &t[nb].b;
+				nb++;
+			}
+		CHECK_EQ_INT(agent_store_commit(s, bp, own, nb, st, errs), 0);
+		for (int i = 0; i < nb; i++)
+			CHECK_EQ_INT(st[i], MB_ACK_OK);
+	}
+	agent_store_test_now_ms = T0 + 151 * 10000 + 500;
+	int bad = 0;
+	for (int w = 0; w < 2; w++)
+		for (int i = 0; i < 40; i++) {
+			char name[16];
+			snprintf(name, sizeof name, "c%d", i);
+			struct mb_reply r = range(s, src[w], name, T0, T0 + 151 * 10000, 10000,
+			                          MB_STAT_SUM);
+			bad += r.status != 200 || fabs(range_total(&r) - want[w][i]) > 1e-6;
+			mb_reply_free(&r);
+		}
+	CHECK_EQ_INT(bad, 0);
+	agent_store_close(s);
+	agent_store_test_now_ms = 0;
+}
