@@ -96,6 +96,9 @@ int agent_qsvc_start(const char *url, int nworkers, struct agent_store *st, cons
 void agent_qsvc_stop(struct agent_qsvc *q);
 /* The id pings answer with, replaced (id outlives q). Any thread. */
 void agent_qsvc_set_node_id(struct agent_qsvc *q, const char *id);
+/* The Mesos agent id when --node-id names the node otherwise: pings then list both ids (the
+ * agent-scoped paths answer to either). NULL or "" for none; id outlives q. Any thread. */
+void agent_qsvc_set_agent_id(struct agent_qsvc *q, const char *id);
 
 /* ------------------------------------------------------------------ node metrics (node.c) */
 struct agent_node;

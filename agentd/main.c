@@ -53,28 +53,32 @@ static void push_own(struct agent_writer *w, struct mb_batch *b)
 
 /* After a reboot the Mesos agent registers under a new id, and only then points
  * meta/slaves/latest at it: until then the link names the old id. So the id is read again at
- * every node collection, and a new one replaces the old everywhere. Main thread. Nonzero once
- * it stops following (too many changes, or out of memory). */
+ * every node collection, and a new one replaces the old everywhere: as the node's id (mesos_id)
+ * without --node-id, else as the second id pings list. Main thread. Nonzero once it stops
+ * following (too many changes, or out of memory). */
 static char *seen_ids[64];
 static int nseen;
 
-static int mesos_follow(const char *work_dir, const char **node_id, struct agent_store *st,
-                        struct agent_qsvc *q, struct agent_node *node)
+static int mesos_follow(const char *work_dir, bool by_flag, const char **cur,
+                        struct agent_store *st, struct agent_qsvc *q, struct agent_node *node)
 {
 	char id[MB_MAX_NAME + 1];
-	if (agent_mesos_agent_id(work_dir, id, sizeof id) != 0 ||
-	    (*node_id && strcmp(id, *node_id) == 0))
+	if (agent_mesos_agent_id(work_dir, id, sizeof id) != 0 || (*cur && strcmp(id, *cur) == 0))
 		return 0;
 	if (nseen == (int)(sizeof seen_ids / sizeof seen_ids[0]) ||
 	    !(seen_ids[nseen] = strdup(id))) {
-		mb_log_warnx("Mesos agent id changed too often: keeping %s", *node_id ? *node_id : "none");
+		mb_log_warnx("Mesos agent id changed too often: keeping %s", *cur ? *cur : "none");
 		return MB_ETOOBIG;
 	}
-	mb_log_info("Mesos agent id is now %s (was %s)", id, *node_id ? *node_id : "unknown");
-	*node_id = seen_ids[nseen++];
-	agent_store_set_node_id(st, *node_id);
-	agent_qsvc_set_node_id(q, *node_id);
-	return agent_node_set_id(node, *node_id);
+	mb_log_info("Mesos agent id is now %s (was %s)", id, *cur ? *cur : "unknown");
+	*cur = seen_ids[nseen++];
+	if (by_flag) {
+		agent_qsvc_set_agent_id(q, *cur);
+		return 0;
+	}
+	agent_store_set_node_id(st, *cur);
+	agent_qsvc_set_node_id(q, *cur);
+	return agent_node_set_id(node, *cur);
 }
 
 static uint64_t random_instance(void)
@@ -283,19 +287,21 @@ int main(int argc, char **argv)
 		snprintf(hostname, sizeof hostname, "%s", hostname_flag);
 	else
 		agent_detect_hostname("/opt/mesosphere/bin/detect_ip", hostname, sizeof hostname);
-	bool follow_mesos = !node_id || !*node_id;
-	if (follow_mesos) {
-		/* On a Mesos agent, its id is the node's id: mesos_id and the agent-scoped paths
-		 * the dcos CLI calls. Read again at every node collection (mesos_follow). */
-		rv = agent_mesos_agent_id(mesos_work_dir, mesos_id, sizeof mesos_id);
-		if (rv == 0) {
+	/* On a Mesos agent, its id is the node's id (mesos_id) unless --node-id names it, and the
+	 * agent-scoped paths the dcos CLI calls answer to it either way. Read again at every node
+	 * collection (mesos_follow). */
+	bool by_flag = node_id && *node_id, follow_mesos = true;
+	const char *mesos_cur = NULL;
+	rv = agent_mesos_agent_id(mesos_work_dir, mesos_id, sizeof mesos_id);
+	if (rv == 0) {
+		mesos_cur = mesos_id;
+		if (!by_flag)
 			node_id = mesos_id;
-			mb_log_info("Mesos agent id %s (from %s/meta/slaves/latest)", mesos_id,
-			            mesos_work_dir);
-		} else if (rv != MB_ESYS || errno != ENOENT) {
-			mb_log_warnx("no Mesos agent id in %s/meta/slaves/latest: %s", mesos_work_dir,
-			             mb_strerror(rv));
-		}
+		mb_log_info("Mesos agent id %s (from %s/meta/slaves/latest)%s", mesos_id,
+		            mesos_work_dir, by_flag ? ", answered beside --node-id" : "");
+	} else if (rv != MB_ESYS || errno != ENOENT) {
+		mb_log_warnx("no Mesos agent id in %s/meta/slaves/latest: %s", mesos_work_dir,
+		             mb_strerror(rv));
 	}
 	struct mb_kv rw_kv[64];
 	check_remote_write(&prog, &rw_urls, &rw_labels, rw_kv, rw_token, rw_interval, rw_settle,
@@ -345,6 +351,8 @@ int main(int argc, char **argv)
 	struct agent_qsvc *q = NULL;
 	if ((rv = agent_qsvc_start(query_url, QUERY_WORKERS, st, node_id, &q)) != 0)
 		mb_fatalx("cannot listen on %s: %s", query_url, mb_strerror(rv));
+	if (by_flag)
+		agent_qsvc_set_agent_id(q, mesos_cur);
 
 	uint64_t inst = random_instance(), self_seq = 0;
 	struct agent_node_opts no = {.proc = "/proc",
@@ -387,7 +395,9 @@ int main(int argc, char **argv)
 		now = mb_mono_ms();
 		if (now >= next_node) {
 			int64_t wall = mb_now_ms();
-			if (follow_mesos && mesos_follow(mesos_work_dir, &node_id, st, q, node) != 0)
+			if (follow_mesos &&
+			    mesos_follow(mesos_work_dir, by_flag, by_flag ? &mesos_cur : &node_id, st, q,
+			                 node) != 0)
 				follow_mesos = false;
 			struct mb_batch *b = NULL;
 			if (agent_node_collect(node, wall, node_interval, &b) == 0)

@@ -27,6 +27,7 @@ struct agent_qsvc {
 	nng_listener l;
 	char url[512];
 	const char *node_id;
+	const char *agent_id; /* the Mesos agent id beside --node-id, or NULL */
 	struct agent_store *st;
 	int n;
 	struct qworker *w;
@@ -40,6 +41,7 @@ static void answer(struct qworker *wk, const void *body, size_t len)
 	struct mb_query qr;
 	struct mb_reply r;
 	char err[MB_MAX_ERR + 1] = "";
+	const char *ids[2];
 	int rv;
 
 	atomic_fetch_add_explicit(&agent_ctr.queries, 1, memory_order_relaxed);
@@ -66,6 +68,13 @@ static void answer(struct qworker *wk, const void *body, size_t len)
 		r.node = __atomic_load_n(&q->node_id, __ATOMIC_ACQUIRE);
 		if (!r.node)
 			r.node = "";
+		const char *aid = __atomic_load_n(&q->agent_id, __ATOMIC_ACQUIRE);
+		if (r.node[0] && aid && aid[0] && strcmp(aid, r.node) != 0) {
+			ids[0] = r.node;
+			ids[1] = aid;
+			r.ids = ids;
+			r.nids = 2;
+		}
 	} else {
 		agent_store_query(q->st, &qr, &r);
 		r.version = MB_SCHEMA_VERSION;
@@ -127,6 +136,11 @@ static void *worker_main(void *arg)
 void agent_qsvc_set_node_id(struct agent_qsvc *q, const char *id)
 {
 	__atomic_store_n(&q->node_id, id, __ATOMIC_RELEASE);
+}
+
+void agent_qsvc_set_agent_id(struct agent_qsvc *q, const char *id)
+{
+	__atomic_store_n(&q->agent_id, id, __ATOMIC_RELEASE);
 }
 
 int agent_qsvc_start(const char *url, int nworkers, struct agent_store *st, const char *node_id,

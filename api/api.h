@@ -173,9 +173,11 @@ struct api_server {
 	int dcos_names;    /* container metric names: 112 (DC/OS 1.12+, default) or 111 */
 	const char *token; /* NULL: no auth */
 	struct api_stats stats; /* updated with __atomic builtins */
-	char node_id[MB_MAX_NAME + 1]; /* last seen from ping, for scoped paths */
-	int64_t node_seen_ms;          /* when (monotonic): trusted for NODE_ID_TTL_MS */
-	pthread_mutex_t node_mu;       /* around node_id */
+	/* The ids agentd's last ping answered to (node, then the rest of ids), for scoped paths */
+	char node_ids[MB_MAX_NODE_IDS][MB_MAX_NAME + 1];
+	int n_node_ids;
+	int64_t node_seen_ms;    /* when (monotonic): trusted for NODE_ID_TTL_MS */
+	pthread_mutex_t node_mu; /* around node_ids, n_node_ids, node_seen_ms */
 };
 struct api_response {
 	int status;

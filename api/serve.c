@@ -297,15 +297,25 @@ static void serve_healthz(struct api_server *s, struct api_response *resp)
 	mb_reply_free(&r);
 }
 
-/* Scoped paths answer for agentd's --node-id or "self"; the id is learnt from a ping. */
+/* Is node one of ids[0..n)? */
+static bool node_known(char (*ids)[MB_MAX_NAME + 1], int n, const char *node)
+{
+	for (int i = 0; i < n; i++)
+		if (ids[i][0] && strcmp(ids[i], node) == 0)
+			return true;
+	return false;
+}
+
+/* Scoped paths answer for "self" and every id agentd's ping lists: its node id (--node-id,
+ * else the Mesos agent id) and, with both, the Mesos agent id too. */
 static bool node_matches(struct api_server *s, const char *node, struct api_response *resp)
 {
 	bool ok;
 	if (strcmp(node, "self") == 0)
 		return true;
 	pthread_mutex_lock(&s->node_mu);
-	/* agentd's id can change (a Mesos agent re-registering): a match is trusted briefly */
-	ok = s->node_id[0] && strcmp(s->node_id, node) == 0 &&
+	/* agentd's ids can change (a Mesos agent re-registering): a match is trusted briefly */
+	ok = node_known(s->node_ids, s->n_node_ids, node) &&
 	     mb_mono_ms() - s->node_seen_ms < NODE_ID_TTL_MS;
 	pthread_mutex_unlock(&s->node_mu);
 	if (ok)
@@ -315,18 +325,28 @@ static bool node_matches(struct api_server *s, const char *node, struct api_resp
 	init_query(&q, MB_OP_PING);
 	if (ask(s, &q, &r, resp) != 0)
 		return false;
-	char mine[MB_MAX_NAME + 1];
-	snprintf(mine, sizeof mine, "%s", r.node ? r.node : "");
+	char mine[MB_MAX_NODE_IDS][MB_MAX_NAME + 1];
+	int n = 0;
+	snprintf(mine[n++], sizeof mine[0], "%s", r.node ? r.node : "");
+	for (uint32_t i = 0; i < r.nids && n < MB_MAX_NODE_IDS; i++)
+		if (strcmp(r.ids[i], mine[0]) != 0)
+			snprintf(mine[n++], sizeof mine[0], "%s", r.ids[i]);
 	mb_reply_free(&r);
 	pthread_mutex_lock(&s->node_mu);
-	memcpy(s->node_id, mine, sizeof mine);
+	memcpy(s->node_ids, mine, sizeof mine);
+	s->n_node_ids = n;
 	s->node_seen_ms = mb_mono_ms();
 	pthread_mutex_unlock(&s->node_mu);
-	ok = mine[0] && strcmp(mine, node) == 0;
+	ok = node_known(mine, n, node);
 	if (!ok) {
-		char msg[700];
+		char these[MB_MAX_NODE_IDS * (MB_MAX_NAME + 2)] = "";
+		size_t len = 0;
+		for (int i = 0; i < n && mine[i][0]; i++)
+			len += (size_t)snprintf(these + len, sizeof these - len, "%s%s",
+			                        i ? (i == n - 1 ? " or " : ", ") : "", mine[i]);
+		char msg[sizeof these + 320];
 		snprintf(msg, sizeof msg, "unknown node %s: this is %s", node,
-		         mine[0] ? mine : "a node without --node-id (use self)");
+		         these[0] ? these : "a node without --node-id (use self)");
 		answer_error(resp, 404, msg);
 	}
 	return ok;

@@ -210,6 +210,11 @@ static const unsigned r_fields[NOPS] = {
 	[MB_OP_EXPORT] = B(R_SRCS) | B(R_SERIES),
 	[MB_OP_BACKUP] = B(R_PATH) | B(R_BYTES),
 };
+/* Optional fields of a 200: a ping's ids (revision 1.2) only when agentd answers to more than
+ * one id, so a one-id node's ping reads the same to a decoder from before them. */
+static const unsigned r_opt[NOPS] = {
+	[MB_OP_PING] = B(R_IDS),
+};
 
 static bool status_ok(uint64_t st)
 {
@@ -328,7 +333,7 @@ static int wr_reply_field(msgpack_packer *pk, const struct mb_reply *r, int k)
 				return rv;
 		return 0;
 	case R_IDS:
-		if (r->nids && !r->ids)
+		if ((r->nids && !r->ids) || (r->op == MB_OP_PING && (r->nids < 2 || r->nids > MB_MAX_NODE_IDS)))
 			return MB_EINVAL;
 		if ((rv = mb_wr_array(pk, r->nids)) != 0)
 			return rv;
@@ -403,6 +408,8 @@ int mb_reply_encode(const struct mb_reply *r, struct mb_buf *out)
 	unsigned f = r->status == 200 ? r_fields[r->op] : 0;
 	if (r->status >= 400)
 		f |= B(R_ERR);
+	if (r->status == 200 && (r_opt[r->op] & B(R_IDS)) && r->nids)
+		f |= B(R_IDS);
 	mb_wr_init(&pk, out);
 	if ((rv = mb_wr_map(&pk, 2 + (size_t)__builtin_popcount(f))) != 0 ||
 	    (rv = wr_key(&pk, "v")) != 0 ||
@@ -490,7 +497,9 @@ static int rd_ids(struct mb_dec *d, const msgpack_object *o, struct mb_reply *r)
 	uint32_t n;
 	const char *pfx;
 	int rv;
-	if ((rv = mb_rd_array(d, o, "", "ids", 0, UINT32_MAX, &it, &n)) != 0)
+	bool ping = r->op == MB_OP_PING;
+	if ((rv = mb_rd_array(d, o, "", "ids", ping ? 2 : 0, ping ? MB_MAX_NODE_IDS : UINT32_MAX,
+	                      &it, &n)) != 0)
 		return rv;
 	if (n && !(r->ids = mb_arena_alloc(d->arena, n * sizeof *r->ids)))
 		return mb_dec_fail(d, MB_ENOMEM, "", "ids", "out of memory");
@@ -659,7 +668,8 @@ int mb_reply_decode(const void *p, size_t n, int op, struct mb_reply *out, char 
 	unsigned need = out->status == 200 ? r_fields[op] : 0;
 	if (out->status >= 400)
 		need |= B(R_ERR);
-	if ((rv = check_fields(&d, f, R_ERR, R_N, reply_keys, need, 0, out->status == 200
+	unsigned opt = out->status == 200 ? r_opt[op] : 0;
+	if ((rv = check_fields(&d, f, R_ERR, R_N, reply_keys, need, opt, out->status == 200
 	                       ? mb_op_name(op) : "an answer without data")) != 0)
 		goto fail;
 	if (f[R_ERR] && (rv = mb_rd_text(&d, f[R_ERR], "", "err", 1, MAX_REPLY_ERR, &out->error)))

@@ -268,6 +268,20 @@ MB_TEST(reply_round_trip)
 		{.src = 0, .name = "c", .kind = MB_COUNTER, .unit = "", .total = 99},
 	};
 	reply_rt(&(struct mb_reply){.op = MB_OP_PING, .status = 200, .time_ms = 5, .node = "n1"});
+	reply_rt(&(struct mb_reply){.op = MB_OP_PING, .status = 200, .time_ms = 5, .node = "n1",
+	                            .nids = 2, .ids = (const char *[]){"n1", "a-S1"}});
+	{
+		/* one id is said by node alone; more than MB_MAX_NODE_IDS is refused */
+		struct mb_buf b = {0};
+		const char *nine[9] = {"a", "b", "c", "d", "e", "f", "g", "h", "i"};
+		struct mb_reply one = {.op = MB_OP_PING, .status = 200, .node = "n1", .nids = 1,
+		                       .ids = nine};
+		CHECK_EQ_INT(mb_reply_encode(&one, &b), MB_EINVAL);
+		one.nids = 9;
+		CHECK_EQ_INT(mb_reply_encode(&one, &b), MB_EINVAL);
+		CHECK_EQ_INT((int)b.len, 0);
+		mb_buf_free(&b);
+	}
 	reply_rt(&(struct mb_reply){.op = MB_OP_NODE, .status = 200, .ndims = 2, .dims = dims2,
 	                            .npoints = 2, .points = pts});
 	reply_rt(&(struct mb_reply){.op = MB_OP_CONTAINERS, .status = 200, .nids = 2, .ids = ids});

@@ -48,6 +48,7 @@ const char *mb_strerror(int err);
 #define MB_MAX_DIM_VAL 1024
 #define MB_MAX_RECORDS 65536   /* records per batch */
 #define MB_MAX_RANGE_POINTS 11000
+#define MB_MAX_NODE_IDS 8      /* ids in a ping reply */
 #define MB_MAX_ERR 256         /* ack reason */
 
 /* ------------------------------------------------------------------ logging (log.c)
@@ -456,13 +457,15 @@ struct mb_reply {
 	int op;            /* not on the wire: the encoder and decoder are told it */
 	/* ping */
 	int64_t time_ms;
-	const char *node;
+	const char *node; /* the node's id ("" when it has none) */
+	/* ping (revision 1.2): nids > 0 when agentd answers to more than one id (--node-id and
+	 * the Mesos agent id); ids then holds them all, node first, at most MB_MAX_NODE_IDS. */
 	/* node, container, app */
 	uint16_t ndims;
 	struct mb_kv *dims;
 	uint32_t npoints;
 	struct mb_point *points;
-	/* containers */
+	/* containers; ping, above */
 	uint32_t nids;
 	const char **ids;
 	/* range */

@@ -3,7 +3,7 @@ the dcos CLI's own request and decode logic (tests/integration/dcoscli/: its Go 
 and commands, and its Python metrics.py) against real processes: shims started with only the
 environment each Mesos containerizer gives (Mesos containerizer, Docker containerizer, a pod's
 child container seen only through its sandbox mount), agentd reading a fake Mesos agent work
-dir and no --node-id, bridges on TCP, on a Unix socket (where Admin Router forwards), with
+dir and no --node-id (and one with --node-id too: both ids answer), bridges on TCP, on a Unix socket (where Admin Router forwards), with
 1.11 names, on :PORT (every address) and from systemd socket activation."""
 import json
 import os
@@ -265,6 +265,93 @@ class DropIn(mb.StackTest):
         st, ids = self.stack.http_json("/v0/containers")
         self.assertIn(CID2, ids)
 
+
+
+class NodeIdBesideAgentId(mb.StackTest):
+    """agentd with --node-id AND a Mesos agent id in its work dir: the agent-scoped paths answer
+    to both (and self), with DC/OS's status semantics under each; a third id is a 404 with a
+    JSON reason naming the two."""
+
+    def setUp(self):
+        super().setUp()
+        s = self.stack
+        self.work = os.path.join(s.dir, "mesos", "slave")
+        meta = os.path.join(self.work, "meta", "slaves", AGENT)
+        os.makedirs(meta)
+        os.symlink(meta, os.path.join(self.work, "meta", "slaves", "latest"))
+        self.agentd = s.agentd("--mesos-work-dir", self.work, "--node-id", "node-7",
+                               "--node-interval", "1s")
+        s.api()
+        sb1 = sandbox(self.work, TASK1, CID1)
+        os.makedirs(sb1)
+        shim = s.shim("--flush-interval", "1s", env={
+            "MESOS_DIRECTORY": sb1, "MESOS_SANDBOX": sb1, "MESOS_SLAVE_ID": AGENT,
+            "MESOS_FRAMEWORK_ID": FW, "MESOS_EXECUTOR_ID": TASK1, "MESOS_TASK_ID": TASK1})
+        al.send(al.shim_port(s, shim), ["testapp.response.latency:12|ms"])
+        mb.poll(lambda: s.http(f"/v0/containers/{CID1}/app")[0] == 200, timeout=20,
+                what="the task's metrics")
+
+    def scoped(self, node, rest):
+        return self.stack.http(f"/system/v1/agent/{node}/metrics/v0/{rest}")
+
+    def test_both_ids_and_self_answer_as_dcos_did(self):
+        for node in ("node-7", AGENT, "self"):
+            with self.subTest(node=node):
+                st, hdr, body = self.scoped(node, "node")
+                self.assertEqual(st, 200)
+                # the node's id is the flag's: mesos_id says which node this is
+                self.assertEqual(json.loads(body)["dimensions"]["mesos_id"], "node-7")
+                st, hdr, body = self.scoped(node, "containers")
+                self.assertEqual((st, json.loads(body)), (200, [CID1]))
+                st, hdr, body = self.scoped(node, f"containers/{CID1}/app")
+                self.assertEqual(st, 200)
+                self.assertIn("testapp.response.latency",
+                              {d["name"] for d in json.loads(body)["datapoints"]})
+                for rest in (f"containers/{CID4}/app", f"containers/{CID4}",
+                             f"containers/{CID1}/app/no.such.metric"):
+                    st, hdr, body = self.scoped(node, rest)
+                    self.assertEqual((st, body), (204, b""), rest)
+                    self.assertNotIn("content-type", hdr)
+
+    def test_a_third_id_is_404_naming_both(self):
+        for rest in ("node", "containers", f"containers/{CID1}/app"):
+            st, hdr, body = self.scoped("another-S1", rest)
+            self.assertEqual(st, 404, rest)
+            self.assertEqual(hdr["content-type"], "application/json; charset=utf-8")
+            self.assertEqual(json.loads(body), {
+                "error": f"unknown node another-S1: this is node-7 or {AGENT}"})
+
+    def test_the_go_cli_finds_the_task_and_the_node_under_the_agent_id(self):
+        tasks = os.path.join(self.stack.dir, "tasks.json")
+        with open(tasks, "w") as f:
+            json.dump([DropIn.task(TASK1, CID1)], f)
+        env = dict(os.environ, DCOS_URL=f"http://127.0.0.1:{self.stack.http_port}",
+                   DCOS_TASKS=tasks)
+        for args in (["task", "metrics", "details", "--json", TASK1],
+                     ["node", "metrics", "details", "--json", AGENT],
+                     ["node", "metrics", "details", "--json", "node-7"]):
+            r = subprocess.run([go_cli()] + args, env=env, capture_output=True, text=True,
+                               timeout=60)
+            self.assertEqual(r.returncode, 0, f"{args}: {r.stderr}")
+            self.assertTrue(json.loads(r.stdout), args)
+        r = subprocess.run([go_cli(), "node", "metrics", "details", "another-S1"], env=env,
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("HTTP 404", r.stderr)
+
+    def test_a_re_registered_agent_id_replaces_the_old_beside_the_flag(self):
+        new = "a1ac060c-82e2-4a28-bc94-c7efcbfb137d-S9"
+        meta = os.path.join(self.work, "meta", "slaves")
+        os.makedirs(os.path.join(meta, new))
+        tmp = os.path.join(meta, "latest.new")
+        os.symlink(os.path.join(meta, new), tmp)
+        os.replace(tmp, os.path.join(meta, "latest"))
+        mb.poll(lambda: self.scoped(new, "node")[0] == 200, timeout=20,
+                what="the new agent id served")
+        self.assertEqual(self.scoped("node-7", "node")[0], 200)
+        st, hdr, body = self.scoped(AGENT, "node")
+        self.assertEqual((st, json.loads(body)),
+                         (404, {"error": f"unknown node {AGENT}: this is node-7 or {new}"}))
 
 class Listening(mb.StackTest):
     """Where Admin Router and operators reach the bridge: :PORT on IPv4 and IPv6 alike, and a

@@ -152,6 +152,10 @@ static struct mb_export_item ex_items[] = {
 };
 static struct mb_reply ex_r_ping = {.version = 1, .status = 200, .op = MB_OP_PING,
                                     .time_ms = 1700000000123, .node = "a1b2-S3"};
+static const char *ex_node_ids[] = {"node-7", "a1b2-S3"};
+static struct mb_reply ex_r_ping_ids = {.version = 1, .status = 200, .op = MB_OP_PING,
+                                        .time_ms = 1700000000123, .node = "node-7", .nids = 2,
+                                        .ids = ex_node_ids};
 static struct mb_reply ex_r_node = {.version = 1, .status = 200, .op = MB_OP_NODE, .ndims = 3,
                                     .dims = ex_node_dims, .npoints = 3, .points = ex_node_pts};
 static struct mb_reply ex_r_containers = {.version = 1, .status = 200, .op = MB_OP_CONTAINERS,
@@ -203,6 +207,7 @@ static const struct mb_example mb_examples[] = {
 	{"query-export", EX_QUERY, &ex_q_export},
 	{"query-backup", EX_QUERY, &ex_q_backup},
 	{"reply-ping", EX_REPLY, &ex_r_ping},
+	{"reply-ping-ids", EX_REPLY, &ex_r_ping_ids},
 	{"reply-node", EX_REPLY, &ex_r_node},
 	{"reply-containers", EX_REPLY, &ex_r_containers},
 	{"reply-containers-none", EX_REPLY, &ex_r_containers_none},
