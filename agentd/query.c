@@ -123,13 +123,14 @@ static int set_dims(struct agent_store *s, struct mb_reply *r, const struct agen
 	return 0;
 }
 
-/* The latest finest-level slot of a series: its values and end time. */
-static int latest(struct agent_store *s, MDB_txn *t, const struct agent_series *se,
-                  double *slot, int64_t *end)
+/* The latest finest-level slot of a series: its values and end time. c: a cursor on the
+ * series' layout's chunks at level 0, or NULL. */
+static int latest(struct agent_store *s, MDB_txn *t, MDB_cursor *c,
+                  const struct agent_series *se, double *slot, int64_t *end)
 {
 	int64_t res = s->geom[0].res_ms;
 	int64_t abs = (se->last_ms - 1) / res;
-	int rv = agent_read_slot(s, t, se, 0, abs, slot);
+	int rv = agent_read_slot_c(s, t, c, se, 0, abs, slot);
 	*end = (abs + 1) * res;
 	return rv;
 }
@@ -151,7 +152,7 @@ static int expand(struct agent_store *s, MDB_txn *t, struct mb_reply *r, struct 
 	if (cached) {
 		memcpy(sl, se->li.v, sizeof sl);
 		end = se->li.t;
-	} else if (latest(s, t, se, sl, &end) != 0) {
+	} else if (latest(s, t, NULL, se, sl, &end) != 0) {
 		return 0;
 	}
 	const char *unit = se->kind == MB_RESOURCE || s->r.src[se->src]->own
@@ -395,6 +396,11 @@ nomem:
  * it renders too (--metrics-max-bytes-per-source); this bounds what it is sent. */
 #define EXPORT_SRC_BYTES (16u << 20)
 
+static int totals_get(MDB_txn *t, MDB_dbi dbi, MDB_cursor *c, MDB_val *k, MDB_val *v)
+{
+	return c ? mdb_cursor_get(c, k, v, MDB_SET_KEY) : mdb_get(t, dbi, k, v);
+}
+
 static void q_export(struct agent_store *s, MDB_txn *t, const struct mb_query *q,
                      struct mb_reply *r)
 {
@@ -403,6 +409,16 @@ static void q_export(struct agent_store *s, MDB_txn *t, const struct mb_query *q
 	struct mb_export_item *it = mb_arena_alloc(&r->arena, (s->r.nser + 1) * sizeof *it);
 	uint32_t ns = 0, ni = 0;
 	uint64_t capped = 0;
+	/* Cursors, so that reads in id order stay on their leaf page (slots.h); NULL (plain
+	 * reads) when one cannot be opened. Chunks: one per layout (their own key ranges). */
+	MDB_cursor *cc[NLAYOUTS] = {0}, *ctot = NULL, *csk = NULL;
+	for (int l = 0; l < NLAYOUTS; l++)
+		if (mdb_cursor_open(t, s->e.db_chunk[0], &cc[l]) != 0)
+			cc[l] = NULL;
+	if (mdb_cursor_open(t, s->e.db_totals, &ctot) != 0)
+		ctot = NULL;
+	if (mdb_cursor_open(t, s->e.db_sketch, &csk) != 0)
+		csk = NULL;
 	if (!srcs || !it)
 		goto nomem;
 	for (uint32_t ci = 0; ci < s->r.nsrc; ci++) {
@@ -423,7 +439,7 @@ static void q_export(struct agent_store *s, MDB_txn *t, const struct mb_query *q
 			weight += w;
 			double sl[5];
 			int64_t end;
-			if (latest(s, t, se, sl, &end) != 0)
+			if (latest(s, t, cc[agent_layout(se->kind, 0)], se, sl, &end) != 0)
 				continue;
 			if (!any) {
 				struct mb_reply tmp = {.arena = r->arena};
@@ -461,11 +477,11 @@ static void q_export(struct agent_store *s, MDB_txn *t, const struct mb_query *q
 			agent_put_be64(k8, se->id);
 			MDB_val k = {8, k8}, v;
 			if (se->kind == MB_COUNTER) {
-				if (mdb_get(t, s->e.db_totals, &k, &v) == 0 && v.mv_size == 8)
+				if (totals_get(t, s->e.db_totals, ctot, &k, &v) == 0 && v.mv_size == 8)
 					memcpy(&x->total, v.mv_data, 8);
 			} else if (mb_kind_is_timer(se->kind)) {
 				x->value = sl[T_COUNT] > 0 ? sl[T_SUM] / sl[T_COUNT] : 0;
-				if (mdb_get(t, s->e.db_totals, &k, &v) == 0 && v.mv_size >= 16) {
+				if (totals_get(t, s->e.db_totals, ctot, &k, &v) == 0 && v.mv_size >= 16) {
 					double cs[2];
 					memcpy(cs, v.mv_data, 16);
 					x->count = cs[0];
@@ -480,13 +496,10 @@ static void q_export(struct agent_store *s, MDB_txn *t, const struct mb_query *q
 				}
 				struct mb_sketch sk;
 				int64_t abs = (se->last_ms - 1) / s->geom[0].res_ms;
-				if (agent_read_sketch(s, t, se->id, 0, abs, &sk, NULL) == 0) {
+				if (agent_read_sketch_c(s, t, csk, se->id, 0, abs, &sk, NULL) == 0) {
 					static const double qs[MB_EXPORT_NQ] = {0.5, 0.9, 0.95, 0.99, 0.999};
-					x->has_q = true;
-					for (int j = 0; j < MB_EXPORT_NQ; j++)
-						if (mb_sketch_quantile_mm(&sk, qs[j], sl[T_MIN], sl[T_MAX],
-						                          &x->q[j]) != 0)
-							x->has_q = false;
+					x->has_q = mb_sketch_quantiles_mm(&sk, qs, MB_EXPORT_NQ, sl[T_MIN],
+					                                  sl[T_MAX], x->q) == 0;
 					mb_sketch_free(&sk);
 				}
 			}
@@ -505,11 +518,19 @@ static void q_export(struct agent_store *s, MDB_txn *t, const struct mb_query *q
 	r->items = it;
 	r->nitems = ni;
 	r->status = 200;
-	return;
+	goto out;
 nomem:
 	r->items = it; /* so mb_reply_free frees the running sketches */
 	r->nitems = ni;
 	agent_reply_err(r, 500, "out of memory");
+out:
+	for (int l = 0; l < NLAYOUTS; l++)
+		if (cc[l])
+			mdb_cursor_close(cc[l]);
+	if (ctot)
+		mdb_cursor_close(ctot);
+	if (csk)
+		mdb_cursor_close(csk);
 }
 
 void agent_store_query(struct agent_store *s, const struct mb_query *q, struct mb_reply *r)

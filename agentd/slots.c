@@ -33,8 +33,14 @@ int agent_roll_load(struct agent_store *s, MDB_txn *t, struct agent_roll *out)
 	return 0;
 }
 
-int agent_read_slot(struct agent_store *s, MDB_txn *t, const struct agent_series *se, int level,
-                    int64_t abs_slot, double *out)
+/* mdb_get, or the same through a cursor (MDB_SET_KEY checks the cursor's page first). */
+static int get(MDB_txn *t, MDB_dbi dbi, MDB_cursor *c, MDB_val *k, MDB_val *v)
+{
+	return c ? mdb_cursor_get(c, k, v, MDB_SET_KEY) : mdb_get(t, dbi, k, v);
+}
+
+static int read_slot(struct agent_store *s, MDB_txn *t, MDB_cursor *c,
+                     const struct agent_series *se, int level, int64_t abs_slot, double *out)
 {
 	const struct agent_geom *g = &s->geom[level];
 	int lay = agent_layout(se->kind, level);
@@ -44,7 +50,7 @@ int agent_read_slot(struct agent_store *s, MDB_txn *t, const struct agent_series
 	uint8_t key[AGENT_KEY_LEN];
 	agent_key(key, level, agent_ring(&s->geom[level], lay, (int64_t)ac), se->id);
 	MDB_val k = {sizeof key, key}, v;
-	int rv = mdb_get(t, s->e.db_chunk[level], &k, &v);
+	int rv = get(t, s->e.db_chunk[level], c, &k, &v);
 	if (rv != 0)
 		return rv;
 	if (v.mv_size != AGENT_CHUNK_HDR + (size_t)cps * w * sizeof(double) ||
@@ -55,8 +61,20 @@ int agent_read_slot(struct agent_store *s, MDB_txn *t, const struct agent_series
 	return agent_slot_empty(out) ? MDB_NOTFOUND : 0;
 }
 
-int agent_read_sketch(struct agent_store *s, MDB_txn *t, uint64_t id, int level, int64_t abs_slot,
-                      struct mb_sketch *sk, struct mb_hll *hll)
+int agent_read_slot(struct agent_store *s, MDB_txn *t, const struct agent_series *se, int level,
+                    int64_t abs_slot, double *out)
+{
+	return read_slot(s, t, NULL, se, level, abs_slot, out);
+}
+
+int agent_read_slot_c(struct agent_store *s, MDB_txn *t, MDB_cursor *c,
+                      const struct agent_series *se, int level, int64_t abs_slot, double *out)
+{
+	return read_slot(s, t, c, se, level, abs_slot, out);
+}
+
+static int read_sketch(struct agent_store *s, MDB_txn *t, MDB_cursor *c, uint64_t id, int level,
+                       int64_t abs_slot, struct mb_sketch *sk, struct mb_hll *hll)
 {
 	const struct agent_geom *g = &s->geom[level];
 	int lay = sk ? LAY_TIMER5 : LAY_ONE;
@@ -64,7 +82,7 @@ int agent_read_sketch(struct agent_store *s, MDB_txn *t, uint64_t id, int level,
 	uint8_t key[AGENT_KEY_LEN];
 	agent_key(key, level, (uint32_t)((uint64_t)abs_slot % ring), id);
 	MDB_val k = {sizeof key, key}, v;
-	int rv = mdb_get(t, s->e.db_sketch, &k, &v);
+	int rv = get(t, s->e.db_sketch, c, &k, &v);
 	if (rv != 0)
 		return rv;
 	if (v.mv_size < 8 || agent_be64(v.mv_data) != (uint64_t)abs_slot)
@@ -73,6 +91,18 @@ int agent_read_sketch(struct agent_store *s, MDB_txn *t, uint64_t id, int level,
 	if (sk)
 		return agent_sketch_dec(p, v.mv_size - 8, sk) == 0 ? 0 : MDB_NOTFOUND;
 	return mb_hll_decode(p, v.mv_size - 8, hll) == 0 ? 0 : MDB_NOTFOUND;
+}
+
+int agent_read_sketch(struct agent_store *s, MDB_txn *t, uint64_t id, int level, int64_t abs_slot,
+                      struct mb_sketch *sk, struct mb_hll *hll)
+{
+	return read_sketch(s, t, NULL, id, level, abs_slot, sk, hll);
+}
+
+int agent_read_sketch_c(struct agent_store *s, MDB_txn *t, MDB_cursor *c, uint64_t id,
+                        int level, int64_t abs_slot, struct mb_sketch *sk, struct mb_hll *hll)
+{
+	return read_sketch(s, t, c, id, level, abs_slot, sk, hll);
 }
 
 /* Merges the stored sketch of a slot into sk: 0 (merged, or none stored), MB_ENOMEM. */

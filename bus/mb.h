@@ -279,6 +279,10 @@ int mb_sketch_quantile(const struct mb_sketch *s, double q, double *out);
  * max not finite or min > max: as mb_sketch_quantile. */
 int mb_sketch_quantile_mm(const struct mb_sketch *s, double q, double min, double max,
                           double *out);
+/* mb_sketch_quantile_mm for q[0..nq-1] into out[], the sketch counted once: 0, or the first
+ * error (out[] from there on unset). */
+int mb_sketch_quantiles_mm(const struct mb_sketch *s, const double *q, int nq, double min,
+                           double max, double *out);
 int32_t mb_sketch_index(double absv);  /* bin index of |v| >= MB_SKETCH_MIN_VALUE */
 double mb_sketch_value(int32_t index); /* the value a bin stands for (within 1%) */
 void mb_sketch_reset(struct mb_sketch *s); /* empty, keeps memory */

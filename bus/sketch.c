@@ -134,9 +134,9 @@ static uint64_t nearest_rank(double q, uint64_t n)
 	return r >= (double)n ? n : (uint64_t)r;
 }
 
-int mb_sketch_quantile(const struct mb_sketch *s, double q, double *out)
+/* mb_sketch_quantile given n = mb_sketch_count(s). */
+static int quantile_n(const struct mb_sketch *s, uint64_t n, double q, double *out)
 {
-	uint64_t n = mb_sketch_count(s);
 	if (n == 0 || !(q >= 0 && q <= 1))
 		return MB_EINVAL;
 	/* nearest rank, as Etsy statsd's and Prometheus's users read a percentile: the sample
@@ -184,13 +184,18 @@ int mb_sketch_quantile(const struct mb_sketch *s, double q, double *out)
 	return 0;
 }
 
-int mb_sketch_quantile_mm(const struct mb_sketch *s, double q, double min, double max,
-                          double *out)
+int mb_sketch_quantile(const struct mb_sketch *s, double q, double *out)
 {
-	int rv = mb_sketch_quantile(s, q, out);
+	return quantile_n(s, mb_sketch_count(s), q, out);
+}
+
+static int quantile_mm_n(const struct mb_sketch *s, uint64_t n, double q, double min,
+                         double max, double *out)
+{
+	int rv = quantile_n(s, n, q, out);
 	if (rv != 0 || !isfinite(min) || !isfinite(max) || min > max)
 		return rv;
-	uint64_t n = mb_sketch_count(s), r = nearest_rank(q, n);
+	uint64_t r = nearest_rank(q, n);
 	if (r >= n)
 		*out = max; /* the largest sample is known exactly */
 	else if (r <= 1)
@@ -199,6 +204,24 @@ int mb_sketch_quantile_mm(const struct mb_sketch *s, double q, double min, doubl
 		*out = min;
 	else if (*out > max)
 		*out = max;
+	return 0;
+}
+
+int mb_sketch_quantile_mm(const struct mb_sketch *s, double q, double min, double max,
+                          double *out)
+{
+	return quantile_mm_n(s, mb_sketch_count(s), q, min, max, out);
+}
+
+int mb_sketch_quantiles_mm(const struct mb_sketch *s, const double *q, int nq, double min,
+                           double max, double *out)
+{
+	uint64_t n = mb_sketch_count(s);
+	for (int i = 0; i < nq; i++) {
+		int rv = quantile_mm_n(s, n, q[i], min, max, &out[i]);
+		if (rv != 0)
+			return rv;
+	}
 	return 0;
 }
 

@@ -181,6 +181,16 @@ MB_TEST(sketch_small_sets_nearest_rank)
 	CHECK_NEAR(out, v[10], v[10] * 0.01); /* ceil(10.5) = 11th */
 	CHECK_EQ_INT(mb_sketch_quantile_mm(&s, 0.9, v[0], v[20], &out), 0);
 	CHECK_NEAR(out, v[18], v[18] * 0.01); /* ceil(18.9) = 19th */
+	/* all at once: exactly what one call per quantile answers */
+	const double q6[6] = {0, 0.5, 0.9, 0.95, 0.99, 1};
+	double many[6];
+	CHECK_EQ_INT(mb_sketch_quantiles_mm(&s, q6, 6, v[0], v[20], many), 0);
+	for (int i = 0; i < 6; i++) {
+		CHECK_EQ_INT(mb_sketch_quantile_mm(&s, q6[i], v[0], v[20], &out), 0);
+		CHECK(many[i] == out);
+	}
+	const double badq[2] = {0.5, 2};
+	CHECK_EQ_INT(mb_sketch_quantiles_mm(&s, badq, 2, v[0], v[20], many), MB_EINVAL);
 	/* rank arithmetic on exact products: 0.95 of 20 is the 19th, not the 20th */
 	mb_sketch_reset(&s);
 	for (int i = 1; i <= 20; i++)
