@@ -1,5 +1,5 @@
 # metricsbus: one Makefile, a fragment per folder (bus/bus.mk, shim/shim.mk, ...).
-# make | make check | make demo | make static | make release | make asan | make fuzz | make bench | make soak | make install
+# make | make check | make demo | make static | make release | make asan | make tsan | make fuzz | make bench | make soak | make install
 # make doc-flags (rewrites the flag tables in docs/ from the programs' own)
 B        ?= build
 PREFIX   ?= /usr/local
@@ -50,10 +50,20 @@ asan:
 	$(MAKE) B=build/asan CC=clang OPT="-O1 -g" \
 	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" all
 
+# The ThreadSanitizer build: clang with TSan, linked against nng built with TSan too (the nng
+# variants are built first: instant when built), into build/tsan; tests/tsan.supp names what
+# is suppressed in uninstrumented libraries, and why.
+tsan:
+	@scripts/nng.sh $(NNG_TSAN_DIR) $(NNG_TSAN_OPTS)
+	@scripts/nng.sh $(NNG_SMALL_TSAN_DIR) $(NNG_SMALL_OPTS) $(NNG_TSAN_OPTS)
+	$(MAKE) B=build/tsan CC=clang OPT="-O1 -g" SAN="-fsanitize=thread" \
+	  NNG_DIR=$(NNG_TSAN_DIR) NNG_SMALL_DIR=$(NNG_SMALL_TSAN_DIR) all
+
 check: deps
 	$(MAKE) all
 	$(MAKE) static
 	$(MAKE) asan
+	$(MAKE) tsan
 	$(MAKE) fuzzers
 	tests/check.sh
 
@@ -92,5 +102,5 @@ format:
 
 # Objects of tools are intermediate files to make; keep them for incremental rebuilds.
 .SECONDARY:
-.PHONY: all programs tests-build nng nng-ok deps asan check fuzz demo bench soak check-valgrind install clean format doc-flags
+.PHONY: all programs tests-build nng nng-ok deps asan tsan check fuzz demo bench soak check-valgrind install clean format doc-flags
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

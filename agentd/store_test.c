@@ -4,6 +4,7 @@
 #define AGENT_TEST_HOOKS 1
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1098,10 +1099,9 @@ MB_TEST(store_backup_opens_with_same_data)
 	agent_store_test_now_ms = 0;
 }
 
-struct rd_arg {
+struct rd_arg { /* shared by the readers and the test's thread: atomics (make tsan) */
 	struct agent_store *s;
-	volatile int stop;
-	int bad, n;
+	atomic_int stop, bad, n;
 };
 
 static void *reader(void *p)

@@ -9,6 +9,11 @@ NNG_SMALL_DIR ?= build/nng-small
 NNG_SMALL_OPTS := --with-patch=small-resolver-on-first-use.patch \
                   -DNNG_NUM_TASKQ_THREADS=2 -DNNG_MAX_TASKQ_THREADS=2 -DNNG_RESOLV_CONCURRENCY=1 \
                   -DCMAKE_C_FLAGS=-DNNG_EXPIRE_THREADS=1
+# make tsan's two: the same, built by clang with -fsanitize=thread, so that ThreadSanitizer
+# sees nng's own locks and threads rather than guessing at an uninstrumented library.
+NNG_TSAN_DIR       := build/nng-tsan
+NNG_SMALL_TSAN_DIR := build/nng-small-tsan
+NNG_TSAN_OPTS      := -DCMAKE_C_COMPILER=clang -DNNG_SANITIZER=thread
 ifneq ($(wildcard $(NNG_DIR)/include/nng/mb_patches.h),)
 NNG_CFLAGS    := -I$(NNG_DIR)/include
 NNG_LIBS      := $(NNG_DIR)/lib/libnng.a -lpthread

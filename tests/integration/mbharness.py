@@ -15,11 +15,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BUILD = os.path.join(ROOT, os.environ.get("MB_BUILD", "build"))
 BIN = os.path.join(BUILD, "bin")
 MODE = os.environ.get("MB_MODE", "")
-SANITIZED = "asan" in BUILD
+TSAN = "tsan" in BUILD  # make tsan's build: each stack's ThreadSanitizer reports fail its test
+SANITIZED = "asan" in BUILD or TSAN
 VALGRIND = MODE == "valgrind"
 SLOW = 10 if VALGRIND else 3   # how much longer waits may take under a checker
 # valgrind's reports of each test's processes are copied here when they hold an error
 VG_DIR = os.path.join(BUILD, "valgrind")
+# ThreadSanitizer's reports of a stack's processes are copied here (tests/run.sh prints them)
+TSAN_DIR = os.path.join(BUILD, "tsan-reports")
 
 
 # MB_SHIM: another shim binary to test in place of BUILD/bin's (the static one: make static)
@@ -86,6 +89,9 @@ class Stack:
         self.env = dict(os.environ)
         self.env["METRICSBUS_RUN_DIR"] = self.run_dir
         self.env.pop("METRICSBUS_CONTAINER_ID", None)
+        if TSAN:  # the last log_path wins: this stack's reports to its own dir, checked by close()
+            self.env["TSAN_OPTIONS"] = (self.env.get("TSAN_OPTIONS", "") + " log_path=" +
+                                        os.path.join(self.dir, "tsan")).strip()
 
     # ------------------------------------------------------------ processes
     def spawn(self, argv, env=None, name=None, **kw):
@@ -190,29 +196,33 @@ class Stack:
                 p.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 pass
-        bad = self.valgrind_reports() if VALGRIND else []
+        bad = self.reports(lambda f: f.endswith(".vg"), VG_DIR) if VALGRIND else []
+        if TSAN:
+            bad += self.reports(lambda f: f.startswith("tsan."), TSAN_DIR)
         if os.environ.get("MB_KEEP") is None:
             shutil.rmtree(self.dir, ignore_errors=True)
         if bad:
-            raise AssertionError("valgrind reported errors (copies in %s):\n%s"
-                                 % (VG_DIR, "\n".join(bad)))
+            raise AssertionError("%s reported errors (copies in %s):\n%s"
+                                 % ("ThreadSanitizer" if TSAN else "valgrind",
+                                    TSAN_DIR if TSAN else VG_DIR, "\n".join(bad)))
 
-    def valgrind_reports(self):
-        """The non-empty valgrind reports of this stack's processes (with -q, a report holds
-        only errors and definite leaks), each copied to VG_DIR, with its first lines."""
+    def reports(self, mine, dest):
+        """The non-empty checker reports of this stack's processes (valgrind's with -q hold
+        only errors and definite leaks; ThreadSanitizer writes one only for a race), each
+        copied to dest, with its first lines."""
         bad = []
         if not os.path.isdir(self.dir):  # closed before
             return bad
         for f in sorted(os.listdir(self.dir)):
-            if not f.endswith(".vg"):
+            if not mine(f):
                 continue
             path = os.path.join(self.dir, f)
             with open(path, errors="replace") as fh:
                 text = fh.read()
             if not text.strip():
                 continue
-            os.makedirs(VG_DIR, exist_ok=True)
-            keep = os.path.join(VG_DIR, os.path.basename(self.dir) + "." + f)
+            os.makedirs(dest, exist_ok=True)
+            keep = os.path.join(dest, os.path.basename(self.dir) + "." + f)
             shutil.copy(path, keep)
             bad.append(keep + ":\n" + "\n".join(text.splitlines()[:30]))
         return bad
