@@ -25,13 +25,6 @@ static int cmp_sop(const void *a, const void *b)
 		return x->id < y->id ? -1 : 1;
 	return x->ord < y->ord ? -1 : x->ord > y->ord;
 }
-static int cmp_top(const void *a, const void *b)
-{
-	const struct top *x = a, *y = b;
-	if (x->id != y->id)
-		return x->id < y->id ? -1 : 1;
-	return x->ord < y->ord ? -1 : x->ord > y->ord;
-}
 
 /* Merges one record into a slot of `w` doubles. */
 static void slot_merge(double *sl, int lay, const struct cop *op)
@@ -105,10 +98,10 @@ static void chunk_clear(uint8_t *p, uint64_t abs, size_t nd)
 		memcpy(p + AGENT_CHUNK_HDR + q * sizeof(double), &nan, sizeof nan);
 }
 
-/* Positions cur on key: the keys come in ascending order, so the next one is most often the
+/* Positions cur on key (chunks, totals): the keys come in ascending order, so the next one is most often the
  * entry after the cursor's (one step instead of a search from the root). at_prev: the cursor
  * sits on the last key looked up. 0 (v set), MDB_NOTFOUND, or an LMDB error. */
-static int chunk_seek(MDB_cursor *cur, bool at_prev, MDB_val *k, MDB_val *v)
+static int cursor_seek(MDB_cursor *cur, bool at_prev, MDB_val *k, MDB_val *v)
 {
 	if (at_prev) {
 		MDB_val nk;
@@ -141,7 +134,7 @@ static int chunk_apply(struct agent_store *s, MDB_cursor *cur, struct agent_wbuf
 	agent_key(key, o->level, (uint32_t)o->hi, o->id);
 	/* k may come back pointing into the page: the puts get their own (k2). */
 	MDB_val k = {sizeof key, key}, k2 = k, v, d = {size, NULL};
-	int rv = chunk_seek(cur, *at_prev, &k, &v);
+	int rv = cursor_seek(cur, *at_prev, &k, &v);
 	*at_prev = false;
 	if (rv != 0 && rv != MDB_NOTFOUND)
 		return rv;
@@ -298,6 +291,7 @@ static int apply_tops(struct agent_store *s, MDB_txn *t, struct agent_wbuf *wb)
 	int rv = 0;
 	MDB_cursor *cur;
 	struct mb_sketch sk = {0};
+	bool at_prev = false;
 	if ((rv = mdb_cursor_open(t, s->e.db_totals, &cur)) != 0)
 		return rv;
 	for (size_t i = 0; i < wb->n_tops;) {
@@ -305,27 +299,29 @@ static int apply_tops(struct agent_store *s, MDB_txn *t, struct agent_wbuf *wb)
 		while (j < wb->n_tops && wb->tops[j].id == wb->tops[i].id)
 			j++;
 		const struct top *o = &wb->tops[i];
-		uint8_t key[8], key2[8];
+		uint8_t key[8];
 		agent_put_be64(key, o->id);
-		memcpy(key2, key, 8);
-		MDB_val k = {8, key}, v, k2 = {8, key2};
-		rv = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
+		MDB_val k = {8, key}, v, k2 = k;
+		rv = cursor_seek(cur, at_prev, &k, &v);
+		at_prev = false;
 		if (rv != 0 && rv != MDB_NOTFOUND)
 			goto out;
 		bool exists = rv == 0;
 		rv = 0;
 		if (o->kind == MB_COUNTER) {
-			double tot = 0;
-			if (exists && v.mv_size == 8)
-				memcpy(&tot, v.mv_data, 8);
-			for (size_t x = i; x < j; x++)
-				tot += wb->tops[x].rec->value;
+			/* In place, as the chunks (the old total comes back in d). */
+			bool inplace = exists && v.mv_size == 8;
 			MDB_val d = {8, NULL};
 			if ((rv = agent_cput(cur, &k2, &d,
-			                     exists && v.mv_size == 8 ? MDB_CURRENT | MDB_RESERVE
-			                                              : MDB_RESERVE)) != 0)
+			                     inplace ? MDB_CURRENT | MDB_RESERVE : MDB_RESERVE)) != 0)
 				goto out;
+			double tot = 0;
+			if (inplace)
+				memcpy(&tot, d.mv_data, 8);
+			for (size_t x = i; x < j; x++)
+				tot += wb->tops[x].rec->value;
 			memcpy(d.mv_data, &tot, 8);
+			at_prev = inplace;
 		} else {
 			double cs[2] = {0, 0};
 			mb_sketch_free(&sk);
@@ -407,6 +403,45 @@ static int apply_records(struct agent_store *s, MDB_txn *t, struct agent_wbuf *w
 	return 0;
 }
 
+static int keys_for(struct agent_wbuf *wb, size_t n)
+{
+	return mb_grow(&wb->keys, &wb->capkeys, n, sizeof *wb->keys, 1024);
+}
+
+/* Chunk order (level, ring chunk, id; then the order planned): one 64-bit key per operation
+ * when the ring and ids fit (always, short of 2^40 series ids), else a comparison sort. */
+static int sort_cops(struct agent_wbuf *wb)
+{
+	size_t n = wb->n_cops;
+	if (n < 2)
+		return 0;
+	if (keys_for(wb, n) != 0)
+		return MB_ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const struct cop *c = &wb->cops[i];
+		uint64_t lvl = c->hi >> 32, ring = (uint32_t)c->hi;
+		if (lvl >= 8 || ring >= 1u << 21 || c->id >= 1ull << 40) {
+			qsort(wb->cops, n, sizeof *wb->cops, cmp_cop);
+			return 0;
+		}
+		wb->keys[i] = lvl << 61 | ring << 40 | c->id;
+	}
+	return agent_sort_keyed(wb->cops, n, sizeof *wb->cops, wb->keys, &wb->sb);
+}
+
+/* Totals in id order (then the order planned). */
+static int sort_tops(struct agent_wbuf *wb)
+{
+	size_t n = wb->n_tops;
+	if (n < 2)
+		return 0;
+	if (keys_for(wb, n) != 0)
+		return MB_ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		wb->keys[i] = wb->tops[i].id;
+	return agent_sort_keyed(wb->tops, n, sizeof *wb->tops, wb->keys, &wb->sb);
+}
+
 int agent_apply(struct agent_store *s, MDB_txn *t, struct agent_wbuf *wb)
 {
 	int rv;
@@ -415,12 +450,12 @@ int agent_apply(struct agent_store *s, MDB_txn *t, struct agent_wbuf *wb)
 		qsort(wb->sops, wb->n_sops, sizeof *wb->sops, cmp_sop);
 	if ((rv = apply_sops(s, t, wb)) != 0)
 		return rv;
-	if (wb->n_cops)
-		qsort(wb->cops, wb->n_cops, sizeof *wb->cops, cmp_cop);
+	if ((rv = sort_cops(wb)) != 0)
+		return rv;
 	if ((rv = apply_cops(s, t, wb)) != 0)
 		return rv;
-	if (wb->n_tops)
-		qsort(wb->tops, wb->n_tops, sizeof *wb->tops, cmp_top);
+	if ((rv = sort_tops(wb)) != 0)
+		return rv;
 	if ((rv = apply_tops(s, t, wb)) != 0)
 		return rv;
 	return apply_records(s, t, wb);

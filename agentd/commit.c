@@ -26,6 +26,8 @@ void agent_commit_free(struct agent_store *s)
 	free(wb->quants);
 	free(wb->refused);
 	free(wb->chunk);
+	free(wb->keys);
+	agent_sortbuf_free(&wb->sb);
 	mb_buf_free(&wb->kb);
 	mb_buf_free(&wb->vb);
 	free(wb);

@@ -62,6 +62,19 @@ struct pend_src {
 	T *name;                                                                                   \
 	size_t n_##name, cap_##name
 
+/* sort.c's scratch, kept between commits. */
+struct agent_sortbuf {
+	struct agent_rkey *a;
+	size_t cap;
+	void *tmp;
+	size_t captmp;
+};
+/* Sorts n elements of sz bytes at base by key[i] (one per element), stable: MB_ENOMEM (base
+ * unchanged). */
+int agent_sort_keyed(void *base, size_t n, size_t sz, const uint64_t *key,
+                     struct agent_sortbuf *sb);
+void agent_sortbuf_free(struct agent_sortbuf *sb);
+
 struct agent_wbuf {
 	VEC(struct cop, cops);
 	VEC(struct sop, sops);
@@ -76,6 +89,9 @@ struct agent_wbuf {
 	VEC(struct src_refused, refused); /* new series refused, by source, in this attempt */
 	struct mb_buf kb, vb;
 	uint8_t *chunk;
+	uint64_t *keys; /* apply.c: the sort keys of cops or tops */
+	size_t capkeys;
+	struct agent_sortbuf sb;
 };
 
 #define PUSH(wb, name, val)                                                                        \
