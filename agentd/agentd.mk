@@ -49,5 +49,5 @@ $(B)/bin/tools/agentd-store-bench: $(B)/obj/agentd/bench/store_bench.o $(AGENTD_
 	$(CC) $(LDFLAGS) -o $@ $^ $(AGENTD_LIBS)
 
 # --mapping: names through the rules, and mapping files (tests/fuzz/fuzz_mapping.c).
-FUZZ_SRCS_mapping := agentd/mapping.c agentd/batch.c
+FUZZ_SRCS_mapping := $(filter-out %_test.c,$(wildcard agentd/mapping*.c)) agentd/batch.c
 FUZZ_LIBS_mapping := -lyaml
