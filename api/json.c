@@ -113,6 +113,27 @@ static const long double p10[28] = {
 	1e20L, 1e21L, 1e22L, 1e23L, 1e24L, 1e25L, 1e26L, 1e27L,
 };
 
+static const uint64_t p10u[18] = {
+	1ull,           10ull,           100ull,           1000ull,           10000ull,
+	100000ull,      1000000ull,      10000000ull,      100000000ull,      1000000000ull,
+	10000000000ull, 100000000000ull, 1000000000000ull, 10000000000000ull, 100000000000000ull,
+	1000000000000000ull, 10000000000000000ull, 100000000000000000ull,
+};
+
+/* An integral long double below 2^63 as an integer. A C cast truncates, and on x87 that
+ * switches the FPU's rounding mode twice per conversion (two serialising fldcw: most of the
+ * formatter's time); the value is integral already, so the current mode gives it exactly. */
+static uint64_t ld_to_u64(long double r)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	int64_t m;
+	__asm__("fistpll %0" : "=m"(m) : "t"(r) : "st");
+	return (uint64_t)m;
+#else
+	return (uint64_t)r;
+#endif
+}
+
 static long double scale10(long double x, int k)
 {
 	return k >= 0 ? x * p10[k] : x / p10[-k];
@@ -178,17 +199,14 @@ static size_t fmt_fast(double v, char *buf, size_t n)
 		return 0;
 	for (int prec = 15; prec <= 17; prec++) {
 		long double q = y / p10[17 - prec];
-		/* one conversion to integer per candidate: each costs an x87 mode switch */
-		uint64_t m = (uint64_t)q;
-		long double frac = q - (long double)m;
+		long double r = rintl(q); /* to nearest: the FPU's mode */
 		/* y is within ~0.01 of a unit of the exact scaled value: a digit that close to a
 		 * half could round either way, so printf's exact rounding decides those */
-		if (fabsl(frac - 0.5L) < 0.02L / p10[17 - prec])
+		if (fabsl(fabsl(q - r) - 0.5L) < 0.02L / p10[17 - prec])
 			return 0;
-		if (frac > 0.5L)
-			m++;
+		uint64_t m = ld_to_u64(r);
 		int xe = x;
-		if (m >= (uint64_t)p10[prec]) { /* 9.99.. rounded up to 10.0 */
+		if (m >= p10u[prec]) { /* 9.99.. rounded up to 10.0 */
 			m /= 10;
 			xe++;
 		}
@@ -203,6 +221,43 @@ static size_t fmt_fast(double v, char *buf, size_t n)
 		}
 		if (d <= gap * (1 + 1e-9L))
 			return 0; /* a near tie: let strtod judge */
+	}
+	return 0;
+}
+
+/* A value of at most 4 decimals (a rate of 0.1, a mean of 21.5), 1e-4 <= |v| < 1e11: the
+ * fewest decimals k whose decimal r / 10^k reads back as v is what the shortest "%.Pg" prints
+ * (that decimal has at most 15 digits, so it is also v's 15-digit rounding). Below 1e11 the
+ * 10^-4 grid is coarser than v's ulp, so round(v * 10^k) is the one candidate at each k.
+ * Returns the length, 0 when v has more decimals. */
+static size_t fmt_short(double v, char *buf)
+{
+	static const double p[5] = {1, 10, 100, 1000, 10000};
+	double a = fabs(v);
+	if (!(a >= 1e-4 && a < 1e11))
+		return 0;
+	for (int k = 1; k <= 4; k++) {
+		uint64_t r = (uint64_t)(a * p[k] + 0.5);
+		if ((double)r / p[k] != a)
+			continue;
+		char d[24];
+		int nd = 0;
+		do {
+			d[nd++] = (char)('0' + r % 10);
+			r /= 10;
+		} while (r);
+		while (nd <= k) /* 0.05: a zero before the point and after it */
+			d[nd++] = '0';
+		size_t o = 0;
+		if (v < 0)
+			buf[o++] = '-';
+		while (nd > k)
+			buf[o++] = d[--nd];
+		buf[o++] = '.';
+		while (nd)
+			buf[o++] = d[--nd];
+		buf[o] = 0;
+		return o;
 	}
 	return 0;
 }
@@ -229,8 +284,8 @@ size_t api_fmt_double_n(double v, char *buf, size_t n)
 		buf[o] = 0;
 		return o;
 	}
-	size_t o = fmt_fast(v, buf, n);
-	if (o)
+	size_t o = n >= 32 ? fmt_short(v, buf) : 0;
+	if (o || (o = fmt_fast(v, buf, n)) != 0)
 		return o;
 	/* %g drops trailing zeros, so the first precision from 15 (every decimal of up to 15
 	 * digits survives a round trip through a double) that reads back is the shortest form. */

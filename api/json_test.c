@@ -273,7 +273,7 @@ MB_TEST(json_numbers_fast_path_matches_the_exact_one)
 	int differ = 0, bad = 0;
 	for (int i = 0; i < 300000; i++) {
 		double v;
-		switch (i % 4) {
+		switch (i % 5) {
 		case 0: /* any bit pattern */
 			do {
 				uint64_t u = rng();
@@ -286,8 +286,12 @@ MB_TEST(json_numbers_fast_path_matches_the_exact_one)
 		case 2: /* short decimals */
 			v = (double)(int64_t)(rng() % 2000001 - 1000000) / pow(10, (int)(rng() % 8));
 			break;
-		default: /* sketch-like: gamma powers */
+		case 3: /* sketch-like: gamma powers */
 			v = pow(1.01 / 0.99, (int)(rng() % 2000) - 1000);
+			break;
+		default: /* few decimals up to and past the 1e11 of the short-decimal path */
+			v = (double)(int64_t)(rng() % 10000000000000000ull) / pow(10, (int)(rng() % 6)) /
+			    (rng() % 2 ? 1 : -1000000);
 			break;
 		}
 		if (v == 0 || v == floor(v))
