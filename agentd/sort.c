@@ -19,21 +19,10 @@ void agent_sortbuf_free(struct agent_sortbuf *sb)
 
 static int reserve(struct agent_sortbuf *sb, size_t n, size_t bytes)
 {
-	if (n > sb->cap) {
-		/* a and its second half b: one allocation of 2n pairs */
-		struct agent_rkey *a = realloc(sb->a, 2 * n * sizeof *a);
-		if (!a)
-			return MB_ENOMEM;
-		sb->a = a;
-		sb->cap = n;
-	}
-	if (bytes > sb->captmp) {
-		void *t = realloc(sb->tmp, bytes);
-		if (!t)
-			return MB_ENOMEM;
-		sb->tmp = t;
-		sb->captmp = bytes;
-	}
+	/* a and, after its n pairs, b: one allocation of 2n */
+	if (mb_grow(&sb->a, &sb->cap, 2 * n, sizeof *sb->a, 1024) != 0 ||
+	    mb_grow(&sb->tmp, &sb->captmp, bytes, 1, 16384) != 0)
+		return MB_ENOMEM;
 	return 0;
 }
 

@@ -66,7 +66,7 @@ struct pend_src {
 struct agent_sortbuf {
 	struct agent_rkey *a;
 	size_t cap;
-	void *tmp;
+	uint8_t *tmp;
 	size_t captmp;
 };
 /* Sorts n elements of sz bytes at base by key[i] (one per element), stable: MB_ENOMEM (base
