@@ -180,6 +180,7 @@ int main(int argc, char **argv)
 	const char *rw_token = NULL;
 	int64_t rw_interval = 10000, rw_res = 0, rw_behind = 3600000, rw_settle = 30000,
 	        rw_timeout = 30000;
+	bool rw_hist = false;
 
 	if (mb_default_ingest_url(def_ingest, sizeof def_ingest) != 0 ||
 	    mb_default_query_url(def_query, sizeof def_query) != 0 ||
@@ -236,6 +237,9 @@ int main(int argc, char **argv)
 		 false},
 		{"remote-write-timeout", MB_FLAG_DURATION, &rw_timeout, "DURATION",
 		 "longest a remote-write request may take", false},
+		{"remote-write-histograms", MB_FLAG_BOOL, &rw_hist, NULL,
+		 "ship timers as histograms (the buckets of the api's --prometheus-histograms)",
+		 false},
 	};
 	struct mb_prog prog = {
 		.name = "metricsbus-agentd",
@@ -378,7 +382,8 @@ int main(int argc, char **argv)
 		                           .labels = rw_kv,
 		                           .token_file = rw_token,
 		                           .instance = hostname,
-		                           .data_dir = data_dir};
+		                           .data_dir = data_dir,
+		                           .hist = rw_hist};
 		if ((rv = agent_rw_start(&ro, st, &rw, err, sizeof err)) != 0)
 			mb_fatalx("remote write: %s", err);
 	}

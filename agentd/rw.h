@@ -31,6 +31,10 @@ struct agent_rw_row {
 	double val[AGENT_RW_MAX_SLOTS];
 	double sum[AGENT_RW_MAX_SLOTS];
 	double q[AGENT_RW_MAX_SLOTS][MB_EXPORT_NQ];
+	/* timers, when the scan is asked for histograms: running cumulative counts at the slot's
+	 * end of the observations <= each of mb_prom_buckets (in the family's base unit), then
+	 * all of them (+Inf, which is also the histogram's _count) */
+	double bkt[AGENT_RW_MAX_SLOTS][MB_PROM_NBUCKETS + 1];
 };
 /* Return 0 to go on, 1 to stop after this row (the request is full), else an error. */
 typedef int (*agent_rw_fn)(void *arg, const struct agent_rw_row *row);
@@ -38,13 +42,17 @@ typedef int (*agent_rw_fn)(void *arg, const struct agent_rw_row *row);
  * slots [a, b] (absolute slots of `level`, b - a < AGENT_RW_MAX_SLOTS), calling fn for each
  * series that has anything to send there. Counters' running totals are the store's total
  * less the finest-level counts filed after the slot (so a late count lands in the next
- * sample, never lost). live_ms: how long a counter is sent after its last point. *cursor
+ * sample, never lost); with hist, timers' bkt[] likewise, from the running sketch less the
+ * finest slots' sketches filed after the slot. live_ms: how long a counter is sent after its
+ * last point. *cursor
  * is the next index to visit; *done is set when every series was visited. Reads in short
  * read transactions under the registry's read lock (never blocks the writer for long).
  * MB_ESYS, MB_ENOMEM, or fn's error. Any thread but the writer. */
 int agent_rw_scan(struct agent_store *s, int level, int64_t a, int64_t b, int64_t live_ms,
-                  uint32_t *cursor, bool *done, agent_rw_fn fn, void *arg);
-/* The level whose resolution is res_ms; -1 if none. */
+                  bool hist, uint32_t *cursor, bool *done, agent_rw_fn fn, void *arg);
+/* The level whose resolution is res_ms; -1 if none. *span_ms: how far back its slots can be
+ * shipped, the shorter of its span and the finest level's (running totals read the finest
+ * slots filed after a slot). */
 int agent_rw_level(struct agent_store *s, int64_t res_ms, int64_t *span_ms);
 
 /* ------------------------------------------------------------------ encoder (rw_encode.c)
@@ -134,6 +142,7 @@ struct agent_rw_opts {
 	const char *token_file;
 	const char *instance;       /* the instance label: the node's hostname */
 	const char *data_dir;
+	bool hist;                  /* timers as histograms (mb_prom_buckets), not summaries */
 };
 struct agent_rw;
 /* Checks the options against the store, opens the progress, starts a thread per receiver.

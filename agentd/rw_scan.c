@@ -13,7 +13,10 @@ int agent_rw_level(struct agent_store *s, int64_t res_ms, int64_t *span_ms)
 {
 	for (int l = 0; l < s->nlevels; l++)
 		if (s->geom[l].res_ms == res_ms) {
-			*span_ms = s->geom[l].span_ms;
+			/* counters' totals at a slot read the finest slots after it: those must be
+			 * there too, whichever level is shipped */
+			*span_ms = s->geom[l].span_ms < s->geom[0].span_ms ? s->geom[l].span_ms
+			                                                   : s->geom[0].span_ms;
 			return l;
 		}
 	return -1;
@@ -138,6 +141,7 @@ struct scan {
 	int level;
 	int64_t a, b, k; /* k: slots of the live window */
 	int64_t m;       /* finest slots per slot of the level */
+	bool hist;       /* timers' buckets too */
 	struct agent_roll rv[MB_MAX_LEVELS];
 	struct scratch lv, f0; /* the level's slots [a-k, b]; the finest ones after a */
 	struct agent_rw_row *row;
@@ -165,6 +169,74 @@ static int quantiles(struct scan *x, MDB_txn *t, const struct agent_series *se, 
 		if ((rv = mb_sketch_quantile(&sk, mb_prom_quantiles[j], &q[j])) != 0)
 			q[j] = NAN;
 	mb_sketch_free(&sk);
+	return 0;
+}
+
+/* The le counts of a sketch (values times scale) into c[k], +Inf into c[NB]: added. */
+static void bucket_add(const struct mb_sketch *sk, double scale, double *c)
+{
+	for (int k = 0; k < MB_PROM_NBUCKETS; k++)
+		c[k] += (double)mb_prom_sketch_le(sk, mb_prom_buckets[k], scale);
+	c[MB_PROM_NBUCKETS] += (double)mb_sketch_count(sk);
+}
+
+/* Counters' and timers' running totals at each slot's end: the store's total less what was
+ * filed in the finest slots after it (so a late count lands in the next sample); with hist,
+ * a timer's cumulative buckets the same way, from its running sketch and the slots'. */
+static int running_totals(struct scan *x, MDB_txn *t, const struct agent_series *se,
+                          const struct agent_source *c)
+{
+	struct agent_store *s = x->s;
+	struct agent_rw_row *r = x->row;
+	int64_t a = x->a, b = x->b;
+	bool hb = x->hist && mb_kind_is_timer(se->kind);
+	double tot[2] = {0, 0}, after[2] = {0, 0}, scale = 1;
+	double tb[MB_PROM_NBUCKETS + 1] = {0}, ab[MB_PROM_NBUCKETS + 1] = {0};
+	uint8_t k8[8];
+	int rv;
+	agent_put_be64(k8, se->id);
+	MDB_val kk = {8, k8}, v;
+	if (mdb_get(t, s->e.db_totals, &kk, &v) == 0 && v.mv_size >= 8) {
+		memcpy(tot, v.mv_data, v.mv_size >= 16 ? 16 : 8);
+		if (hb && v.mv_size > 16) {
+			char fam[MB_PROM_MAX_NAME];
+			struct mb_sketch sk = {0};
+			mb_prom_family(se->name, r->unit, c->name, MB_PROM_HISTOGRAM, fam, sizeof fam,
+			               &scale);
+			if (agent_sketch_dec((const uint8_t *)v.mv_data + 16, v.mv_size - 16, &sk) == 0)
+				bucket_add(&sk, scale, tb);
+			mb_sketch_free(&sk);
+		}
+	}
+	int64_t f0 = (a + 1) * x->m;
+	int64_t l0 = se->last_ms > 0 ? (se->last_ms - 1) / s->geom[0].res_ms : -1;
+	if (l0 > f0 + (int64_t)s->geom[0].ring_slots)
+		l0 = f0 + (int64_t)s->geom[0].ring_slots;
+	if ((rv = read_slots(s, t, se, 0, x->rv, f0, l0, &x->f0)) != 0)
+		return rv;
+	int cw = se->kind == MB_COUNTER ? 0 : T_COUNT;
+	/* Walk back from the newest finest slot, emitting each level slot's total. */
+	int64_t j = l0;
+	for (int64_t i = b; i >= a; i--) {
+		int64_t lim = (i + 1) * x->m; /* finest slots >= lim come after slot i */
+		for (; j >= lim && j >= f0; j--) {
+			if (!x->f0.has[j - f0])
+				continue;
+			after[0] += x->f0.v[j - f0][cw];
+			if (cw == T_COUNT)
+				after[1] += x->f0.v[j - f0][T_SUM];
+			if (hb) {
+				struct mb_sketch sk = {0};
+				if (agent_read_sketch(s, t, se->id, 0, j, &sk, NULL) == 0)
+					bucket_add(&sk, scale, ab);
+				mb_sketch_free(&sk);
+			}
+		}
+		r->val[i - a] = tot[0] - after[0];
+		r->sum[i - a] = tot[1] - after[1];
+		for (int k = 0; hb && k <= MB_PROM_NBUCKETS; k++)
+			r->bkt[i - a][k] = tb[k] - ab[k];
+	}
 	return 0;
 }
 
@@ -215,42 +287,14 @@ static int one(struct scan *x, MDB_txn *t, const struct agent_series *se,
 	r->dims = x->dims;
 	r->ndims = (uint16_t)merge_dims(s, c, x->dims);
 	r->n = (int)n;
-	if (running) {
-		/* Running totals: the store's total less what was filed after each slot. */
-		double tot[2] = {0, 0};
-		uint8_t k8[8];
-		agent_put_be64(k8, se->id);
-		MDB_val kk = {8, k8}, v;
-		if (mdb_get(t, s->e.db_totals, &kk, &v) == 0 && v.mv_size >= 8)
-			memcpy(tot, v.mv_data, v.mv_size >= 16 ? 16 : 8);
-		int64_t f0 = (a + 1) * x->m;
-		int64_t l0 = se->last_ms > 0 ? (se->last_ms - 1) / s->geom[0].res_ms : -1;
-		if (l0 > f0 + (int64_t)s->geom[0].ring_slots)
-			l0 = f0 + (int64_t)s->geom[0].ring_slots;
-		if ((rv = read_slots(s, t, se, 0, x->rv, f0, l0, &x->f0)) != 0)
-			return -rv;
-		double after[2] = {0, 0};
-		int cw = se->kind == MB_COUNTER ? 0 : T_COUNT;
-		/* Walk back from the newest finest slot, emitting each level slot's total. */
-		int64_t j = l0;
-		for (int64_t i = b; i >= a; i--) {
-			int64_t lim = (i + 1) * x->m; /* finest slots >= lim come after slot i */
-			for (; j >= lim && j >= f0; j--)
-				if (x->f0.has[j - f0]) {
-					after[0] += x->f0.v[j - f0][cw];
-					if (cw == T_COUNT)
-						after[1] += x->f0.v[j - f0][T_SUM];
-				}
-			r->val[i - a] = tot[0] - after[0];
-			r->sum[i - a] = tot[1] - after[1];
-		}
-	}
+	if (running && (rv = running_totals(x, t, se, c)) != 0)
+		return -rv;
 	for (int64_t i = a; i <= b; i++) {
 		const double *sl = x->lv.v[i - (a - k)];
 		if (r->st[i - a] != AGENT_RW_DATA)
 			continue;
 		if (mb_kind_is_timer(se->kind)) {
-			if ((rv = quantiles(x, t, se, i, r->q[i - a])) != 0)
+			if (!x->hist && (rv = quantiles(x, t, se, i, r->q[i - a])) != 0)
 				return -rv;
 		} else if (se->kind != MB_COUNTER) {
 			int lay = agent_layout(se->kind, x->level);
@@ -261,7 +305,7 @@ static int one(struct scan *x, MDB_txn *t, const struct agent_series *se,
 }
 
 int agent_rw_scan(struct agent_store *s, int level, int64_t a, int64_t b, int64_t live_ms,
-                  uint32_t *cursor, bool *done, agent_rw_fn fn, void *arg)
+                  bool hist, uint32_t *cursor, bool *done, agent_rw_fn fn, void *arg)
 {
 	struct scan x;
 	int rv = 0;
@@ -271,6 +315,7 @@ int agent_rw_scan(struct agent_store *s, int level, int64_t a, int64_t b, int64_
 		return MB_EINVAL;
 	x.s = s;
 	x.level = level;
+	x.hist = hist;
 	x.a = a;
 	x.b = b;
 	x.m = s->geom[level].res_ms / s->geom[0].res_ms;

@@ -91,8 +91,9 @@ struct build {
 	uint32_t nrows;
 };
 
+/* Starts a series of the family fam + sfx for row; lk = lv an extra label (quantile, le). */
 static int series(struct build *b, const char *fam, const char *sfx, const struct agent_rw_row *row,
-                  const char *qv)
+                  const char *lk, const char *lv)
 {
 	struct agent_rw *rw = b->r->rw;
 	struct mb_prom_labels *ls = malloc(sizeof *ls);
@@ -108,8 +109,8 @@ static int series(struct build *b, const char *fam, const char *sfx, const struc
 	for (int i = 0; i < ls->n; i++)
 		if (ls->val[i])
 			l[n++] = (struct agent_rw_label){ls->name[i], ls->val[i]};
-	if (qv)
-		l[n++] = (struct agent_rw_label){"quantile", qv};
+	if (lk)
+		l[n++] = (struct agent_rw_label){lk, lv};
 	l[n++] = (struct agent_rw_label){"job", MB_PROM_JOB};
 	l[n++] = (struct agent_rw_label){"instance", rw->o.instance};
 	for (int i = 0; i < rw->o.nlabels && n < (int)(sizeof l / sizeof l[0]); i++)
@@ -120,7 +121,7 @@ static int series(struct build *b, const char *fam, const char *sfx, const struc
 }
 
 /* Samples of one series of the row: what(i) picks the value of slot i, NAN to skip. */
-enum { W_VAL, W_SUM, W_COUNT, W_Q0 };
+enum { W_VAL, W_SUM, W_COUNT, W_Q0, W_B0 = W_Q0 + MB_EXPORT_NQ };
 static int samples(struct build *b, const struct agent_rw_row *row, int what, double scale)
 {
 	struct agent_rw_req *q = &b->r->req;
@@ -135,7 +136,9 @@ static int samples(struct build *b, const struct agent_rw_row *row, int what, do
 			rv = agent_rw_req_sample(q, t, agent_rw_stale_nan());
 			continue;
 		}
-		if (what >= W_Q0) {
+		if (what >= W_B0) {
+			v = row->bkt[i][what - W_B0]; /* running, like a counter */
+		} else if (what >= W_Q0) {
 			if (st != AGENT_RW_DATA || !isfinite(row->q[i][what - W_Q0]))
 				continue;
 			v = row->q[i][what - W_Q0] * scale;
@@ -160,17 +163,27 @@ static int on_row(void *arg, const struct agent_rw_row *row)
 	struct build *b = arg;
 	char fam[MB_PROM_MAX_NAME];
 	double scale = 1;
-	int pt = mb_prom_type_of(row->kind, false), rv = 0;
+	int pt = mb_prom_type_of(row->kind, b->r->rw->o.hist), rv = 0;
 	mb_prom_family(row->name, row->unit, row->source, pt, fam, sizeof fam, &scale);
 	if (pt == MB_PROM_SUMMARY) {
 		for (int j = 0; j < MB_EXPORT_NQ && rv == 0; j++)
-			if ((rv = series(b, fam, "", row, mb_prom_quantile_str[j])) == 0)
+			if ((rv = series(b, fam, "", row, "quantile", mb_prom_quantile_str[j])) == 0)
 				rv = samples(b, row, W_Q0 + j, scale);
-		if (rv == 0 && (rv = series(b, fam, "_sum", row, NULL)) == 0)
+		if (rv == 0 && (rv = series(b, fam, "_sum", row, NULL, NULL)) == 0)
 			rv = samples(b, row, W_SUM, scale);
-		if (rv == 0 && (rv = series(b, fam, "_count", row, NULL)) == 0)
+		if (rv == 0 && (rv = series(b, fam, "_count", row, NULL, NULL)) == 0)
 			rv = samples(b, row, W_COUNT, 1);
-	} else if ((rv = series(b, fam, "", row, NULL)) == 0) {
+	} else if (pt == MB_PROM_HISTOGRAM) {
+		/* the layout of /metrics with --prometheus-histograms: _count is the +Inf bucket */
+		for (int k = 0; k <= MB_PROM_NBUCKETS && rv == 0; k++)
+			if ((rv = series(b, fam, "_bucket", row, "le",
+			                 k < MB_PROM_NBUCKETS ? mb_prom_bucket_str[k] : "+Inf")) == 0)
+				rv = samples(b, row, W_B0 + k, 1);
+		if (rv == 0 && (rv = series(b, fam, "_sum", row, NULL, NULL)) == 0)
+			rv = samples(b, row, W_SUM, scale);
+		if (rv == 0 && (rv = series(b, fam, "_count", row, NULL, NULL)) == 0)
+			rv = samples(b, row, W_B0 + MB_PROM_NBUCKETS, 1);
+	} else if ((rv = series(b, fam, "", row, NULL, NULL)) == 0) {
 		rv = samples(b, row, W_VAL, scale);
 	}
 	if (rv != 0)
@@ -368,7 +381,7 @@ static void *run(void *arg)
 		bool done = false;
 		agent_rw_req_reset(&r->req);
 		int rv = agent_rw_scan(rw->st, rw->level, b.a, r->pos.range_end_ms / res - 1,
-		                       rw->o.live_ms, &cursor, &done, on_row, &b);
+		                       rw->o.live_ms, rw->o.hist, &cursor, &done, on_row, &b);
 		if (rv != 0) {
 			mb_log_warnx("remote write %s: reading the store: %s", r->label, mb_strerror(rv));
 			nap(rw, rw->o.interval_ms);
@@ -402,7 +415,8 @@ int agent_rw_start(const struct agent_rw_opts *o, struct agent_store *st, struct
 	}
 	if (o->max_behind_ms + o->settle_ms + MAX_SLOTS_PER_REQ * o->res_ms > span) {
 		snprintf(err, errlen, "--remote-write-max-behind must leave the settle time and a "
-		                      "request's range inside the window it ships");
+		                      "request's range inside the window it ships and the finest "
+		                      "window (counters' totals are read from it)");
 		return MB_EINVAL;
 	}
 	struct agent_rw *rw = calloc(1, sizeof *rw);

@@ -537,6 +537,8 @@ void mb_prom_labels(struct mb_prom_labels *ls, const struct mb_source_dims *src,
 /* Histogram layout: fixed log-spaced `le` bounds (1, 2.5, 5 per decade, 1e-4..5e5). */
 #define MB_PROM_NBUCKETS 30
 extern const double mb_prom_buckets[MB_PROM_NBUCKETS];
+/* The same bounds as `le` label values (the shortest decimal that reads back exactly). */
+extern const char *const mb_prom_bucket_str[MB_PROM_NBUCKETS];
 /* Summary layout: the quantiles of an export item's q[] and their label values. */
 extern const double mb_prom_quantiles[MB_EXPORT_NQ];
 extern const char *const mb_prom_quantile_str[MB_EXPORT_NQ];

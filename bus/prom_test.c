@@ -1,5 +1,8 @@
 /* prom_test.c: the shared Prometheus naming: family names with unit and type suffixes, label
- * picking (reserved names, repeats, empty dimensions). */
+ * picking (reserved names, repeats, empty dimensions), the histogram bounds' label values. */
+#include <stdio.h>
+#include <stdlib.h>
+
 #include "mb.h"
 #include "../tests/unit/mbtest.h"
 
@@ -42,4 +45,18 @@ MB_TEST(prom_labels_pick_free_names)
 	CHECK_STR(ls.name[3], "tag_job");
 	CHECK_STR(ls.name[4], "tag_mesos_id");
 	CHECK_STR(ls.val[4], "m");
+}
+
+MB_TEST(prom_bucket_strings_are_the_bounds)
+{
+	/* The le values remote write sends are the bounds /metrics formats, in their shortest
+	 * decimal form, increasing. */
+	for (int k = 0; k < MB_PROM_NBUCKETS; k++) {
+		char buf[40];
+		CHECK(strtod(mb_prom_bucket_str[k], NULL) == mb_prom_buckets[k]);
+		snprintf(buf, sizeof buf, "%.15g", mb_prom_buckets[k]);
+		CHECK_STR(buf, mb_prom_bucket_str[k]);
+		if (k > 0)
+			CHECK(mb_prom_buckets[k] > mb_prom_buckets[k - 1]);
+	}
 }

@@ -1,6 +1,7 @@
 """test_remote_write: agentd ships every series over Prometheus remote-write 1.0 to Debian's
 real Prometheus (with its remote-write receiver): counters read back exactly through PromQL,
-external labels, job and instance, staleness markers when a container ends, a receiver outage
+external labels, job and instance, staleness markers when a container ends, timers as histograms
+(--remote-write-histograms) read back with histogram_quantile, a receiver outage
 and agentd killed -9 (during it and during the backfill) without a hole or a conflicting
 sample. test_remote_write_faults.py has the receiver that misbehaves on purpose."""
 import time
@@ -57,6 +58,38 @@ class RealPrometheus(mb.StackTest):
         self.assertEqual(max(v for _, vs in hist for _, v in vs), 3)
         # while web-1 goes on
         self.assertEqual(rwlib.value(prom.query('req_total{container_id="web-1"}')), 15)
+
+    def test_timers_as_histograms_read_back_with_histogram_quantile(self):
+        s = self.stack
+        prom = rwlib.Prometheus(s)
+        s.agentd("--remote-write", prom.url, "--remote-write-histograms", *FAST)
+        p, port = shim(s)
+        for _ in range(4):
+            al.send(port, ["lat:40|ms", "lat:40|ms", "lat:400|ms"])
+            time.sleep(0.3)
+        mb.poll(lambda: rwlib.value(prom.query('lat_count{container_id="web-1"}')) == 12,
+                timeout=40, interval=0.5, what="lat_count == 12 in Prometheus")
+        # the buckets of /metrics with --prometheus-histograms: cumulative, fixed le bounds
+        self.assertEqual(rwlib.value(prom.query('lat_bucket{le="25"}')), 0)
+        self.assertEqual(rwlib.value(prom.query('lat_bucket{le="50"}')), 8)
+        self.assertEqual(rwlib.value(prom.query('lat_bucket{le="250"}')), 8)
+        self.assertEqual(rwlib.value(prom.query('lat_bucket{le="500"}')), 12)
+        self.assertEqual(rwlib.value(prom.query('lat_bucket{le="+Inf"}')), 12)
+        self.assertEqual(len(prom.query('lat_bucket')), 31)
+        self.assertAlmostEqual(rwlib.value(prom.query('lat_sum')), 8 * 40 + 4 * 400, delta=1e-6)
+        self.assertEqual(prom.query('lat{quantile="0.5"}'), [])  # no summary beside it
+        # PromQL's own interpolation over them: rank 6 of 12 in (25, 50] holding 8,
+        # rank 10.8 in (250, 500] holding 4 above 8
+        q50 = rwlib.value(prom.query('histogram_quantile(0.5, sum by (le) (lat_bucket))'))
+        self.assertAlmostEqual(q50, 25 + 25 * 6 / 8, delta=1e-9)
+        q90 = rwlib.value(prom.query('histogram_quantile(0.9, sum by (le) (lat_bucket))'))
+        self.assertAlmostEqual(q90, 250 + 250 * (10.8 - 8) / 4, delta=1e-9)
+        # a timer that goes quiet keeps its buckets' totals, sent every slot while live
+        mb.poll(lambda: len(prom.raw('lat_bucket{le="50"}', "5m")[0][1]) >= 3, timeout=40,
+                interval=0.5, what="the buckets sent again in the next slots")
+        vals = [v for _, v in prom.raw('lat_bucket{le="50"}', "5m")[0][1]]
+        self.assertEqual(vals, sorted(vals))
+        self.assertEqual(vals[-1], 8)
 
     def test_outage_restart_and_kill_9_leave_no_hole_and_no_conflict(self):
         s = self.stack
