@@ -36,8 +36,10 @@ static const char *const v112[][2] = {
 	{"net.tx.dropped", "net.tx_dropped"},
 	{"processes", "container.processes"},
 	{"threads", "container.threads"},
-	{"blkio.io_service_bytes.total", "blkio.io_service_bytes"},
-	{"blkio.io_serviced.total", "blkio.io_serviced"},
+	/* telegraf named blkio fields io_<stat>_<op>; Mesos' device-less throttling entry (the
+	 * cgroup's "Total" line, all devices) has only the total, tagged device "default" */
+	{"blkio.io_service_bytes.total", "blkio.io_service_bytes_total"},
+	{"blkio.io_serviced.total", "blkio.io_serviced_total"},
 	{"blkio.io_service_bytes.read", ""},
 	{"blkio.io_service_bytes.write", ""},
 	{"blkio.io_serviced.read", ""},
@@ -125,7 +127,7 @@ int api_dcos_container_names(struct mb_reply *r, int version)
 	const char *kv[][2] = {{"container_id", cid}};
 	if (!(t = tags(r, kv, 1, &nt)))
 		return MB_ENOMEM;
-	const char *bkv[][2] = {{"container_id", cid}, {"device", "total"}, {"policy", "throttling"}};
+	const char *bkv[][2] = {{"container_id", cid}, {"device", "default"}, {"policy", "throttling"}};
 	uint16_t bnt = 0;
 	struct mb_kv *bt = tags(r, bkv, 3, &bnt);
 	struct mb_point *out = mb_arena_alloc(&r->arena, (2 * r->npoints + 1) * sizeof *out);

@@ -52,10 +52,15 @@ MB_TEST(dcos_names_112)
 	CHECK(find(&r, "mem.cache_bytes") && find(&r, "mem.file_bytes") &&
 	      find(&r, "mem.file_bytes")->value == 3);
 	CHECK(find(&r, "container.processes") != NULL);
-	p = find(&r, "blkio.io_service_bytes");
-	CHECK(p && p->value == 5);
+	/* telegraf's names for Mesos' device-less throttling entry: its total only */
+	p = find(&r, "blkio.io_service_bytes_total");
+	CHECK(p && p->value == 5 && strcmp(p->unit, "") == 0);
 	CHECK_STR(tag(p, "policy"), "throttling");
-	CHECK(find(&r, "blkio.io_serviced.read") == NULL); /* 1.12 served totals only */
+	CHECK_STR(tag(p, "device"), "default");
+	CHECK_STR(tag(p, "container_id"), "c-1");
+	CHECK(find(&r, "blkio.io_service_bytes") == NULL);
+	CHECK(find(&r, "blkio.io_serviced_read") == NULL);
+	CHECK(find(&r, "blkio.io_serviced.read") == NULL);
 	CHECK(find(&r, "cpus.user.time") == NULL);
 	CHECK_EQ_INT(r.npoints, 6);
 	mb_arena_free(&r.arena);

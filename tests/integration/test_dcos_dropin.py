@@ -37,6 +37,50 @@ CHILD3 = "6f9f9c7e-1a2b-4c3d-8e9f-0a1b2c3d4e5f"
 TASK4 = "idle.0a1b2c3d-f6cd-11e8-b0b5-ae4f8f7c4b61"
 CID4 = "0a1b2c3d-0000-4000-8000-000000000000"
 
+# The names dcos-core-cli's task summaries read (Go: pkg/cmd/task/task_metrics_summary.go,
+# Python: metrics.py since its "Update metric names")
+SUMMARY_112 = {"cpus.user_time_secs", "cpus.system_time_secs", "cpus.throttled_time_secs",
+               "mem.limit_bytes", "mem.total_bytes", "disk.used_bytes", "disk.limit_bytes"}
+# ... and their node summaries (pkg/cmd/node/node_metrics_summary.go, metrics.py)
+NODE_SUMMARY = {"cpu.total", "memory.total", "memory.free", "filesystem.capacity.total",
+                "filesystem.capacity.used"}
+# Every container name telegraf's dcos_containers input can give through its dcos_metrics
+# output (dcos/telegraf plugins/inputs/dcos_containers/dcos_containers.go: measurement.field)
+TELEGRAF_CONTAINER_NAMES = {"container.processes", "container.threads"} | {
+    "cpus." + f for f in ("user_time_secs", "system_time_secs", "limit", "soft_limit",
+                          "nr_periods", "nr_throttled", "throttled_time_secs")} | {
+    "mem." + f for f in ("total_bytes", "total_memsw_bytes", "limit_bytes", "soft_limit_bytes",
+                         "file_bytes", "anon_bytes", "cache_bytes", "rss_bytes",
+                         "mapped_file_bytes", "swap_bytes", "unevictable_bytes",
+                         "low_pressure_counter", "medium_pressure_counter",
+                         "critical_pressure_counter")} | {
+    "disk.limit_bytes", "disk.used_bytes"} | {
+    f"blkio.io_{s}_{op}" for s in ("serviced", "service_bytes", "service_time", "wait_time",
+                                   "merged", "queued")
+    for op in ("unknown", "total", "read", "write", "sync", "async")} | {
+    "net." + f for f in ("rx_packets", "rx_bytes", "rx_errors", "rx_dropped", "tx_packets",
+                         "tx_bytes", "tx_errors", "tx_dropped")}
+# DC/OS 1.11's (dcos/dcos-metrics collectors/mesos/agent/metrics.go), with their units
+DCOS_METRICS_111_NAMES = {"processes", "threads", "cpus.user.time", "cpus.system.time",
+                          "cpus.limit", "cpus.nr.periods", "cpus.nr.throttled",
+                          "cpus.throttled.time", "mem.total", "mem.total.memsw", "mem.limit",
+                          "mem.soft.limit", "mem.cache", "mem.rss", "mem.mapped.file",
+                          "mem.swap", "mem.unevictable", "disk.limit", "disk.used"} | {
+    f"blkio.{p}.io_{s}.{op}" for p in ("cfq", "cfq_recursive", "throttling")
+    for s in ("serviced", "service_bytes", "service_time", "merged", "queued", "wait_time")
+    for op in ("total", "read", "write", "sync", "async")}
+
+
+def unit_111(name):
+    """dcos-metrics' unit for a 1.11 name; but it gave every blkio datapoint "bytes", operation
+    counts too, where metricsbus says "count" (docs/api.md, Differences)."""
+    if name.startswith("blkio."):
+        return "count" if ".io_serviced." in name else "bytes"
+    if name.startswith("cpus."):
+        return "seconds" if name.endswith(".time") else "count"
+    return "count" if name in ("processes", "threads") else "bytes"
+
+
 _go_bin = None
 
 
@@ -138,15 +182,15 @@ class DropIn(mb.StackTest):
         st, body = self.stack.http_json(f"/system/v1/agent/{AGENT}/metrics/v0/containers/{cid}/app")
         return st == 200 and any(p["name"] == name for p in body["datapoints"])
 
-    def cli(self, kind, *args, url=None):
+    def cli(self, kind, *args, url=None, names="1.12"):
         env = dict(os.environ, DCOS_URL=url or f"http://127.0.0.1:{self.port}",
-                   DCOS_TASKS=self.tasks)
+                   DCOS_TASKS=self.tasks, DCOS_CLI_NAMES=names)
         argv = [go_cli()] if kind == "go" else [PY, PYCLI]
         return subprocess.run(argv + list(args), env=env, capture_output=True, text=True,
                               timeout=60)
 
-    def ok(self, kind, *args, url=None):
-        r = self.cli(kind, *args, url=url)
+    def ok(self, kind, *args, url=None, names="1.12"):
+        r = self.cli(kind, *args, url=url, names=names)
         self.assertEqual(r.returncode, 0, f"{kind} {args}: {r.stderr}")
         return r.stdout
 
@@ -198,22 +242,57 @@ class DropIn(mb.StackTest):
                          {"HAPROXY_GROUP": "external", "HOST": "web-host", "team": "core"})
 
     def test_task_summary_reads_the_cpu_and_memory_names(self):
-        # the Go CLI reads DC/OS 1.12+'s names (the default)
+        # what both CLIs' task summaries read (dcos-core-cli pkg/cmd/task/task_metrics_summary.go
+        # and python metrics.py): DC/OS 1.12+'s names, the bridge's default. The Go one keeps
+        # every datapoint of SUMMARY it finds; disk.used_bytes is not sent (docs/api.md)
         pts = json.loads(self.ok("go", "task", "metrics", "summary", "--json", TASK1))
         names = {d["name"] for d in pts}
-        self.assertLessEqual({"cpus.user_time_secs", "cpus.system_time_secs", "mem.total_bytes",
-                              "mem.limit_bytes", "disk.limit_bytes"}, names)
+        self.assertLessEqual(names, SUMMARY_112)
+        self.assertLessEqual(SUMMARY_112 - {"disk.used_bytes", "cpus.throttled_time_secs"},
+                             names)
         lim = [d["value"] for d in pts if d["name"] == "disk.limit_bytes"]
         self.assertEqual(lim, [64 * 1048576])  # MARATHON_APP_RESOURCE_DISK
         table = self.ok("go", "task", "metrics", "summary", TASK1)
         self.assertNotIn("(N/A)  ", table.splitlines()[1][:20])  # the CPU column has a value
-        # the Python CLI reads DC/OS 1.11's: a bridge with --dcos-names 1.11
+        # its MEM column reads mem.file_bytes (the page cache), also a 1.12 name
+        st, body = self.stack.http_json(f"/v0/containers/{CID1}")
+        self.assertIn("mem.file_bytes", {d["name"] for d in body["datapoints"]})
+        # the current Python CLI: user time, memory, disk used (null: not sent)
+        pts = json.loads(self.ok("py", "task", "metrics", "summary", "--json", TASK1))
+        self.assertEqual([p and p["name"] for p in pts],
+                         ["cpus.user_time_secs", "mem.total_bytes", None])
+        self.assertEqual(pts[0]["unit"], "")
+        table = self.ok("py", "task", "metrics", "summary", TASK1)
+        self.assertNotIn("0.00 (0.00%)", table.splitlines()[1][:14])
+        # the Python CLI before its "Update metric names" read DC/OS 1.11's: --dcos-names 1.11
         url11 = f"http://127.0.0.1:{self.port11}"
-        pts = json.loads(self.ok("py", "task", "metrics", "summary", "--json", TASK1, url=url11))
+        pts = json.loads(self.ok("py", "task", "metrics", "summary", "--json", TASK1, url=url11,
+                                 names="1.11"))
         self.assertEqual([p["name"] for p in pts[:2]], ["cpus.user.time", "mem.total"])
         self.assertEqual(pts[0]["unit"], "seconds")
-        table = self.ok("py", "task", "metrics", "summary", TASK1, url=url11)
+        table = self.ok("py", "task", "metrics", "summary", TASK1, url=url11, names="1.11")
         self.assertNotIn("0.00 (0.00%)", table.splitlines()[1][:14])
+
+    def test_container_names_tags_and_units_are_dcos(self):
+        """Every container datapoint under a name telegraf's dcos_containers input gives (1.12
+        default: no unit, tagged container_id; blkio also policy and device), or dcos-metrics'
+        Mesos agent collector gave (1.11: with units, tagged with the container's ids)."""
+        st, body = self.stack.http_json(f"/v0/containers/{CID1}")
+        pts = body["datapoints"]
+        self.assertEqual({d["name"] for d in pts} - TELEGRAF_CONTAINER_NAMES, set())
+        self.assertEqual({d["unit"] for d in pts}, {""})
+        for d in pts:
+            want = {"container_id": CID1}
+            if d["name"].startswith("blkio."):
+                want.update(policy="throttling", device="default")
+            self.assertEqual(d["tags"], want, d["name"])
+        st, body = self.stack.http_json(f"/v0/containers/{CID1}", port=self.port11)
+        pts = body["datapoints"]
+        self.assertEqual({d["name"] for d in pts} - DCOS_METRICS_111_NAMES, set())
+        for d in pts:
+            self.assertEqual(d["unit"], unit_111(d["name"]), d["name"])
+            self.assertLessEqual({"container_id": CID1, "source": TASK1, "framework_id": FW,
+                                  "executor_id": TASK1}.items(), d["tags"].items(), d["name"])
 
     def test_a_task_without_metrics_says_so(self):
         for kind, msg in (("go", f"No metrics found for task '{TASK4}'"), ("py", "No metrics found")):
@@ -230,8 +309,13 @@ class DropIn(mb.StackTest):
                 pts = json.loads(self.ok(kind, "node", "metrics", "details", "--json", AGENT))
                 self.assertLessEqual({"cpu.total", "memory.total", "load.1min"},
                                      {d["name"] for d in pts})
+                # exactly what each summary reads (Go also load.1min), the disk of path "/"
                 pts = json.loads(self.ok(kind, "node", "metrics", "summary", "--json", AGENT))
-                self.assertIn("memory.total", {d["name"] for d in pts if d})
+                want = NODE_SUMMARY | ({"load.1min"} if kind == "go" else set())
+                self.assertEqual(sorted(d["name"] for d in pts), sorted(want))
+                for d in pts:
+                    if d["name"].startswith("filesystem."):
+                        self.assertEqual(d["tags"]["path"], "/")
                 self.ok(kind, "node", "metrics", "summary", AGENT)
                 r = self.cli(kind, "node", "metrics", "details", "another-agent-S1")
                 self.assertEqual(r.returncode, 1)

@@ -3,6 +3,7 @@ python/lib/dcoscli: metrics.py and the task/node `_metrics` entry points), imita
 with the standard library: the URLs, the status handling (204 is no datapoints, anything but
 200 an HTTP error, as dcos.http raised it), the JSON read, the summaries and the --json output.
 The master is stubbed: DCOS_TASKS names a JSON file of tasks (id, agent_id, statuses).
+DCOS_CLI_NAMES=1.11 imitates the release whose task summary read DC/OS 1.11's names.
 DCOS_URL is the cluster (http://HOST:PORT) or unix:PATH for the bridge's Unix socket.
 
     dcoscli_py.py task metrics details|summary [--json] TASK_ID
@@ -109,13 +110,16 @@ def _get_datapoint_value(datapoints, name, tags=None):
 
 
 def _node_summary_json(datapoints):
-    return json.dumps([
-        _get_datapoint(datapoints, 'cpu.total'),
-        _get_datapoint(datapoints, 'memory.total'),
-        _get_datapoint(datapoints, 'memory.free'),
-        _get_datapoint(datapoints, 'filesystem.capacity.total', {'path': '/'}),
-        _get_datapoint(datapoints, 'filesystem.capacity.used', {'path': '/'})
-    ])
+    # a metric the node does not have is left out (the CLI's commit e5a51ce2)
+    metrics = [
+        ['cpu.total'],
+        ['memory.total'],
+        ['memory.free'],
+        ['filesystem.capacity.total', {'path': '/'}],
+        ['filesystem.capacity.used', {'path': '/'}],
+    ]
+    summary = [_get_datapoint(datapoints, *m) for m in metrics]
+    return json.dumps([d for d in summary if d is not None])
 
 
 def _node_summary_data(datapoints):
@@ -134,27 +138,47 @@ def _node_summary_data(datapoints):
             'disk': '{:0.2f}GiB ({:0.2f}%)'.format(_gib(disk_used), disk_used_pc)}
 
 
+# The task summary's names: the current metrics.py reads DC/OS 1.12+'s (since its commit
+# 2a94bd7e, "Update metric names"); DCOS_CLI_NAMES=1.11 imitates the release before it, which
+# read dcos-metrics' 1.11 names.
+NAMES = {
+    '1.12': {'cpu_user': 'cpus.user_time_secs', 'cpu_system': 'cpus.system_time_secs',
+             'cpu_throttled': 'cpus.throttled_time_secs', 'mem_limit': 'mem.limit_bytes',
+             'mem_total': 'mem.total_bytes', 'disk_used': 'disk.used_bytes',
+             'disk_limit': 'disk.limit_bytes'},
+    '1.11': {'cpu_user': 'cpus.user.time', 'cpu_system': 'cpus.system.time',
+             'cpu_throttled': 'cpus.throttled.time', 'mem_limit': 'mem.limit',
+             'mem_total': 'mem.total', 'disk_used': 'disk.used', 'disk_limit': 'disk.limit'},
+}
+
+
+def _names():
+    return NAMES[os.environ.get('DCOS_CLI_NAMES', '1.12')]
+
+
 def _task_summary_json(datapoints):
+    n = _names()
     return json.dumps([
-        _get_datapoint(datapoints, 'cpus.user.time'),
-        _get_datapoint(datapoints, 'mem.total'),
-        _get_datapoint(datapoints, 'disk.used')
+        _get_datapoint(datapoints, n['cpu_user']),
+        _get_datapoint(datapoints, n['mem_total']),
+        _get_datapoint(datapoints, n['disk_used'])
     ])
 
 
 def _task_summary_data(datapoints):
-    cpu_user = _get_datapoint_value(datapoints, 'cpus.user.time')
-    cpu_system = _get_datapoint_value(datapoints, 'cpus.system.time')
-    cpu_throttled = _get_datapoint_value(datapoints, 'cpus.throttled.time')
+    n = _names()
+    cpu_user = _get_datapoint_value(datapoints, n['cpu_user'])
+    cpu_system = _get_datapoint_value(datapoints, n['cpu_system'])
+    cpu_throttled = _get_datapoint_value(datapoints, n['cpu_throttled'])
     cpu_used = cpu_user + cpu_system
     cpu_total = cpu_used + cpu_throttled
     cpu_used_pc = _percentage(cpu_used, cpu_total)
-    mem_total = _get_datapoint_value(datapoints, 'mem.limit')
-    mem_used = _get_datapoint_value(datapoints, 'mem.total')
+    mem_total = _get_datapoint_value(datapoints, n['mem_limit'])
+    mem_used = _get_datapoint_value(datapoints, n['mem_total'])
     mem_used_pc = _percentage(mem_used, mem_total)
     # The CLI's own bug, kept: disk used and limit swapped.
-    disk_total = _get_datapoint_value(datapoints, 'disk.used')
-    disk_used = _get_datapoint_value(datapoints, 'disk.limit')
+    disk_total = _get_datapoint_value(datapoints, n['disk_used'])
+    disk_used = _get_datapoint_value(datapoints, n['disk_limit'])
     disk_used_pc = _percentage(disk_used, disk_total)
     return {'cpu': '{:0.2f} ({:0.2f}%)'.format(cpu_used, cpu_used_pc),
             'mem': '{:0.2f}GiB ({:0.2f}%)'.format(_gib(mem_used), mem_used_pc),
