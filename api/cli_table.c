@@ -167,6 +167,12 @@ int api_render_table(struct mb_buf *b, const struct mb_reply *r)
 		rv |= api_put(b, x);
 		rv |= api_put(b, r->node && r->node[0] ? " node " : "");
 		rv |= api_put(b, r->node ? r->node : "");
+		/* the Mesos agent id beside --node-id: the agent-scoped paths answer to it too */
+		for (uint32_t i = 0; i < r->nids; i++)
+			if (!r->node || strcmp(r->ids[i], r->node) != 0) {
+				rv |= api_put(b, " also ");
+				rv |= api_put(b, r->ids[i]);
+			}
 		rv |= api_put(b, "\n");
 		return rv ? MB_ENOMEM : 0;
 	case MB_OP_NODE:

@@ -397,6 +397,12 @@ class NodeIdBesideAgentId(mb.StackTest):
                     self.assertEqual((st, body), (204, b""), rest)
                     self.assertNotIn("content-type", hdr)
 
+    def test_the_cli_ping_names_both(self):
+        r = subprocess.run([mb.binpath("metricsbus"), "--query", self.stack.query, "ping"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, rf"^ok \S+ node node-7 also {AGENT}\n$")
+
     def test_a_third_id_is_404_naming_both(self):
         for rest in ("node", "containers", f"containers/{CID1}/app"):
             st, hdr, body = self.scoped("another-S1", rest)
