@@ -106,14 +106,37 @@ def sandbox(work, ex, run):
     return os.path.join(work, "slaves", AGENT, "frameworks", FW, "executors", ex, "runs", run)
 
 
+def mesos_work_dir(stack):
+    """A Mesos agent's work dir as the agent leaves it once registered as AGENT."""
+    work = os.path.join(stack.dir, "mesos", "slave")
+    meta = os.path.join(work, "meta", "slaves", AGENT)
+    os.makedirs(meta)
+    os.symlink(meta, os.path.join(work, "meta", "slaves", "latest"))
+    return work
+
+
+def re_register(work, new):
+    """What the agent does after a reboot: registers anew, then re-points meta/slaves/latest."""
+    meta = os.path.join(work, "meta", "slaves")
+    os.makedirs(os.path.join(meta, new))
+    tmp = os.path.join(meta, "latest.new")
+    os.symlink(os.path.join(meta, new), tmp)
+    os.replace(tmp, os.path.join(meta, "latest"))
+
+
+def task1_env(work):
+    """TASK1's environment under the Mesos containerizer (its sandbox made)."""
+    sb = sandbox(work, TASK1, CID1)
+    os.makedirs(sb)
+    return {"MESOS_DIRECTORY": sb, "MESOS_SANDBOX": sb, "MESOS_SLAVE_ID": AGENT,
+            "MESOS_FRAMEWORK_ID": FW, "MESOS_EXECUTOR_ID": TASK1, "MESOS_TASK_ID": TASK1}
+
+
 class DropIn(mb.StackTest):
     def setUp(self):
         super().setUp()
         s = self.stack
-        self.work = os.path.join(s.dir, "mesos", "slave")
-        meta = os.path.join(self.work, "meta", "slaves", AGENT)
-        os.makedirs(meta)
-        os.symlink(meta, os.path.join(self.work, "meta", "slaves", "latest"))
+        self.work = mesos_work_dir(s)
         self.agentd = s.agentd("--mesos-work-dir", self.work, "--node-interval", "1s",
                                "--hostname", "10.0.4.7")
         self.api = s.api()
@@ -127,15 +150,11 @@ class DropIn(mb.StackTest):
         mb.poll(lambda: os.path.exists(self.sock), what="bridge on its Unix socket")
 
         # Mesos containerizer: the executor environment, Marathon's variables
-        sb1 = sandbox(self.work, TASK1, CID1)
-        os.makedirs(sb1)
-        self.shim1 = self.shim({
-            "MESOS_DIRECTORY": sb1, "MESOS_SANDBOX": sb1, "MESOS_SLAVE_ID": AGENT,
-            "MESOS_FRAMEWORK_ID": FW, "MESOS_EXECUTOR_ID": TASK1, "MESOS_TASK_ID": TASK1,
-            "MARATHON_APP_ID": "/apiserver", "MARATHON_APP_LABEL_HAPROXY_GROUP": "external",
-            "MARATHON_APP_LABEL_HOST": "web-host", "MARATHON_APP_RESOURCE_CPUS": "0.5",
-            "MARATHON_APP_RESOURCE_MEM": "128.0", "MARATHON_APP_RESOURCE_DISK": "64.0"},
-            ["--label", "team=core"])
+        self.shim1 = self.shim(dict(
+            task1_env(self.work), MARATHON_APP_ID="/apiserver",
+            MARATHON_APP_LABEL_HAPROXY_GROUP="external", MARATHON_APP_LABEL_HOST="web-host",
+            MARATHON_APP_RESOURCE_CPUS="0.5", MARATHON_APP_RESOURCE_MEM="128.0",
+            MARATHON_APP_RESOURCE_DISK="64.0"), ["--label", "team=core"])
         # Docker containerizer: the container's name and a sandbox at /mnt/mesos/sandbox
         self.shim2 = self.shim({
             "MESOS_SANDBOX": "/mnt/mesos/sandbox", "MESOS_CONTAINER_NAME": "mesos-" + CID2,
@@ -327,11 +346,7 @@ class DropIn(mb.StackTest):
     def test_the_agent_id_follows_the_mesos_agent_re_registering(self):
         """After a reboot the Mesos agent registers anew and re-points meta/slaves/latest."""
         new = "a1ac060c-82e2-4a28-bc94-c7efcbfb137d-S9"
-        meta = os.path.join(self.work, "meta", "slaves")
-        os.makedirs(os.path.join(meta, new))
-        tmp = os.path.join(meta, "latest.new")
-        os.symlink(os.path.join(meta, new), tmp)
-        os.replace(tmp, os.path.join(meta, "latest"))
+        re_register(self.work, new)
         mb.poll(lambda: self.stack.http(f"/system/v1/agent/{new}/metrics/v0/node")[0] == 200,
                 timeout=20, what="the new agent id served")
         st, body = self.stack.http_json(f"/system/v1/agent/{new}/metrics/v0/containers/{CID1}/app")
@@ -359,18 +374,11 @@ class NodeIdBesideAgentId(mb.StackTest):
     def setUp(self):
         super().setUp()
         s = self.stack
-        self.work = os.path.join(s.dir, "mesos", "slave")
-        meta = os.path.join(self.work, "meta", "slaves", AGENT)
-        os.makedirs(meta)
-        os.symlink(meta, os.path.join(self.work, "meta", "slaves", "latest"))
+        self.work = mesos_work_dir(s)
         self.agentd = s.agentd("--mesos-work-dir", self.work, "--node-id", "node-7",
                                "--node-interval", "1s")
         s.api()
-        sb1 = sandbox(self.work, TASK1, CID1)
-        os.makedirs(sb1)
-        shim = s.shim("--flush-interval", "1s", env={
-            "MESOS_DIRECTORY": sb1, "MESOS_SANDBOX": sb1, "MESOS_SLAVE_ID": AGENT,
-            "MESOS_FRAMEWORK_ID": FW, "MESOS_EXECUTOR_ID": TASK1, "MESOS_TASK_ID": TASK1})
+        shim = s.shim("--flush-interval", "1s", env=task1_env(self.work))
         al.send(al.shim_port(s, shim), ["testapp.response.latency:12|ms"])
         mb.poll(lambda: s.http(f"/v0/containers/{CID1}/app")[0] == 200, timeout=20,
                 what="the task's metrics")
@@ -431,11 +439,7 @@ class NodeIdBesideAgentId(mb.StackTest):
 
     def test_a_re_registered_agent_id_replaces_the_old_beside_the_flag(self):
         new = "a1ac060c-82e2-4a28-bc94-c7efcbfb137d-S9"
-        meta = os.path.join(self.work, "meta", "slaves")
-        os.makedirs(os.path.join(meta, new))
-        tmp = os.path.join(meta, "latest.new")
-        os.symlink(os.path.join(meta, new), tmp)
-        os.replace(tmp, os.path.join(meta, "latest"))
+        re_register(self.work, new)
         mb.poll(lambda: self.scoped(new, "node")[0] == 200, timeout=20,
                 what="the new agent id served")
         self.assertEqual(self.scoped("node-7", "node")[0], 200)
