@@ -160,269 +160,312 @@ static void check_remote_write(const struct mb_prog *prog, const struct mb_strli
 		                     ">= 100ms");
 }
 
-int main(int argc, char **argv)
-{
-	char def_ingest[512], def_query[512], def_data[512], err[512], hostname[256] = "";
-	const char *ingest_url, *query_url, *data_dir, *retention = MB_DEFAULT_RETENTION;
-	const char *node_id = NULL, *cluster_id = NULL, *hostname_flag = NULL;
-	const char *mesos_work_dir = "/var/lib/mesos/slave";
-	int64_t container_ttl = 120000;
-	char mesos_id[MB_MAX_NAME + 1] = "";
-	int64_t node_interval = 10000, max_series = 10000;
-	uint64_t max_size = 8ull << 30;
-	bool verify_peer = false;
-	struct mb_strlist peer_maps = {0};
-	const char *backup_dir = NULL;
-	static struct agent_peer_maps maps;
-	const char *mapping_file = NULL;
-	int npos, rv, exit_code = 0;
-	struct mb_strlist rw_urls = {0}, rw_labels = {0};
-	const char *rw_token = NULL;
-	int64_t rw_interval = 10000, rw_res = 0, rw_behind = 3600000, rw_settle = 30000,
-	        rw_timeout = 30000;
-	bool rw_hist = false;
+/* The flags, and what start-up derives from them (main thread). */
+struct config {
+	char def_ingest[512], def_query[512], def_data[512], hostname[256];
+	char mesos_id[MB_MAX_NAME + 1];
+	const char *ingest_url, *query_url, *data_dir, *retention;
+	const char *node_id, *cluster_id, *hostname_flag, *mesos_work_dir, *backup_dir;
+	const char *mapping_file, *rw_token;
+	int64_t container_ttl, node_interval, max_series;
+	uint64_t max_size;
+	bool verify_peer, rw_hist;
+	struct mb_strlist peer_maps, rw_urls, rw_labels;
+	int64_t rw_interval, rw_res, rw_behind, rw_settle, rw_timeout;
+	struct mb_flag flags[32];
+	struct mb_prog prog;
+	/* derived */
+	struct agent_store_opts so;
+	struct agent_peer_maps maps;
+	struct mb_kv rw_kv[64];
+	bool by_flag;          /* --node-id given: a Mesos agent id is answered beside it */
+	const char *mesos_cur; /* the Mesos agent id in force (mesos_follow) */
+};
 
-	if (mb_default_ingest_url(def_ingest, sizeof def_ingest) != 0 ||
-	    mb_default_query_url(def_query, sizeof def_query) != 0 ||
-	    mb_default_data_dir(def_data, sizeof def_data) != 0) {
+/* What runs, in start-up order. */
+struct daemon {
+	sigset_t sigs;
+	struct agent_lock *lk_ingest, *lk_query;
+	struct agent_store *st;
+	struct agent_writer *w;
+	struct agent_ingest *in;
+	struct agent_qsvc *q;
+	struct agent_node *node;
+	struct agent_rw *rw;
+	uint64_t inst, self_seq;
+};
+
+/* The defaults, the flag table and --help's words; exits on a usage error. */
+static void parse_flags(struct config *c, int argc, char **argv)
+{
+	int npos;
+	if (mb_default_ingest_url(c->def_ingest, sizeof c->def_ingest) != 0 ||
+	    mb_default_query_url(c->def_query, sizeof c->def_query) != 0 ||
+	    mb_default_data_dir(c->def_data, sizeof c->def_data) != 0) {
 		fprintf(stderr, "metricsbus-agentd: error: default paths too long\n");
-		return 2;
+		exit(2);
 	}
-	ingest_url = def_ingest;
-	query_url = def_query;
-	data_dir = def_data;
-	struct mb_flag flags[] = {
-		{"data-dir", MB_FLAG_STR, &data_dir, "DIR", "LMDB store directory", false},
-		{"ingest", MB_FLAG_STR, &ingest_url, "URL", "where shims send batches", false},
-		{"query", MB_FLAG_STR, &query_url, "URL", "where the api and CLI ask", false},
-		{"retention", MB_FLAG_STR, &retention, "SPEC",
+	c->ingest_url = c->def_ingest;
+	c->query_url = c->def_query;
+	c->data_dir = c->def_data;
+	c->retention = MB_DEFAULT_RETENTION;
+	c->mesos_work_dir = "/var/lib/mesos/slave";
+	c->container_ttl = 120000;
+	c->node_interval = 10000;
+	c->max_series = 10000;
+	c->max_size = 8ull << 30;
+	c->rw_interval = 10000;
+	c->rw_behind = 3600000;
+	c->rw_settle = 30000;
+	c->rw_timeout = 30000;
+	const struct mb_flag flags[] = {
+		{"data-dir", MB_FLAG_STR, &c->data_dir, "DIR", "LMDB store directory", false},
+		{"ingest", MB_FLAG_STR, &c->ingest_url, "URL", "where shims send batches", false},
+		{"query", MB_FLAG_STR, &c->query_url, "URL", "where the api and CLI ask", false},
+		{"retention", MB_FLAG_STR, &c->retention, "SPEC",
 		 "rolling windows RES:SPAN,...", false},
-		{"node-interval", MB_FLAG_DURATION, &node_interval, "DURATION",
+		{"node-interval", MB_FLAG_DURATION, &c->node_interval, "DURATION",
 		 "node metrics period", false},
-		{"max-size", MB_FLAG_SIZE, &max_size, "SIZE", "cap of the store", false},
-		{"max-series-per-source", MB_FLAG_INT, &max_series, "N",
+		{"max-size", MB_FLAG_SIZE, &c->max_size, "SIZE", "cap of the store", false},
+		{"max-series-per-source", MB_FLAG_INT, &c->max_series, "N",
 		 "series one container may create", false},
-		{"node-id", MB_FLAG_STR, &node_id, "ID", "this node's id (mesos_id)", false},
-		{"cluster-id", MB_FLAG_STR, &cluster_id, "ID", "the cluster's id (cluster_id)", false},
-		{"hostname", MB_FLAG_STR, &hostname_flag, "NAME",
+		{"node-id", MB_FLAG_STR, &c->node_id, "ID", "this node's id (mesos_id)", false},
+		{"cluster-id", MB_FLAG_STR, &c->cluster_id, "ID", "the cluster's id (cluster_id)",
+		 false},
+		{"hostname", MB_FLAG_STR, &c->hostname_flag, "NAME",
 		 "the hostname dimension", false},
-		{"mesos-work-dir", MB_FLAG_STR, &mesos_work_dir, "DIR",
+		{"mesos-work-dir", MB_FLAG_STR, &c->mesos_work_dir, "DIR",
 		 "Mesos agent work dir: its agent id (meta/slaves/latest) is mesos_id",
 		 false},
-		{"container-ttl", MB_FLAG_DURATION, &container_ttl, "DURATION",
+		{"container-ttl", MB_FLAG_DURATION, &c->container_ttl, "DURATION",
 		 "how long a stopped container stays listed and served", false},
-		{"verify-peer", MB_FLAG_BOOL, &verify_peer, NULL,
+		{"verify-peer", MB_FLAG_BOOL, &c->verify_peer, NULL,
 		 "take container identity from the sender's cgroup (ipc only)", false},
-		{"backup-dir", MB_FLAG_STR, &backup_dir, "DIR",
+		{"backup-dir", MB_FLAG_STR, &c->backup_dir, "DIR",
 		 "where backup may write (under it only); without it backups are refused", false},
-		{"peer-map", MB_FLAG_LIST, &peer_maps, "CGROUP=ID|CGROUP/*",
+		{"peer-map", MB_FLAG_LIST, &c->peer_maps, "CGROUP=ID|CGROUP/*",
 		 "--verify-peer: an id for cgroups no runtime layout names", false},
-		{"mapping", MB_FLAG_STR, &mapping_file, "FILE",
+		{"mapping", MB_FLAG_STR, &c->mapping_file, "FILE",
 		 "statsd_exporter mapping rules (YAML), applied at ingest; SIGHUP reloads", false},
-		{"remote-write", MB_FLAG_LIST, &rw_urls, "URL",
+		{"remote-write", MB_FLAG_LIST, &c->rw_urls, "URL",
 		 "ship every series to this Prometheus remote-write receiver (repeatable)", false},
-		{"remote-write-interval", MB_FLAG_DURATION, &rw_interval, "DURATION",
+		{"remote-write-interval", MB_FLAG_DURATION, &c->rw_interval, "DURATION",
 		 "how often settled slots are shipped", false},
-		{"remote-write-resolution", MB_FLAG_DURATION, &rw_res, "DURATION",
+		{"remote-write-resolution", MB_FLAG_DURATION, &c->rw_res, "DURATION",
 		 "which window's slots to ship (0: the finest)", false},
-		{"remote-write-label", MB_FLAG_LIST, &rw_labels, "KEY=VALUE",
+		{"remote-write-label", MB_FLAG_LIST, &c->rw_labels, "KEY=VALUE",
 		 "an external label on every shipped series (repeatable)", false},
-		{"remote-write-token-file", MB_FLAG_STR, &rw_token, "FILE",
+		{"remote-write-token-file", MB_FLAG_STR, &c->rw_token, "FILE",
 		 "send 'Authorization: Bearer' with the token in FILE (re-read per request)", false},
-		{"remote-write-max-behind", MB_FLAG_DURATION, &rw_behind, "DURATION",
+		{"remote-write-max-behind", MB_FLAG_DURATION, &c->rw_behind, "DURATION",
 		 "how far back to backfill after an outage; older slots are dropped",
 		 false},
-		{"remote-write-settle", MB_FLAG_DURATION, &rw_settle, "DURATION",
+		{"remote-write-settle", MB_FLAG_DURATION, &c->rw_settle, "DURATION",
 		 "how long after its end a slot is shipped: shims' flush + resend",
 		 false},
-		{"remote-write-timeout", MB_FLAG_DURATION, &rw_timeout, "DURATION",
+		{"remote-write-timeout", MB_FLAG_DURATION, &c->rw_timeout, "DURATION",
 		 "longest a remote-write request may take", false},
-		{"remote-write-histograms", MB_FLAG_BOOL, &rw_hist, NULL,
+		{"remote-write-histograms", MB_FLAG_BOOL, &c->rw_hist, NULL,
 		 "ship timers as histograms (the buckets of the api's --prometheus-histograms)",
 		 false},
 	};
-	struct mb_prog prog = {
+	_Static_assert(sizeof flags <= sizeof c->flags, "config.flags holds the table");
+	memcpy(c->flags, flags, sizeof flags);
+	static const char *const doc_defaults[] = {
+		"data-dir", "/var/lib/metricsbus as root, else $XDG_STATE_HOME/metricsbus",
+		"ingest", "ipc://RUNDIR/ingest.sock", "query", "ipc://RUNDIR/query.sock",
+		"hostname", "DC/OS's detect_ip, else the host name", NULL};
+	c->prog = (struct mb_prog){
 		.name = "metricsbus-agentd",
 		.component = "agentd",
 		.synopsis = "[FLAGS]",
-		.doc_defaults = (const char *const[]){"data-dir", "/var/lib/metricsbus as root, "
-		                "else $XDG_STATE_HOME/metricsbus", "ingest", "ipc://RUNDIR/ingest.sock",
-		                "query", "ipc://RUNDIR/query.sock", "hostname",
-		                "DC/OS's detect_ip, else the host name", NULL},
+		.doc_defaults = doc_defaults,
 		.about = "The node daemon: takes acknowledged batches from shims, keeps rolling "
 		         "windows in LMDB, collects node metrics and answers queries.",
-		.flags = flags,
+		.flags = c->flags,
 		.nflags = (int)(sizeof flags / sizeof flags[0]),
 	};
-	mb_flags_parse(&prog, argc, argv, &npos);
+	mb_flags_parse(&c->prog, argc, argv, &npos);
 	if (npos > 0)
-		mb_usage_error(&prog, "unexpected argument '%s'", argv[0]);
+		mb_usage_error(&c->prog, "unexpected argument '%s'", argv[0]);
+}
 
-	struct agent_store_opts so;
-	memset(&so, 0, sizeof so);
-	if (mb_parse_retention(retention, so.levels, &so.nlevels, err, sizeof err) != 0)
-		mb_usage_error(&prog, "--retention %s: %s", retention, err);
-	if (node_interval < 100)
-		mb_usage_error(&prog, "--node-interval must be at least 100ms");
-	if (max_series <= 0)
-		mb_usage_error(&prog, "--max-series-per-source must be above 0");
-	if (max_size < (1u << 20))
-		mb_usage_error(&prog, "--max-size must be at least 1MiB");
-	if (verify_peer && !agent_url_is_ipc(ingest_url))
-		mb_usage_error(&prog, "--verify-peer needs an ipc:// --ingest URL (tcp has no peer "
-		                      "process to check): %s", ingest_url);
-	for (int i = 0; i < peer_maps.n; i++)
-		if (agent_peer_map_add(&maps, peer_maps.v[i], err, sizeof err) != 0)
-			mb_usage_error(&prog, "--peer-map %s", err);
-	if (verify_peer && agent_peer_check_pidns("/proc", err, sizeof err) != 0)
-		mb_usage_error(&prog, "%s", err);
-	if (strcmp(ingest_url, query_url) == 0)
-		mb_usage_error(&prog, "--ingest and --query must differ");
-	if (container_ttl < 0)
-		mb_usage_error(&prog, "--container-ttl must not be negative");
-	if (mapping_file && *mapping_file) {
+/* The flags' values checked (a usage error exits), and the mapping file loaded. */
+static void check_flags(struct config *c)
+{
+	char err[512];
+	const struct mb_prog *prog = &c->prog;
+	if (mb_parse_retention(c->retention, c->so.levels, &c->so.nlevels, err, sizeof err) != 0)
+		mb_usage_error(prog, "--retention %s: %s", c->retention, err);
+	if (c->node_interval < 100)
+		mb_usage_error(prog, "--node-interval must be at least 100ms");
+	if (c->max_series <= 0)
+		mb_usage_error(prog, "--max-series-per-source must be above 0");
+	if (c->max_size < (1u << 20))
+		mb_usage_error(prog, "--max-size must be at least 1MiB");
+	if (c->verify_peer && !agent_url_is_ipc(c->ingest_url))
+		mb_usage_error(prog, "--verify-peer needs an ipc:// --ingest URL (tcp has no peer "
+		                     "process to check): %s", c->ingest_url);
+	for (int i = 0; i < c->peer_maps.n; i++)
+		if (agent_peer_map_add(&c->maps, c->peer_maps.v[i], err, sizeof err) != 0)
+			mb_usage_error(prog, "--peer-map %s", err);
+	if (c->verify_peer && agent_peer_check_pidns("/proc", err, sizeof err) != 0)
+		mb_usage_error(prog, "%s", err);
+	if (strcmp(c->ingest_url, c->query_url) == 0)
+		mb_usage_error(prog, "--ingest and --query must differ");
+	if (c->container_ttl < 0)
+		mb_usage_error(prog, "--container-ttl must not be negative");
+	if (c->mapping_file && *c->mapping_file) {
 		struct agent_mapping *mp = NULL;
-		if (agent_mapping_load(mapping_file, &mp, err, sizeof err) != 0)
-			mb_usage_error(&prog, "--mapping %s: %s", mapping_file, err);
+		if (agent_mapping_load(c->mapping_file, &mp, err, sizeof err) != 0)
+			mb_usage_error(prog, "--mapping %s: %s", c->mapping_file, err);
 		agent_mapping_install(mp);
-		mb_log_info("mapping: %d rules from %s", agent_mapping_nrules(mp), mapping_file);
+		mb_log_info("mapping: %d rules from %s", agent_mapping_nrules(mp), c->mapping_file);
 	}
-	if (hostname_flag && *hostname_flag)
-		snprintf(hostname, sizeof hostname, "%s", hostname_flag);
+}
+
+/* The node's names: the hostname dimension, and on a Mesos agent its id, which is the node's
+ * id (mesos_id) unless --node-id names it; the agent-scoped paths the dcos CLI calls answer to
+ * it either way. Read again at every node collection (mesos_follow). */
+static void find_identity(struct config *c)
+{
+	if (c->hostname_flag && *c->hostname_flag)
+		snprintf(c->hostname, sizeof c->hostname, "%s", c->hostname_flag);
 	else
-		agent_detect_hostname("/opt/mesosphere/bin/detect_ip", hostname, sizeof hostname);
-	/* On a Mesos agent, its id is the node's id (mesos_id) unless --node-id names it, and the
-	 * agent-scoped paths the dcos CLI calls answer to it either way. Read again at every node
-	 * collection (mesos_follow). */
-	bool by_flag = node_id && *node_id, follow_mesos = true;
-	const char *mesos_cur = NULL;
-	rv = agent_mesos_agent_id(mesos_work_dir, mesos_id, sizeof mesos_id);
+		agent_detect_hostname("/opt/mesosphere/bin/detect_ip", c->hostname,
+		                      sizeof c->hostname);
+	c->by_flag = c->node_id && *c->node_id;
+	int rv = agent_mesos_agent_id(c->mesos_work_dir, c->mesos_id, sizeof c->mesos_id);
 	if (rv == 0) {
-		mesos_cur = mesos_id;
-		if (!by_flag)
-			node_id = mesos_id;
-		mb_log_info("Mesos agent id %s (from %s/meta/slaves/latest)%s", mesos_id,
-		            mesos_work_dir, by_flag ? ", answered beside --node-id" : "");
+		c->mesos_cur = c->mesos_id;
+		if (!c->by_flag)
+			c->node_id = c->mesos_id;
+		mb_log_info("Mesos agent id %s (from %s/meta/slaves/latest)%s", c->mesos_id,
+		            c->mesos_work_dir, c->by_flag ? ", answered beside --node-id" : "");
 	} else if (rv != MB_ESYS || errno != ENOENT) {
-		mb_log_warnx("no Mesos agent id in %s/meta/slaves/latest: %s", mesos_work_dir,
+		mb_log_warnx("no Mesos agent id in %s/meta/slaves/latest: %s", c->mesos_work_dir,
 		             mb_strerror(rv));
 	}
-	struct mb_kv rw_kv[64];
-	check_remote_write(&prog, &rw_urls, &rw_labels, rw_kv, rw_token, rw_interval, rw_settle,
-	                   rw_timeout);
-	if (!rw_res)
-		rw_res = so.levels[0].res_ms;
+}
 
-	/* Every thread nng starts inherits this mask: signals reach only the sigtimedwait below. */
-	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+/* Signals masked, the sockets' locks, the store, the writer, the listeners, node metrics and
+ * remote write, in that order; any failure is fatal. */
+static void start(struct config *c, struct daemon *d)
+{
+	char err[512];
+	int rv;
+	/* Every thread nng starts inherits this mask: signals reach only the sigtimedwait in
+	 * run(). */
+	sigemptyset(&d->sigs);
+	sigaddset(&d->sigs, SIGTERM);
+	sigaddset(&d->sigs, SIGINT);
+	sigaddset(&d->sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &d->sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	struct agent_lock *lk_ingest = NULL, *lk_query = NULL;
-	if (agent_lock_url(ingest_url, &lk_ingest, err, sizeof err) != 0 ||
-	    agent_lock_url(query_url, &lk_query, err, sizeof err) != 0)
+	if (agent_lock_url(c->ingest_url, &d->lk_ingest, err, sizeof err) != 0 ||
+	    agent_lock_url(c->query_url, &d->lk_query, err, sizeof err) != 0)
 		mb_fatalx("%s", err);
+	if (agent_own_store(c->data_dir, err, sizeof err) != 0)
+		mb_fatalx("%s", err);
+	if (c->backup_dir && agent_backup_dir_set(c->backup_dir, err, sizeof err) != 0)
+		mb_fatalx("%s", err);
+	struct agent_store_opts *so = &c->so;
+	so->dir = c->data_dir;
+	so->retention = c->retention;
+	so->max_size = c->max_size;
+	so->max_series_per_source = (uint64_t)c->max_series;
+	so->hostname = c->hostname;
+	so->node_id = c->node_id;
+	so->cluster_id = c->cluster_id;
+	so->live_ms = 5 * 60 * 1000;
+	so->container_ttl_ms = c->container_ttl;
+	if ((rv = agent_store_open(so, &d->st, err, sizeof err)) != 0)
+		mb_fatalx("cannot open the store in %s: %s", c->data_dir,
+		          err[0] ? err : mb_strerror(rv));
 
-	if (agent_own_store(data_dir, err, sizeof err) != 0)
-		mb_fatalx("%s", err);
-	if (backup_dir && agent_backup_dir_set(backup_dir, err, sizeof err) != 0)
-		mb_fatalx("%s", err);
-	so.dir = data_dir;
-	so.retention = retention;
-	so.max_size = max_size;
-	so.max_series_per_source = (uint64_t)max_series;
-	so.hostname = hostname;
-	so.node_id = node_id;
-	so.cluster_id = cluster_id;
-	so.live_ms = 5 * 60 * 1000;
-	so.container_ttl_ms = container_ttl;
-	struct agent_store *st = NULL;
-	if ((rv = agent_store_open(&so, &st, err, sizeof err)) != 0)
-		mb_fatalx("cannot open the store in %s: %s", data_dir, err[0] ? err : mb_strerror(rv));
-
-	struct agent_writer *w = NULL;
-	if ((rv = agent_writer_start(st, INGEST_CONTEXTS * 4, &w)) != 0)
+	if ((rv = agent_writer_start(d->st, INGEST_CONTEXTS * 4, &d->w)) != 0)
 		mb_fatalx("cannot start the writer: %s", mb_strerror(rv));
-	struct agent_ingest_opts io = {
-		.url = ingest_url, .nctx = INGEST_CONTEXTS, .verify_peer = verify_peer, .maps = &maps};
-	struct agent_ingest *in = NULL;
-	if ((rv = agent_ingest_start(&io, w, &in)) != 0)
-		mb_fatalx("cannot listen on %s: %s", ingest_url, mb_strerror(rv));
-	struct agent_qsvc *q = NULL;
-	if ((rv = agent_qsvc_start(query_url, QUERY_WORKERS, st, node_id, &q)) != 0)
-		mb_fatalx("cannot listen on %s: %s", query_url, mb_strerror(rv));
-	if (by_flag)
-		agent_qsvc_set_agent_id(q, mesos_cur);
+	struct agent_ingest_opts io = {.url = c->ingest_url,
+	                               .nctx = INGEST_CONTEXTS,
+	                               .verify_peer = c->verify_peer,
+	                               .maps = &c->maps};
+	if ((rv = agent_ingest_start(&io, d->w, &d->in)) != 0)
+		mb_fatalx("cannot listen on %s: %s", c->ingest_url, mb_strerror(rv));
+	if ((rv = agent_qsvc_start(c->query_url, QUERY_WORKERS, d->st, c->node_id, &d->q)) != 0)
+		mb_fatalx("cannot listen on %s: %s", c->query_url, mb_strerror(rv));
+	if (c->by_flag)
+		agent_qsvc_set_agent_id(d->q, c->mesos_cur);
 
-	uint64_t inst = random_instance(), self_seq = 0;
+	d->inst = random_instance();
 	struct agent_node_opts no = {.proc = "/proc",
-	                             .hostname = hostname,
-	                             .node_id = node_id,
-	                             .cluster_id = cluster_id,
-	                             .instance = inst};
-	struct agent_node *node = NULL;
-	if ((rv = agent_node_open(&no, &node)) != 0)
+	                             .hostname = c->hostname,
+	                             .node_id = c->node_id,
+	                             .cluster_id = c->cluster_id,
+	                             .instance = d->inst};
+	if ((rv = agent_node_open(&no, &d->node)) != 0)
 		mb_fatalx("cannot start node metrics: %s", mb_strerror(rv));
-
-	struct agent_rw *rw = NULL;
-	if (rw_urls.n > 0) {
-		struct agent_rw_opts ro = {.nurls = rw_urls.n,
-		                           .urls = rw_urls.v,
-		                           .interval_ms = rw_interval,
-		                           .res_ms = rw_res,
-		                           .max_behind_ms = rw_behind,
-		                           .settle_ms = rw_settle,
-		                           .live_ms = so.live_ms,
-		                           .timeout_ms = rw_timeout,
-		                           .nlabels = rw_labels.n,
-		                           .labels = rw_kv,
-		                           .token_file = rw_token,
-		                           .instance = hostname,
-		                           .data_dir = data_dir,
-		                           .hist = rw_hist};
-		if ((rv = agent_rw_start(&ro, st, &rw, err, sizeof err)) != 0)
+	if (c->rw_urls.n > 0) {
+		struct agent_rw_opts ro = {.nurls = c->rw_urls.n,
+		                           .urls = c->rw_urls.v,
+		                           .interval_ms = c->rw_interval,
+		                           .res_ms = c->rw_res,
+		                           .max_behind_ms = c->rw_behind,
+		                           .settle_ms = c->rw_settle,
+		                           .live_ms = so->live_ms,
+		                           .timeout_ms = c->rw_timeout,
+		                           .nlabels = c->rw_labels.n,
+		                           .labels = c->rw_kv,
+		                           .token_file = c->rw_token,
+		                           .instance = c->hostname,
+		                           .data_dir = c->data_dir,
+		                           .hist = c->rw_hist};
+		if ((rv = agent_rw_start(&ro, d->st, &d->rw, err, sizeof err)) != 0)
 			mb_fatalx("remote write: %s", err);
 	}
+}
 
-	mb_notify("READY=1");
-	mb_log_info("ready: ingest %s, query %s, store %s, retention %s", ingest_url, query_url,
-	            data_dir, retention);
+/* One node collection: the Mesos agent id again, node metrics and agentd's own. */
+static void collect(struct config *c, struct daemon *d, bool *follow_mesos)
+{
+	int64_t wall = mb_now_ms();
+	if (*follow_mesos &&
+	    mesos_follow(c->mesos_work_dir, c->by_flag, c->by_flag ? &c->mesos_cur : &c->node_id,
+	                 d->st, d->q, d->node) != 0)
+		*follow_mesos = false;
+	struct mb_batch *b = NULL;
+	if (agent_node_collect(d->node, wall, c->node_interval, &b) == 0)
+		push_own(d->w, b);
+	b = NULL;
+	if (agent_self_collect(d->st, d->inst + 1, ++d->self_seq, wall, c->node_interval,
+	                       c->hostname, &b) == 0)
+		push_own(d->w, b);
+}
 
+/* The main loop until TERM or INT (0) or a broken store (1): node collections, upkeep, the
+ * systemd watchdog, SIGHUP's mapping reload. */
+static int run(struct config *c, struct daemon *d)
+{
 	int64_t wd_ms = mb_watchdog_ms();
 	int64_t now = mb_mono_ms();
 	int64_t next_node = now, next_maintain = now + MAINTAIN_MS, next_wd = now;
-	bool stop = false;
-	while (!stop) {
+	bool follow_mesos = true;
+	for (;;) {
 		now = mb_mono_ms();
 		if (now >= next_node) {
-			int64_t wall = mb_now_ms();
-			if (follow_mesos &&
-			    mesos_follow(mesos_work_dir, by_flag, by_flag ? &mesos_cur : &node_id, st, q,
-			                 node) != 0)
-				follow_mesos = false;
-			struct mb_batch *b = NULL;
-			if (agent_node_collect(node, wall, node_interval, &b) == 0)
-				push_own(w, b);
-			b = NULL;
-			if (agent_self_collect(st, inst + 1, ++self_seq, wall, node_interval, hostname,
-			                       &b) == 0)
-				push_own(w, b);
-			next_node += node_interval;
+			collect(c, d, &follow_mesos);
+			next_node += c->node_interval;
 			if (next_node <= now)
-				next_node = now + node_interval;
+				next_node = now + c->node_interval;
 		}
 		if (now >= next_maintain) {
-			agent_store_maintain(st);
+			agent_store_maintain(d->st);
 			next_maintain = now + MAINTAIN_MS;
 		}
 		if (wd_ms > 0 && now >= next_wd) {
 			/* A writer stuck in a commit (hung disk) is what the watchdog is for: stop
 			 * vouching for the daemon and let systemd restart it. */
-			int64_t stalled = agent_writer_stalled_ms(w);
+			int64_t stalled = agent_writer_stalled_ms(d->w);
 			if (stalled < wd_ms)
 				mb_notify("WATCHDOG=1");
 			else
@@ -430,10 +473,9 @@ int main(int argc, char **argv)
 				             (long long)stalled);
 			next_wd = now + wd_ms / 2;
 		}
-		if (agent_writer_broken(w)) {
+		if (agent_writer_broken(d->w)) {
 			mb_log_error("the store is unusable: stopping");
-			exit_code = 1;
-			break;
+			return 1;
 		}
 
 		int64_t wait = 1000;
@@ -444,27 +486,51 @@ int main(int argc, char **argv)
 		if (wait < 1)
 			wait = 1;
 		struct timespec ts = {.tv_sec = wait / 1000, .tv_nsec = (wait % 1000) * 1000000};
-		int sig = sigtimedwait(&sigs, NULL, &ts);
+		int sig = sigtimedwait(&d->sigs, NULL, &ts);
 		if (sig == SIGTERM || sig == SIGINT) {
 			mb_log_info("%s: draining and stopping", sig == SIGTERM ? "TERM" : "INT");
-			stop = true;
+			return 0;
 		} else if (sig == SIGHUP) {
-			reload_mapping(mapping_file);
+			reload_mapping(c->mapping_file);
 		}
 	}
+}
 
+/* Draining shutdown: no new batches, the queued ones committed and answered, then the rest
+ * in reverse start-up order. */
+static void stop_all(struct daemon *d)
+{
 	mb_notify("STOPPING=1");
-	agent_rw_stop(rw);
-	agent_ingest_quiesce(in, DRAIN_MS);
-	agent_writer_stop(w);
-	agent_ingest_close(in);
-	agent_qsvc_stop(q);
-	agent_node_close(node);
-	agent_store_close(st);
-	agent_lock_release(lk_query);
-	agent_lock_release(lk_ingest);
+	agent_rw_stop(d->rw);
+	agent_ingest_quiesce(d->in, DRAIN_MS);
+	agent_writer_stop(d->w);
+	agent_ingest_close(d->in);
+	agent_qsvc_stop(d->q);
+	agent_node_close(d->node);
+	agent_store_close(d->st);
+	agent_lock_release(d->lk_query);
+	agent_lock_release(d->lk_ingest);
 	for (int i = 0; i < nseen; i++)
 		free(seen_ids[i]);
+}
+
+int main(int argc, char **argv)
+{
+	static struct config c;
+	static struct daemon d;
+	parse_flags(&c, argc, argv);
+	check_flags(&c);
+	find_identity(&c);
+	check_remote_write(&c.prog, &c.rw_urls, &c.rw_labels, c.rw_kv, c.rw_token, c.rw_interval,
+	                   c.rw_settle, c.rw_timeout);
+	if (!c.rw_res)
+		c.rw_res = c.so.levels[0].res_ms;
+	start(&c, &d);
+	mb_notify("READY=1");
+	mb_log_info("ready: ingest %s, query %s, store %s, retention %s", c.ingest_url,
+	            c.query_url, c.data_dir, c.retention);
+	int exit_code = run(&c, &d);
+	stop_all(&d);
 	mb_log_info("stopped");
 	return exit_code;
 }

@@ -127,6 +127,43 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	api_guard_request_done(h->guard, conn);
 }
 
+/* The answer's headers, from what the route set. */
+static void add_headers(struct MHD_Response *r, const struct api_response *resp, bool gz)
+{
+	if (resp->ctype)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->ctype);
+	if (gz)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
+	if (resp->www_auth)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+		                        "Bearer realm=\"metricsbus\"");
+	if (resp->allow)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+	if (resp->etag)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, resp->etag);
+	if (resp->cache_control)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, resp->cache_control);
+	if (resp->location)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, resp->location);
+}
+
+/* The request counted in the bridge's own metrics, and logged at info. */
+static void record(struct api_http *h, const struct timespec *ts0, const char *url,
+                   const char *method, int status)
+{
+	struct timespec ts1;
+	clock_gettime(CLOCK_MONOTONIC, &ts1);
+	int64_t us = (ts1.tv_sec - ts0->tv_sec) * 1000000 + (ts1.tv_nsec - ts0->tv_nsec) / 1000;
+	api_stats_record(h->srv, status, us);
+	if (mb_log_enabled(MB_LOG_INFO)) {
+		char p[256], m[16];
+		safe_copy(url, p, sizeof p);
+		safe_copy(method, m, sizeof m);
+		mb_log_info("%s %s %d %.1fms", m, p, status, (double)us / 1000.0);
+	}
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
                               const char *method, const char *version, const char *upload,
                               size_t *upload_size, void **con_cls)
@@ -135,7 +172,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	struct api_args args;
 	struct api_response resp;
 	struct arg_ctx ac;
-	struct timespec ts0, ts1;
+	struct timespec ts0;
 	static int seen;
 	(void)version;
 	(void)upload;
@@ -231,34 +268,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	if (!resp.body.len)
 		mb_buf_free(&resp.body);
 headers:
-	if (resp.ctype)
-		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp.ctype);
-	if (gz)
-		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
-	MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
-	if (resp.www_auth)
-		MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-		                        "Bearer realm=\"metricsbus\"");
-	if (resp.allow)
-		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
-	if (resp.etag)
-		MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, resp.etag);
-	if (resp.cache_control)
-		MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, resp.cache_control);
-	if (resp.location)
-		MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, resp.location);
+	add_headers(r, &resp, gz);
 	enum MHD_Result ret = MHD_queue_response(conn, (unsigned)resp.status, r);
 	MHD_destroy_response(r);
 
-	clock_gettime(CLOCK_MONOTONIC, &ts1);
-	int64_t us = (ts1.tv_sec - ts0.tv_sec) * 1000000 + (ts1.tv_nsec - ts0.tv_nsec) / 1000;
-	api_stats_record(h->srv, resp.status, us);
-	if (mb_log_enabled(MB_LOG_INFO)) {
-		char p[256], m[16];
-		safe_copy(url, p, sizeof p);
-		safe_copy(method, m, sizeof m);
-		mb_log_info("%s %s %d %.1fms", m, p, resp.status, (double)us / 1000.0);
-	}
+	record(h, &ts0, url, method, resp.status);
 	return ret;
 }
 

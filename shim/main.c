@@ -176,75 +176,186 @@ static void flush(struct shim *s, bool stop)
 	s->last_flush_wall = wall;
 }
 
-int main(int argc, char **argv)
+/* The flags, as given (main thread). */
+struct opts {
+	const char *agent, *listen, *cid, *tag_styles;
+	struct mb_strlist dimflags, labelflags;
+	int64_t flush_ms, drain_ms;
+	uint64_t backlog;
+	unsigned styles;
+	struct mb_flag flags[16];
+	struct mb_prog prog;
+};
+
+/* The flag table, --help's words and the values checked; exits on a usage error. */
+static void parse_flags(struct opts *o, int argc, char **argv, int *npos)
 {
-	const char *agent = NULL, *listen = "127.0.0.1:0", *cid = NULL, *tag_styles = "all";
-	struct mb_strlist dimflags = {0}, labelflags = {0};
-	int64_t flush_ms = 10000, drain_ms = 2000;
-	uint64_t backlog = 16ull << 20;
-	struct mb_flag flags[] = {
-	    {"agent", MB_FLAG_STR, &agent, "URL",
+	o->listen = "127.0.0.1:0";
+	o->tag_styles = "all";
+	o->flush_ms = 10000;
+	o->drain_ms = 2000;
+	o->backlog = 16ull << 20;
+	const struct mb_flag flags[] = {
+	    {"agent", MB_FLAG_STR, &o->agent, "URL",
 	     "agentd's ingest socket", false},
-	    {"listen", MB_FLAG_STR, &listen, "HOST:PORT|unix:PATH",
+	    {"listen", MB_FLAG_STR, &o->listen, "HOST:PORT|unix:PATH",
 	     "statsd socket (port 0: an ephemeral port)", false},
-	    {"container-id", MB_FLAG_STR, &cid, "ID",
+	    {"container-id", MB_FLAG_STR, &o->cid, "ID",
 	     "container id", false},
-	    {"dimension", MB_FLAG_LIST, &dimflags, "KEY=VALUE",
+	    {"dimension", MB_FLAG_LIST, &o->dimflags, "KEY=VALUE",
 	     "a dimension of the container (repeatable)", false},
-	    {"label", MB_FLAG_LIST, &labelflags, "KEY=VALUE",
+	    {"label", MB_FLAG_LIST, &o->labelflags, "KEY=VALUE",
 	     "a label of the container, in the dimensions' labels (repeatable)", false},
-	    {"flush-interval", MB_FLAG_DURATION, &flush_ms, "DURATION",
+	    {"flush-interval", MB_FLAG_DURATION, &o->flush_ms, "DURATION",
 	     "aggregation interval", false},
-	    {"backlog", MB_FLAG_SIZE, &backlog, "SIZE",
+	    {"backlog", MB_FLAG_SIZE, &o->backlog, "SIZE",
 	     "encoded batches held while agentd is away", false},
-	    {"drain-timeout", MB_FLAG_DURATION, &drain_ms, "DURATION",
+	    {"drain-timeout", MB_FLAG_DURATION, &o->drain_ms, "DURATION",
 	     "wait at exit for agentd to acknowledge", false},
-	    {"tag-styles", MB_FLAG_STR, &tag_styles, "LIST",
+	    {"tag-styles", MB_FLAG_STR, &o->tag_styles, "LIST",
 	     "tag styles read: all (default), none, or a comma list of dogstatsd, influxdb, "
 	     "librato, signalfx",
 	     false},
 	};
-	struct mb_prog prog = {
+	_Static_assert(sizeof flags <= sizeof o->flags, "opts.flags holds the table");
+	memcpy(o->flags, flags, sizeof flags);
+	static const char *const doc_defaults[] = {
+	    "agent", "ipc://RUNDIR/ingest.sock", "container-id",
+	    "the Mesos ContainerID, Kubernetes HOSTNAME, else generated", NULL};
+	o->prog = (struct mb_prog){
 	    .name = "metricsbus-shim",
 	    .component = "shim",
 	    .synopsis = "[FLAGS] [--] [COMMAND [ARG...]]",
-	    .doc_defaults = (const char *const[]){"agent", "ipc://RUNDIR/ingest.sock", "container-id",
-	                                          "the Mesos ContainerID, Kubernetes HOSTNAME, "
-	                                          "else generated", NULL},
+	    .doc_defaults = doc_defaults,
 	    .about = "Container entrypoint: serves statsd for COMMAND (STATSD_UDP_HOST and "
 	             "STATSD_UDP_PORT are set for it), aggregates, and pushes batches to "
 	             "metricsbus-agentd; forwards signals, reaps zombies and exits with "
 	             "COMMAND's status. Without COMMAND: a statsd endpoint until TERM/INT.",
-	    .flags = flags,
+	    .flags = o->flags,
 	    .nflags = (int)(sizeof flags / sizeof flags[0]),
 	    .stop_at_positional = true,
 	};
+	mb_flags_parse(&o->prog, argc, argv, npos);
+	if (o->flush_ms < 1 || o->flush_ms > 86400000)
+		mb_usage_error(&o->prog, "--flush-interval must be between 1ms and 1d");
+	if (o->drain_ms < 0)
+		mb_usage_error(&o->prog, "--drain-timeout must not be negative");
+	if (shim_tag_styles_parse(o->tag_styles, &o->styles) != 0)
+		mb_usage_error(&o->prog,
+		               "--tag-styles: want all, none, or a comma list of dogstatsd, "
+		               "influxdb, librato, signalfx; got \"%s\"",
+		               o->tag_styles);
+}
+
+/* The signals read from sfd: SIGCHLD reaps (the command's end is ours), the others go to the
+ * command, or without one TERM and INT stop. True once it is time to stop. */
+static bool read_signals(struct shim *s, int sfd, int *exit_code)
+{
+	bool done = false;
+	struct signalfd_siginfo si;
+	while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
+		int sig = (int)si.ssi_signo;
+		if (sig == SIGCHLD) {
+			bool cd = false;
+			shim_init_reap(s->child, &cd, exit_code);
+			if (cd) {
+				s->child_alive = false;
+				done = true;
+				mb_log_debug("command exited: status %d", *exit_code);
+			}
+		} else if (s->child_alive) {
+			mb_log_debug("forwarding signal %d", sig);
+			kill(s->child, sig);
+		} else if (s->child == 0 && (sig == SIGTERM || sig == SIGINT)) {
+			done = true;
+		}
+	}
+	return done;
+}
+
+/* The main loop: statsd datagrams, signals and flushes, until the command ends (or, without
+ * one, TERM or INT). */
+static void serve(struct shim *s, int sfd, int *exit_code)
+{
+	s->last_flush_wall = mb_now_ms();
+	int64_t next = mb_mono_ms() + s->flush_ms;
+	bool done = false, pause = false;
+	while (!done) {
+		/* After a partial batch the statsd socket sits out one short wait (signals still
+		 * wake it at once): at a steady rate one wakeup then reads a millisecond of
+		 * datagrams instead of each one alone, which was a quarter of the CPU. */
+		struct pollfd fds[2] = {{pause ? -1 : shim_recv_fd(s->rx), POLLIN, 0},
+		                        {sfd, POLLIN, 0}};
+		int64_t wait = next - mb_mono_ms();
+		if (wait < 0)
+			wait = 0;
+		if (pause && wait > SHIM_COALESCE_MS)
+			wait = SHIM_COALESCE_MS;
+		struct timespec ts = {wait / 1000, (wait % 1000) * 1000000};
+		if (ppoll(fds, 2, &ts, NULL) < 0 && errno != EINTR)
+			mb_fatal("ppoll");
+		if (pause || fds[0].revents) {
+			/* Back to polling the socket once a read finds it empty, a full batch, or
+			 * too little to be worth waiting for. */
+			pause = shim_recv_drain(s->rx, s->agg, mb_mono_ms()) > 0 &&
+			        shim_recv_coalesce(s->rx, pause);
+		}
+		if (fds[1].revents && read_signals(s, sfd, exit_code))
+			done = true;
+		int64_t now = mb_mono_ms();
+		if (now >= next) {
+			flush(s, false);
+			next += s->flush_ms;
+			if (next <= now)
+				next = now + s->flush_ms;
+		}
+	}
+}
+
+/* The last interval flushed and delivered (within drain_ms), then everything closed. */
+static void finish(struct shim *s, int sfd, int64_t drain_ms)
+{
+	/* Everything queued on the socket belongs to this last interval; bounded in time in
+	 * case some other process keeps sending. */
+	int64_t until = mb_mono_ms() + 3000;
+	while (shim_recv_drain(s->rx, s->agg, mb_mono_ms()) > 0) {
+		if (mb_mono_ms() >= until) {
+			mb_log_warnx("still receiving statsd after 3s of the final drain: the rest "
+			             "is not read");
+			break;
+		}
+	}
+	flush(s, true);
+	if (shim_deliver_drain(s->dlv, drain_ms) != 0)
+		mb_log_warnx("exiting with %zu batches not acknowledged by agentd",
+		             shim_deliver_pending(s->dlv));
+	shim_deliver_stop(s->dlv);
+	shim_flush_free(&s->fl);
+	shim_agg_free(s->agg);
+	shim_recv_close(s->rx);
+	close(sfd);
+}
+
+int main(int argc, char **argv)
+{
+	static struct opts o;
 	int npos = 0, rv;
 	char err[512], host[256], url[512];
 
-	mb_flags_parse(&prog, argc, argv, &npos);
-	if (flush_ms < 1 || flush_ms > 86400000)
-		mb_usage_error(&prog, "--flush-interval must be between 1ms and 1d");
-	if (drain_ms < 0)
-		mb_usage_error(&prog, "--drain-timeout must not be negative");
-	unsigned styles;
-	if (shim_tag_styles_parse(tag_styles, &styles) != 0)
-		mb_usage_error(&prog,
-		               "--tag-styles: want all, none, or a comma list of dogstatsd, "
-		               "influxdb, librato, signalfx; got \"%s\"",
-		               tag_styles);
+	parse_flags(&o, argc, argv, &npos);
+	const char *agent = o.agent;
 	/* A shim runs in every container: nng's thread pools small, whatever the host's CPUs. */
 	mb_nng_small();
 
 	static struct shim s;
-	s.flush_ms = flush_ms;
+	s.flush_ms = o.flush_ms;
 	if (getrandom(&s.inst, sizeof s.inst, 0) != (ssize_t)sizeof s.inst)
 		s.inst = (uint64_t)mb_now_ms() ^ ((uint64_t)getpid() << 32);
 	if (s.inst == 0)
 		s.inst = 1;
-	if (shim_identity_init(&s.id, cid, &dimflags, &labelflags, npos ? argv[0] : NULL, s.inst, err,
-	                       sizeof err) != 0)
-		mb_usage_error(&prog, "%s", err);
+	if (shim_identity_init(&s.id, o.cid, &o.dimflags, &o.labelflags, npos ? argv[0] : NULL,
+	                       s.inst, err, sizeof err) != 0)
+		mb_usage_error(&o.prog, "%s", err);
 
 	/* nng may only start after the fork, so its URL is checked by hand before. */
 	if (!agent) {
@@ -253,16 +364,16 @@ int main(int argc, char **argv)
 		agent = url;
 	}
 	if (!url_ok(agent))
-		mb_usage_error(&prog,
+		mb_usage_error(&o.prog,
 		               "--agent: want an nng URL (ipc://PATH, tcp://HOST:PORT), got \"%s\"",
 		               agent);
 
 	/* 1. The statsd socket first: datagrams queue in the kernel from here on. */
 	struct shim_recv *rx;
 	int port = 0;
-	if ((rv = shim_recv_open(listen, &rx, host, sizeof host, &port, err, sizeof err)) != 0) {
+	if ((rv = shim_recv_open(o.listen, &rx, host, sizeof host, &port, err, sizeof err)) != 0) {
 		if (rv == MB_EINVAL)
-			mb_usage_error(&prog, "%s", err);
+			mb_usage_error(&o.prog, "%s", err);
 		mb_fatalx("%s", err);
 	}
 	/* 2. Signals blocked before any thread exists. */
@@ -296,14 +407,14 @@ int main(int argc, char **argv)
 
 	/* 4. nng. A failure here must not leave the command running without its init. */
 	if ((rv = shim_agg_new(&s.agg)) != 0 ||
-	    (rv = shim_deliver_start(agent, backlog, ACK_TIMEOUT_MS, &s.dlv)) != 0) {
+	    (rv = shim_deliver_start(agent, o.backlog, ACK_TIMEOUT_MS, &s.dlv)) != 0) {
 		if (s.child_alive) {
 			kill(s.child, SIGTERM);
 			waitpid(s.child, NULL, 0);
 		}
 		mb_fatalx("cannot start delivery to %s: %s", agent, mb_strerror(rv));
 	}
-	shim_agg_set_styles(s.agg, styles);
+	shim_agg_set_styles(s.agg, o.styles);
 	if (shim_recv_unix_path(rx))
 		mb_log_info("statsd on unix:%s, container %s, agent %s", shim_recv_unix_path(rx),
 		            s.id.cid, agent);
@@ -312,76 +423,7 @@ int main(int argc, char **argv)
 		            strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "", port,
 		            s.id.cid, agent);
 
-	s.last_flush_wall = mb_now_ms();
-	int64_t next = mb_mono_ms() + flush_ms;
-	bool done = false, pause = false;
-	while (!done) {
-		/* After a partial batch the statsd socket sits out one short wait (signals still
-		 * wake it at once): at a steady rate one wakeup then reads a millisecond of
-		 * datagrams instead of each one alone, which was a quarter of the CPU. */
-		struct pollfd fds[2] = {{pause ? -1 : shim_recv_fd(rx), POLLIN, 0}, {sfd, POLLIN, 0}};
-		int64_t wait = next - mb_mono_ms();
-		if (wait < 0)
-			wait = 0;
-		if (pause && wait > SHIM_COALESCE_MS)
-			wait = SHIM_COALESCE_MS;
-		struct timespec ts = {wait / 1000, (wait % 1000) * 1000000};
-		if (ppoll(fds, 2, &ts, NULL) < 0 && errno != EINTR)
-			mb_fatal("ppoll");
-		if (pause || fds[0].revents) {
-			/* Back to polling the socket once a read finds it empty, a full batch, or
-			 * too little to be worth waiting for. */
-			pause = shim_recv_drain(rx, s.agg, mb_mono_ms()) > 0 &&
-			        shim_recv_coalesce(rx, pause);
-		}
-		if (fds[1].revents) {
-			struct signalfd_siginfo si;
-			while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
-				int sig = (int)si.ssi_signo;
-				if (sig == SIGCHLD) {
-					bool cd = false;
-					shim_init_reap(s.child, &cd, &exit_code);
-					if (cd) {
-						s.child_alive = false;
-						done = true;
-						mb_log_debug("command exited: status %d",
-						             exit_code);
-					}
-				} else if (s.child_alive) {
-					mb_log_debug("forwarding signal %d", sig);
-					kill(s.child, sig);
-				} else if (s.child == 0 && (sig == SIGTERM || sig == SIGINT)) {
-					done = true;
-				}
-			}
-		}
-		int64_t now = mb_mono_ms();
-		if (now >= next) {
-			flush(&s, false);
-			next += flush_ms;
-			if (next <= now)
-				next = now + flush_ms;
-		}
-	}
-
-	/* Everything queued on the socket belongs to this last interval; bounded in time in
-	 * case some other process keeps sending. */
-	int64_t until = mb_mono_ms() + 3000;
-	while (shim_recv_drain(rx, s.agg, mb_mono_ms()) > 0) {
-		if (mb_mono_ms() >= until) {
-			mb_log_warnx("still receiving statsd after 3s of the final drain: the rest "
-			             "is not read");
-			break;
-		}
-	}
-	flush(&s, true);
-	if (shim_deliver_drain(s.dlv, drain_ms) != 0)
-		mb_log_warnx("exiting with %zu batches not acknowledged by agentd",
-		             shim_deliver_pending(s.dlv));
-	shim_deliver_stop(s.dlv);
-	shim_flush_free(&s.fl);
-	shim_agg_free(s.agg);
-	shim_recv_close(rx);
-	close(sfd);
+	serve(&s, sfd, &exit_code);
+	finish(&s, sfd, o.drain_ms);
 	return exit_code;
 }
