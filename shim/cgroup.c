@@ -290,5 +290,6 @@ int shim_resources_read(struct shim_res *res, pid_t child)
 	else
 		from_proc(res, getpid());
 	shim_resources_limits(res);
+	shim_resources_disk(res, mb_mono_ms());
 	return 0;
 }

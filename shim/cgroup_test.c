@@ -1,9 +1,11 @@
 /* cgroup_test.c: the mapping from cgroup v2 files to DC/OS resource names, on a directory
- * laid out like a container's cgroup, and the /proc fallback on a live process. */
+ * laid out like a container's cgroup, the /proc fallback on a live process, and the
+ * sandbox's disk use (disk.c). */
 #include "../tests/unit/mbtest.h"
 #include "shim.h"
 
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void put_file(const char *dir, const char *name, const char *text)
@@ -157,4 +159,39 @@ MB_TEST(resources_of_a_live_process)
 	CHECK(get(&r, "threads") >= 1);
 	for (int i = 0; i < r.n; i++)
 		CHECK(isfinite(r.vals[i]) && r.vals[i] >= 0);
+}
+
+/* disk.used: the blocks of every entry under the sandbox (as du), measured again only after
+ * SHIM_DISK_INTERVAL_MS. */
+MB_TEST(disk_used_is_the_sandbox_blocks)
+{
+	const char *d = mbt_tmpdir();
+	char sub[1100], path[1200];
+	snprintf(sub, sizeof sub, "%s/sub", d);
+	CHECK(mkdir(sub, 0700) == 0);
+	snprintf(path, sizeof path, "%s/data", sub);
+	FILE *f = fopen(path, "w");
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	static char block[65536];
+	memset(block, 'x', sizeof block);
+	for (int i = 0; i < 16; i++)
+		fwrite(block, 1, sizeof block, f);
+	fclose(f);
+	struct stat a, b, c;
+	CHECK(stat(d, &a) == 0 && stat(sub, &b) == 0 && stat(path, &c) == 0);
+	double want = (double)(a.st_blocks + b.st_blocks + c.st_blocks) * 512;
+	struct shim_disk dk = {0};
+	double v = -1;
+	CHECK_EQ_INT(shim_disk_used(&dk, d, 1000, &v), 0);
+	CHECK(v == want && v >= 1048576);
+	/* within the interval: the last figure, not a new walk */
+	CHECK(unlink(path) == 0);
+	CHECK_EQ_INT(shim_disk_used(&dk, d, 1000 + SHIM_DISK_INTERVAL_MS - 1, &v), 0);
+	CHECK(v == want);
+	CHECK_EQ_INT(shim_disk_used(&dk, d, 1000 + SHIM_DISK_INTERVAL_MS, &v), 0);
+	CHECK(v < want);
+	CHECK(shim_disk_used(&dk, "/nonexistent/sandbox", 1 << 30, &v) != 0);
+	CHECK(shim_disk_used(&dk, "", 0, &v) != 0);
 }

@@ -175,10 +175,23 @@ int shim_mesos_from_name(const char *name, struct shim_mesos *m);
 /* Appends the container's resource metrics (MB_RESOURCE records) to f; names and values
  * point into res, valid until the next call. child is the command's pid (0 when none): its
  * /proc is the fallback when no cgroup v2 files are readable. */
+/* disk.c: the sandbox's disk use, measured at most every SHIM_DISK_INTERVAL_MS (a walk of
+ * the directory: st_blocks of every entry, one file system, symlinks not followed). A tree of
+ * more than SHIM_DISK_MAX_ENTRIES is not measured (MB_ETOOBIG, then MB_EINVAL for good). */
+#define SHIM_DISK_INTERVAL_MS 15000
+#define SHIM_DISK_MAX_ENTRIES 200000
+struct shim_disk {
+	int64_t next_ms;
+	double used;
+	bool have, gave_up;
+};
+int shim_disk_used(struct shim_disk *d, const char *dir, int64_t now_ms, double *out);
+
 struct shim_res {
 	int n;
 	char names[32][48];
 	double vals[32];
+	struct shim_disk disk; /* kept across calls */
 };
 int shim_resources_read(struct shim_res *res, pid_t child);
 /* The cgroup v2 files of dir (appends to res); for tests. */
@@ -189,6 +202,8 @@ void shim_resources_from_cgroup_v1(struct shim_res *res, const char *cpuacct, co
 /* Limits cgroups did not give, from MARATHON_APP_RESOURCE_CPUS/MEM/DISK (else cpus.limit is
  * the online CPUs). */
 void shim_resources_limits(struct shim_res *res);
+/* disk.used of the sandbox (MESOS_SANDBOX, else MESOS_DIRECTORY), when there is one. */
+void shim_resources_disk(struct shim_res *res, int64_t now_ms);
 /* Helpers of both cgroup readers: one value into res (dropped when res is full); a whole
  * small file dir/name into buf (NUL-terminated; its length, or -1); the value of key in
  * "key value" lines (-1 when absent). */

@@ -124,10 +124,13 @@ def re_register(work, new):
     os.replace(tmp, os.path.join(meta, "latest"))
 
 
-def task1_env(work):
-    """TASK1's environment under the Mesos containerizer (its sandbox made)."""
+def task1_env(work, fill=0):
+    """TASK1's environment under the Mesos containerizer (its sandbox made, with a file of
+    fill bytes in it)."""
     sb = sandbox(work, TASK1, CID1)
     os.makedirs(sb)
+    with open(os.path.join(sb, "stdout"), "wb") as f:
+        f.write(b"x" * fill)
     return {"MESOS_DIRECTORY": sb, "MESOS_SANDBOX": sb, "MESOS_SLAVE_ID": AGENT,
             "MESOS_FRAMEWORK_ID": FW, "MESOS_EXECUTOR_ID": TASK1, "MESOS_TASK_ID": TASK1}
 
@@ -151,7 +154,7 @@ class DropIn(mb.StackTest):
 
         # Mesos containerizer: the executor environment, Marathon's variables
         self.shim1 = self.shim(dict(
-            task1_env(self.work), MARATHON_APP_ID="/apiserver",
+            task1_env(self.work, fill=1 << 20), MARATHON_APP_ID="/apiserver",
             MARATHON_APP_LABEL_HAPROXY_GROUP="external", MARATHON_APP_LABEL_HOST="web-host",
             MARATHON_APP_RESOURCE_CPUS="0.5", MARATHON_APP_RESOURCE_MEM="128.0",
             MARATHON_APP_RESOURCE_DISK="64.0"), ["--label", "team=core"])
@@ -263,23 +266,24 @@ class DropIn(mb.StackTest):
     def test_task_summary_reads_the_cpu_and_memory_names(self):
         # what both CLIs' task summaries read (dcos-core-cli pkg/cmd/task/task_metrics_summary.go
         # and python metrics.py): DC/OS 1.12+'s names, the bridge's default. The Go one keeps
-        # every datapoint of SUMMARY it finds; disk.used_bytes is not sent (docs/api.md)
+        # every datapoint of SUMMARY it finds (cpus.throttled_time_secs only where the cgroup
+        # has cpu.stat's throttling counters)
         pts = json.loads(self.ok("go", "task", "metrics", "summary", "--json", TASK1))
         names = {d["name"] for d in pts}
         self.assertLessEqual(names, SUMMARY_112)
-        self.assertLessEqual(SUMMARY_112 - {"disk.used_bytes", "cpus.throttled_time_secs"},
-                             names)
-        lim = [d["value"] for d in pts if d["name"] == "disk.limit_bytes"]
-        self.assertEqual(lim, [64 * 1048576])  # MARATHON_APP_RESOURCE_DISK
+        self.assertLessEqual(SUMMARY_112 - {"cpus.throttled_time_secs"}, names)
+        val = {d["name"]: d["value"] for d in pts}
+        self.assertEqual(val["disk.limit_bytes"], 64 * 1048576)  # MARATHON_APP_RESOURCE_DISK
+        self.assertGreaterEqual(val["disk.used_bytes"], 1 << 20)  # the sandbox's du
         table = self.ok("go", "task", "metrics", "summary", TASK1)
         self.assertNotIn("(N/A)  ", table.splitlines()[1][:20])  # the CPU column has a value
         # its MEM column reads mem.file_bytes (the page cache), also a 1.12 name
         st, body = self.stack.http_json(f"/v0/containers/{CID1}")
         self.assertIn("mem.file_bytes", {d["name"] for d in body["datapoints"]})
-        # the current Python CLI: user time, memory, disk used (null: not sent)
+        # the current Python CLI: user time, memory, disk used
         pts = json.loads(self.ok("py", "task", "metrics", "summary", "--json", TASK1))
         self.assertEqual([p and p["name"] for p in pts],
-                         ["cpus.user_time_secs", "mem.total_bytes", None])
+                         ["cpus.user_time_secs", "mem.total_bytes", "disk.used_bytes"])
         self.assertEqual(pts[0]["unit"], "")
         table = self.ok("py", "task", "metrics", "summary", TASK1)
         self.assertNotIn("0.00 (0.00%)", table.splitlines()[1][:14])
