@@ -37,6 +37,28 @@ int mb_dec_fail(struct mb_dec *d, int rv, const char *pfx, const char *field, co
 int mb_unpack(const void *p, size_t n, size_t max, msgpack_unpacked *u, char *err,
               size_t errlen);
 int mb_prescan(const uint8_t *p, size_t n, size_t max, char *err, size_t errlen);
+/* mb_unpack for a reply of thousands of elements: the top map's array values longer than
+ * lazy_min are left unbuilt (an EXT object of type MB_EXT_LAZY, which no message carries:
+ * the pre-scan refuses ext types), to be read one element at a time with mb_rd_elems. An
+ * export of 100,000 series is then never a tree of 2.5 million objects. */
+#define MB_EXT_LAZY (-128)
+int mb_unpack_top(const void *p, size_t n, size_t max, uint32_t lazy_min, msgpack_unpacked *u,
+                  char *err, size_t errlen);
+/* The elements of an array, built or lazy: mb_rd_elems checks it as mb_rd_array does, then
+ * mb_elems_next gives each element in turn (a lazy one valid until the next call), NULL
+ * after the last or when out of memory (e->i < e->n then); mb_elems_done releases it. */
+struct mb_elems {
+	const msgpack_object *built;
+	const uint8_t *p;
+	size_t pos;
+	uint32_t n, i;
+	msgpack_zone *z;
+	msgpack_object cur;
+};
+int mb_rd_elems(struct mb_dec *d, const msgpack_object *o, const char *pfx, const char *field,
+                uint32_t min, uint32_t max, struct mb_elems *e);
+const msgpack_object *mb_elems_next(struct mb_elems *e);
+void mb_elems_done(struct mb_elems *e);
 
 /* Validity of raw bytes; NULL when valid, else a short reason. */
 const char *mb_bad_name(const char *s, size_t n, size_t max);

@@ -435,135 +435,170 @@ fail:
 	return rv;
 }
 
+/* The top-level arrays below are read one element at a time (mb_unpack_top, mb_rd_elems):
+ * each reader opens them, fails through "out", and releases them there. */
+#define NEXT(it, el, field)                                                                  \
+	if ((el = mb_elems_next(&it)) == NULL) {                                             \
+		rv = mb_dec_fail(d, MB_ENOMEM, "", field, "out of memory");                  \
+		goto out;                                                                    \
+	}
+
 static int rd_points(struct mb_dec *d, const msgpack_object *o, struct mb_reply *r)
 {
-	const msgpack_object *it, *e;
-	uint32_t n, k;
+	struct mb_elems it;
+	const msgpack_object *el, *e;
+	uint32_t k;
 	const char *pfx;
 	int rv;
-	if ((rv = mb_rd_array(d, o, "", "pts", 0, UINT32_MAX, &it, &n)) != 0)
+	if ((rv = mb_rd_elems(d, o, "", "pts", 0, UINT32_MAX, &it)) != 0)
 		return rv;
-	if (n && !(r->points = mb_arena_alloc(d->arena, n * sizeof *r->points)))
-		return mb_dec_fail(d, MB_ENOMEM, "", "pts", "out of memory");
-	for (uint32_t i = 0; i < n; i++) {
+	if (it.n && !(r->points = mb_arena_alloc(d->arena, it.n * sizeof *r->points))) {
+		rv = mb_dec_fail(d, MB_ENOMEM, "", "pts", "out of memory");
+		goto out;
+	}
+	for (uint32_t i = 0; i < it.n; i++) {
 		struct mb_point *p = &r->points[i];
+		NEXT(it, el, "pts");
 		d->idx = i;
 		pfx = "pts[#]";
-		if ((rv = mb_rd_array(d, &it[i], pfx, "", 5, 5, &e, &k)) != 0)
-			return rv;
+		if ((rv = mb_rd_array(d, el, pfx, "", 5, 5, &e, &k)) != 0)
+			goto out;
 		pfx = "pts[#].";
 		if ((rv = mb_rd_name(d, &e[0], pfx, "name", MAX_POINT_NAME, &p->name)) != 0 ||
 		    (rv = mb_rd_f64(d, &e[1], pfx, "value", &p->value)) != 0 ||
 		    (rv = mb_rd_text(d, &e[2], pfx, "unit", 0, MAX_UNIT, &p->unit)) != 0 ||
 		    (rv = mb_rd_i64(d, &e[3], pfx, "t", INT64_MIN, INT64_MAX, &p->time_ms)) != 0 ||
 		    (rv = mb_rd_tags(d, &e[4], pfx, "tags", &p->ntags, &p->tags)) != 0)
-			return rv;
+			goto out;
 	}
-	r->npoints = n;
-	return 0;
+	r->npoints = it.n;
+out:
+	mb_elems_done(&it);
+	return rv;
 }
 
 static int rd_range(struct mb_dec *d, const msgpack_object *o, struct mb_reply *r)
 {
-	const msgpack_object *it, *e;
-	uint32_t n, k;
+	struct mb_elems it;
+	const msgpack_object *el, *e;
+	uint32_t k;
 	const char *pfx;
 	int rv;
-	if ((rv = mb_rd_array(d, o, "", "pts", 0, MB_MAX_RANGE_POINTS, &it, &n)) != 0)
+	if ((rv = mb_rd_elems(d, o, "", "pts", 0, MB_MAX_RANGE_POINTS, &it)) != 0)
 		return rv;
-	if (n && (!(r->range_t = mb_arena_alloc(d->arena, n * sizeof *r->range_t)) ||
-	          !(r->range_v = mb_arena_alloc(d->arena, n * sizeof *r->range_v))))
-		return mb_dec_fail(d, MB_ENOMEM, "", "pts", "out of memory");
-	for (uint32_t i = 0; i < n; i++) {
+	if (it.n && (!(r->range_t = mb_arena_alloc(d->arena, it.n * sizeof *r->range_t)) ||
+	             !(r->range_v = mb_arena_alloc(d->arena, it.n * sizeof *r->range_v)))) {
+		rv = mb_dec_fail(d, MB_ENOMEM, "", "pts", "out of memory");
+		goto out;
+	}
+	for (uint32_t i = 0; i < it.n; i++) {
+		NEXT(it, el, "pts");
 		d->idx = i;
 		pfx = "pts[#]";
-		if ((rv = mb_rd_array(d, &it[i], pfx, "", 2, 2, &e, &k)) != 0)
-			return rv;
+		if ((rv = mb_rd_array(d, el, pfx, "", 2, 2, &e, &k)) != 0)
+			goto out;
 		pfx = "pts[#].";
 		if ((rv = mb_rd_i64(d, &e[0], pfx, "t", INT64_MIN, INT64_MAX, &r->range_t[i])) != 0)
-			return rv;
+			goto out;
 		if (e[1].type == MSGPACK_OBJECT_NIL)
 			r->range_v[i] = NAN;
 		else if ((rv = mb_rd_f64(d, &e[1], pfx, "value", &r->range_v[i])) != 0)
-			return rv;
+			goto out;
 	}
-	r->nrange = n;
-	return 0;
+	r->nrange = it.n;
+out:
+	mb_elems_done(&it);
+	return rv;
 }
 
 static int rd_ids(struct mb_dec *d, const msgpack_object *o, struct mb_reply *r)
 {
-	const msgpack_object *it;
-	uint32_t n;
-	const char *pfx;
+	struct mb_elems it;
+	const msgpack_object *el;
 	int rv;
 	bool ping = r->op == MB_OP_PING;
-	if ((rv = mb_rd_array(d, o, "", "ids", ping ? 2 : 0, ping ? MB_MAX_NODE_IDS : UINT32_MAX,
-	                      &it, &n)) != 0)
+	if ((rv = mb_rd_elems(d, o, "", "ids", ping ? 2 : 0, ping ? MB_MAX_NODE_IDS : UINT32_MAX,
+	                      &it)) != 0)
 		return rv;
-	if (n && !(r->ids = mb_arena_alloc(d->arena, n * sizeof *r->ids)))
-		return mb_dec_fail(d, MB_ENOMEM, "", "ids", "out of memory");
-	for (uint32_t i = 0; i < n; i++) {
-		d->idx = i;
-		pfx = "ids[#]";
-		if ((rv = mb_rd_name(d, &it[i], pfx, "", MB_MAX_NAME, &r->ids[i])) != 0)
-			return rv;
+	if (it.n && !(r->ids = mb_arena_alloc(d->arena, it.n * sizeof *r->ids))) {
+		rv = mb_dec_fail(d, MB_ENOMEM, "", "ids", "out of memory");
+		goto out;
 	}
-	r->nids = n;
-	return 0;
+	for (uint32_t i = 0; i < it.n; i++) {
+		NEXT(it, el, "ids");
+		d->idx = i;
+		if ((rv = mb_rd_name(d, el, "ids[#]", "", MB_MAX_NAME, &r->ids[i])) != 0)
+			goto out;
+	}
+	r->nids = it.n;
+out:
+	mb_elems_done(&it);
+	return rv;
 }
 
 static int rd_series(struct mb_dec *d, const msgpack_object *o, struct mb_reply *r)
 {
-	const msgpack_object *it, *e;
-	uint32_t n, k;
+	struct mb_elems it;
+	const msgpack_object *el, *e;
+	uint32_t k;
 	uint64_t kind;
 	const char *pfx;
 	int rv;
-	if ((rv = mb_rd_array(d, o, "", "series", 0, UINT32_MAX, &it, &n)) != 0)
+	if ((rv = mb_rd_elems(d, o, "", "series", 0, UINT32_MAX, &it)) != 0)
 		return rv;
-	if (n && !(r->series = mb_arena_alloc(d->arena, n * sizeof *r->series)))
-		return mb_dec_fail(d, MB_ENOMEM, "", "series", "out of memory");
-	for (uint32_t i = 0; i < n; i++) {
+	if (it.n && !(r->series = mb_arena_alloc(d->arena, it.n * sizeof *r->series))) {
+		rv = mb_dec_fail(d, MB_ENOMEM, "", "series", "out of memory");
+		goto out;
+	}
+	for (uint32_t i = 0; i < it.n; i++) {
 		struct mb_series_info *s = &r->series[i];
+		NEXT(it, el, "series");
 		d->idx = i;
 		pfx = "series[#]";
-		if ((rv = mb_rd_array(d, &it[i], pfx, "", 4, 4, &e, &k)) != 0)
-			return rv;
+		if ((rv = mb_rd_array(d, el, pfx, "", 4, 4, &e, &k)) != 0)
+			goto out;
 		pfx = "series[#].";
 		if ((rv = mb_rd_name(d, &e[0], pfx, "name", MB_MAX_NAME, &s->name)) != 0 ||
 		    (rv = mb_rd_u64(d, &e[1], pfx, "kind", MB_NKINDS - 1, &kind)) != 0 ||
 		    (rv = mb_rd_tags(d, &e[2], pfx, "tags", &s->ntags, &s->tags)) != 0 ||
 		    (rv = mb_rd_i64(d, &e[3], pfx, "last", INT64_MIN, INT64_MAX, &s->last_ms)) != 0)
-			return rv;
+			goto out;
 		s->kind = (uint8_t)kind;
 	}
-	r->nseries = n;
-	return 0;
+	r->nseries = it.n;
+out:
+	mb_elems_done(&it);
+	return rv;
 }
 
 static int rd_srcs(struct mb_dec *d, const msgpack_object *o, struct mb_reply *r)
 {
-	const msgpack_object *it, *e;
-	uint32_t n, k;
+	struct mb_elems it;
+	const msgpack_object *el, *e;
+	uint32_t k;
 	const char *pfx;
 	int rv;
-	if ((rv = mb_rd_array(d, o, "", "srcs", 0, UINT32_MAX, &it, &n)) != 0)
+	if ((rv = mb_rd_elems(d, o, "", "srcs", 0, UINT32_MAX, &it)) != 0)
 		return rv;
-	if (n && !(r->srcs = mb_arena_alloc(d->arena, n * sizeof *r->srcs)))
-		return mb_dec_fail(d, MB_ENOMEM, "", "srcs", "out of memory");
-	for (uint32_t i = 0; i < n; i++) {
+	if (it.n && !(r->srcs = mb_arena_alloc(d->arena, it.n * sizeof *r->srcs))) {
+		rv = mb_dec_fail(d, MB_ENOMEM, "", "srcs", "out of memory");
+		goto out;
+	}
+	for (uint32_t i = 0; i < it.n; i++) {
+		NEXT(it, el, "srcs");
 		d->idx = i;
 		pfx = "srcs[#]";
-		if ((rv = mb_rd_array(d, &it[i], pfx, "", 2, 2, &e, &k)) != 0)
-			return rv;
+		if ((rv = mb_rd_array(d, el, pfx, "", 2, 2, &e, &k)) != 0)
+			goto out;
 		pfx = "srcs[#].";
 		if ((rv = mb_rd_name(d, &e[0], pfx, "src", MB_MAX_NAME, &r->srcs[i].source)) != 0 ||
 		    (rv = mb_rd_dims(d, &e[1], pfx, "dims", &r->srcs[i].ndims, &r->srcs[i].dims)) != 0)
-			return rv;
+			goto out;
 	}
-	r->nsrcs = n;
-	return 0;
+	r->nsrcs = it.n;
+out:
+	mb_elems_done(&it);
+	return rv;
 }
 
 static void free_items(struct mb_export_item *it, uint32_t n)
@@ -573,64 +608,78 @@ static void free_items(struct mb_export_item *it, uint32_t n)
 			mb_sketch_free(it[i].running);
 }
 
-static int rd_items(struct mb_dec *d, const msgpack_object *o, struct mb_reply *r)
+/* One export item's fields (e: its 12 elements). */
+static int rd_item(struct mb_dec *d, const msgpack_object *e, const struct mb_reply *r,
+                   struct mb_export_item *m)
 {
-	const msgpack_object *it, *e, *q;
-	uint32_t n, k;
+	const char *pfx = "series[#].";
+	const msgpack_object *q;
+	uint32_t k;
 	uint64_t x;
-	const char *pfx;
 	int rv;
-	if ((rv = mb_rd_array(d, o, "", "series", 0, UINT32_MAX, &it, &n)) != 0)
+	if ((rv = mb_rd_u64(d, &e[0], pfx, "src", UINT32_MAX, &x)) != 0)
 		return rv;
-	if (n && !(r->items = mb_arena_alloc(d->arena, n * sizeof *r->items)))
-		return mb_dec_fail(d, MB_ENOMEM, "", "series", "out of memory");
-	/* counted as we go, so that a failure frees exactly the sketches made so far */
-	r->nitems = 0;
-	for (uint32_t i = 0; i < n; i++) {
-		struct mb_export_item *m = &r->items[i];
-		r->nitems = i + 1;
-		d->idx = i;
-		pfx = "series[#]";
-		if ((rv = mb_rd_array(d, &it[i], pfx, "", 12, 12, &e, &k)) != 0)
+	if (x >= r->nsrcs)
+		return mb_dec_fail(d, MB_EINVAL, pfx, "src", "not an index into srcs");
+	m->src = (uint32_t)x;
+	if ((rv = mb_rd_name(d, &e[1], pfx, "name", MB_MAX_NAME, &m->name)) != 0 ||
+	    (rv = mb_rd_u64(d, &e[2], pfx, "kind", MB_NKINDS - 1, &x)) != 0)
+		return rv;
+	m->kind = (uint8_t)x;
+	if ((rv = mb_rd_text(d, &e[3], pfx, "unit", 0, MAX_UNIT, &m->unit)) != 0 ||
+	    (rv = mb_rd_tags(d, &e[4], pfx, "tags", &m->ntags, &m->tags)) != 0 ||
+	    (rv = mb_rd_i64(d, &e[5], pfx, "t", INT64_MIN, INT64_MAX, &m->time_ms)) != 0 ||
+	    (rv = mb_rd_f64(d, &e[6], pfx, "value", &m->value)) != 0 ||
+	    (rv = mb_rd_f64(d, &e[7], pfx, "total", &m->total)) != 0 ||
+	    (rv = mb_rd_f64(d, &e[8], pfx, "count", &m->count)) != 0 ||
+	    (rv = mb_rd_f64(d, &e[9], pfx, "sum", &m->sum)) != 0)
+		return rv;
+	if (e[10].type != MSGPACK_OBJECT_NIL) {
+		if ((rv = mb_rd_array(d, &e[10], pfx, "q", MB_EXPORT_NQ, MB_EXPORT_NQ, &q, &k)) != 0)
 			return rv;
-		pfx = "series[#].";
-		if ((rv = mb_rd_u64(d, &e[0], pfx, "src", UINT32_MAX, &x)) != 0)
-			return rv;
-		if (x >= r->nsrcs)
-			return mb_dec_fail(d, MB_EINVAL, pfx, "src", "not an index into srcs");
-		m->src = (uint32_t)x;
-		if ((rv = mb_rd_name(d, &e[1], pfx, "name", MB_MAX_NAME, &m->name)) != 0 ||
-		    (rv = mb_rd_u64(d, &e[2], pfx, "kind", MB_NKINDS - 1, &x)) != 0)
-			return rv;
-		m->kind = (uint8_t)x;
-		if ((rv = mb_rd_text(d, &e[3], pfx, "unit", 0, MAX_UNIT, &m->unit)) != 0 ||
-		    (rv = mb_rd_tags(d, &e[4], pfx, "tags", &m->ntags, &m->tags)) != 0 ||
-		    (rv = mb_rd_i64(d, &e[5], pfx, "t", INT64_MIN, INT64_MAX, &m->time_ms)) != 0 ||
-		    (rv = mb_rd_f64(d, &e[6], pfx, "value", &m->value)) != 0 ||
-		    (rv = mb_rd_f64(d, &e[7], pfx, "total", &m->total)) != 0 ||
-		    (rv = mb_rd_f64(d, &e[8], pfx, "count", &m->count)) != 0 ||
-		    (rv = mb_rd_f64(d, &e[9], pfx, "sum", &m->sum)) != 0)
-			return rv;
-		if (e[10].type != MSGPACK_OBJECT_NIL) {
-			if ((rv = mb_rd_array(d, &e[10], pfx, "q", MB_EXPORT_NQ, MB_EXPORT_NQ, &q,
-			                      &k)) != 0)
+		for (int j = 0; j < MB_EXPORT_NQ; j++)
+			if ((rv = mb_rd_f64(d, &q[j], pfx, "q", &m->q[j])) != 0)
 				return rv;
-			for (int j = 0; j < MB_EXPORT_NQ; j++)
-				if ((rv = mb_rd_f64(d, &q[j], pfx, "q", &m->q[j])) != 0)
-					return rv;
-			m->has_q = true;
-		}
-		if (e[11].type != MSGPACK_OBJECT_NIL) {
-			struct mb_sketch *s = mb_arena_alloc(d->arena, sizeof *s);
-			if (!s)
-				return mb_dec_fail(d, MB_ENOMEM, pfx, "running", "out of memory");
-			if ((rv = mb_rd_sketch(d, &e[11], pfx, "running", s)) != 0)
-				return rv;
-			m->running = s;
-		}
+		m->has_q = true;
+	}
+	if (e[11].type != MSGPACK_OBJECT_NIL) {
+		struct mb_sketch *s = mb_arena_alloc(d->arena, sizeof *s);
+		if (!s)
+			return mb_dec_fail(d, MB_ENOMEM, pfx, "running", "out of memory");
+		if ((rv = mb_rd_sketch(d, &e[11], pfx, "running", s)) != 0)
+			return rv;
+		m->running = s;
 	}
 	return 0;
 }
+
+static int rd_items(struct mb_dec *d, const msgpack_object *o, struct mb_reply *r)
+{
+	struct mb_elems it;
+	const msgpack_object *el, *e;
+	uint32_t k;
+	int rv;
+	if ((rv = mb_rd_elems(d, o, "", "series", 0, UINT32_MAX, &it)) != 0)
+		return rv;
+	if (it.n && !(r->items = mb_arena_alloc(d->arena, it.n * sizeof *r->items))) {
+		rv = mb_dec_fail(d, MB_ENOMEM, "", "series", "out of memory");
+		goto out;
+	}
+	/* counted as we go, so that a failure frees exactly the sketches made so far */
+	r->nitems = 0;
+	for (uint32_t i = 0; i < it.n; i++) {
+		NEXT(it, el, "series");
+		r->nitems = i + 1;
+		d->idx = i;
+		if ((rv = mb_rd_array(d, el, "series[#]", "", 12, 12, &e, &k)) != 0 ||
+		    (rv = rd_item(d, e, r, &r->items[i])) != 0)
+			goto out;
+	}
+out:
+	mb_elems_done(&it);
+	return rv;
+}
+#undef NEXT
 
 int mb_reply_decode(const void *p, size_t n, int op, struct mb_reply *out, char *err,
                     size_t errlen)

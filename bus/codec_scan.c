@@ -119,9 +119,65 @@ int mb_prescan(const uint8_t *p, size_t n, size_t max, char *err, size_t errlen)
 struct tree {
 	const uint8_t *p;
 	size_t pos;
-	msgpack_object *pool;
+	msgpack_object *pool; /* sized by the pre-scan; or, when NULL, children from z */
 	size_t used;
+	msgpack_zone *z;
+	uint32_t lazy_min; /* top-map values: arrays of more elements are left unbuilt */
+	bool oom;
 };
+
+/* Room for k children. */
+static msgpack_object *kids_for(struct tree *x, size_t k)
+{
+	if (k == 0)
+		return NULL; /* no pool when all are empty */
+	if (x->pool) {
+		msgpack_object *o = x->pool + x->used;
+		x->used += k;
+		return o;
+	}
+	msgpack_object *o = msgpack_zone_malloc(x->z, k * sizeof *o);
+	if (!o)
+		x->oom = true;
+	return o;
+}
+
+/* Steps over one object of a pre-scanned message. */
+static void skip(struct tree *x)
+{
+	uint8_t b = x->p[x->pos++];
+	uint64_t n = 0, w = 0;
+	if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3)
+		return;
+	if (b <= 0x9f || b == 0xdc || b == 0xdd || b == 0xde || b == 0xdf) {
+		bool map = b <= 0x8f || b == 0xde || b == 0xdf;
+		if (b <= 0x9f)
+			n = b & 0x0f;
+		else
+			for (int i = 0, k = (b == 0xdc || b == 0xde) ? 2 : 4; i < k; i++)
+				n = (n << 8) | x->p[x->pos++];
+		for (uint64_t i = 0; i < (map ? 2 * n : n); i++)
+			skip(x);
+		return;
+	}
+	if (b >= 0xa0 && b <= 0xbf) {
+		x->pos += b & 0x1f;
+		return;
+	}
+	switch (b) {
+	case 0xc4: case 0xd9: w = 1; break;
+	case 0xc5: case 0xda: w = 2; break;
+	case 0xc6: case 0xdb: w = 4; break;
+	case 0xca: x->pos += 4; return;
+	case 0xcb: x->pos += 8; return;
+	default: /* 0xcc-0xd3 */
+		x->pos += (size_t)1 << ((b - 0xcc) & 3);
+		return;
+	}
+	for (uint64_t i = 0; i < w; i++)
+		n = (n << 8) | x->p[x->pos++];
+	x->pos += (size_t)n;
+}
 
 static uint64_t rd_be(struct tree *x, int w)
 {
@@ -143,7 +199,8 @@ static void set_int(msgpack_object *o, int64_t v)
 	}
 }
 
-static void node(struct tree *x, msgpack_object *o)
+/* depth: 0 for the message, 1 for the top map's keys and values. */
+static void node(struct tree *x, msgpack_object *o, int depth)
 {
 	uint8_t b = x->p[x->pos++];
 	uint64_t n = 0;
@@ -162,10 +219,24 @@ static void node(struct tree *x, msgpack_object *o)
 	    b == 0xdf) {
 		bool map = b <= 0x8f || b == 0xde || b == 0xdf;
 		n = b <= 0x9f ? (uint64_t)(b & 0x0f) : rd_be(x, (b == 0xdc || b == 0xde) ? 2 : 4);
-		msgpack_object *kids = n ? x->pool + x->used : NULL; /* no pool when all are empty */
-		x->used += map ? 2 * (size_t)n : (size_t)n;
+		if (!map && depth == 1 && x->lazy_min && n > x->lazy_min) {
+			o->type = MSGPACK_OBJECT_EXT;
+			o->via.ext.type = MB_EXT_LAZY;
+			o->via.ext.size = (uint32_t)n;
+			o->via.ext.ptr = (const char *)x->p + x->pos;
+			for (uint64_t i = 0; i < n; i++)
+				skip(x);
+			return;
+		}
+		msgpack_object *kids = kids_for(x, map ? 2 * (size_t)n : (size_t)n);
+		if (!kids && n) {
+			for (uint64_t i = 0; i < (map ? 2 * n : n); i++)
+				skip(x);
+			o->type = MSGPACK_OBJECT_NIL;
+			return;
+		}
 		for (size_t i = 0; i < (map ? 2 * n : n); i++)
-			node(x, &kids[i]);
+			node(x, &kids[i], depth + 1);
 		if (map) {
 			o->type = MSGPACK_OBJECT_MAP;
 			o->via.map.size = (uint32_t)n;
@@ -246,13 +317,80 @@ int mb_unpack(const void *p, size_t n, size_t max, msgpack_unpacked *u, char *er
 	if (nobj > SIZE_MAX / sizeof(msgpack_object) - 1 ||
 	    (u->zone = msgpack_zone_new((nobj + 1) * sizeof(msgpack_object))) == NULL)
 		goto nomem;
-	struct tree x = {p, 0, NULL, 0};
+	struct tree x = {.p = p};
 	if (nobj && (x.pool = msgpack_zone_malloc(u->zone, nobj * sizeof(msgpack_object))) == NULL)
 		goto nomem;
-	node(&x, &u->data);
+	node(&x, &u->data, 0);
 	return 0;
 nomem:
 	msgpack_unpacked_destroy(u);
 	snprintf(err, errlen, "out of memory unpacking %zu objects", nobj);
 	return MB_ENOMEM;
+}
+
+int mb_unpack_top(const void *p, size_t n, size_t max, uint32_t lazy_min, msgpack_unpacked *u,
+                  char *err, size_t errlen)
+{
+	int rv;
+	size_t nobj = 0;
+
+	if (!p && n > 0) {
+		snprintf(err, errlen, "no message");
+		return MB_EINVAL;
+	}
+	if ((rv = scan(p, n, max, err, errlen, &nobj)) != 0)
+		return rv;
+	msgpack_unpacked_init(u);
+	if ((u->zone = msgpack_zone_new(8192)) == NULL)
+		goto nomem;
+	struct tree x = {.p = p, .z = u->zone, .lazy_min = lazy_min};
+	node(&x, &u->data, 0);
+	if (x.oom)
+		goto nomem;
+	return 0;
+nomem:
+	msgpack_unpacked_destroy(u);
+	snprintf(err, errlen, "out of memory unpacking");
+	return MB_ENOMEM;
+}
+
+int mb_rd_elems(struct mb_dec *d, const msgpack_object *o, const char *pfx, const char *field,
+                uint32_t min, uint32_t max, struct mb_elems *e)
+{
+	memset(e, 0, sizeof *e);
+	if (o->type != MSGPACK_OBJECT_EXT || o->via.ext.type != MB_EXT_LAZY)
+		return mb_rd_array(d, o, pfx, field, min, max, &e->built, &e->n);
+	uint32_t k = o->via.ext.size;
+	if ((k < min || k > max) && min == max)
+		return mb_dec_fail(d, MB_EINVAL, pfx, field, "%u elements, want %u", k, min);
+	if (k < min || k > max)
+		return mb_dec_fail(d, MB_EINVAL, pfx, field, "%u elements, want %u..%u", k, min, max);
+	if ((e->z = msgpack_zone_new(8192)) == NULL)
+		return mb_dec_fail(d, MB_ENOMEM, pfx, field, "out of memory");
+	e->p = (const uint8_t *)o->via.ext.ptr;
+	e->n = k;
+	return 0;
+}
+
+const msgpack_object *mb_elems_next(struct mb_elems *e)
+{
+	if (e->i >= e->n)
+		return NULL;
+	if (e->built)
+		return &e->built[e->i++];
+	msgpack_zone_clear(e->z);
+	struct tree x = {.p = e->p, .pos = e->pos, .z = e->z};
+	node(&x, &e->cur, 2);
+	if (x.oom)
+		return NULL;
+	e->pos = x.pos;
+	e->i++;
+	return &e->cur;
+}
+
+void mb_elems_done(struct mb_elems *e)
+{
+	if (e->z)
+		msgpack_zone_free(e->z);
+	e->z = NULL;
 }

@@ -101,3 +101,91 @@ MB_TEST(unpack_refuses_before_building)
 	CHECK(u.data.type == MSGPACK_OBJECT_MAP && u.data.via.map.size == 0);
 	msgpack_unpacked_destroy(&u);
 }
+
+MB_TEST(unpack_top_leaves_long_top_arrays_to_be_read_one_by_one)
+{
+	/* {"a": [0..99 as [i, "x"]], "b": [1, 2], "c": {"d": [0..99]}} */
+	struct mb_buf b = {0};
+	msgpack_packer pk;
+	mb_wr_init(&pk, &b);
+	msgpack_pack_map(&pk, 3);
+	mb_wr_raw_str(&pk, "a", 1);
+	msgpack_pack_array(&pk, 100);
+	for (int i = 0; i < 100; i++) {
+		msgpack_pack_array(&pk, 2);
+		msgpack_pack_int(&pk, i);
+		mb_wr_raw_str(&pk, "x", 1);
+	}
+	mb_wr_raw_str(&pk, "b", 1);
+	msgpack_pack_array(&pk, 2);
+	msgpack_pack_int(&pk, 1);
+	msgpack_pack_int(&pk, 2);
+	mb_wr_raw_str(&pk, "c", 1);
+	msgpack_pack_map(&pk, 1);
+	mb_wr_raw_str(&pk, "d", 1);
+	msgpack_pack_array(&pk, 100);
+	for (int i = 0; i < 100; i++)
+		msgpack_pack_int(&pk, i);
+	msgpack_unpacked full, top;
+	char err[128];
+	CHECK_EQ_INT(mb_unpack(b.data, b.len, SIZE_MAX, &full, err, sizeof err), 0);
+	CHECK_EQ_INT(mb_unpack_top(b.data, b.len, SIZE_MAX, 64, &top, err, sizeof err), 0);
+	const msgpack_object_kv *kv = top.data.via.map.ptr, *fkv = full.data.via.map.ptr;
+	CHECK(kv[0].val.type == MSGPACK_OBJECT_EXT); /* "a": lazy */
+	CHECK(msgpack_object_equal(kv[1].val, fkv[1].val)); /* "b": short, built */
+	CHECK(msgpack_object_equal(kv[2].val, fkv[2].val)); /* "c": deeper arrays built */
+	struct mb_arena ar = {0};
+	struct mb_dec d = {&ar, err, sizeof err, 0, 0};
+	struct mb_elems it;
+	CHECK_EQ_INT(mb_rd_elems(&d, &kv[0].val, "", "a", 0, 100, &it), 0);
+	CHECK_EQ_INT(it.n, 100);
+	int same = 0;
+	const msgpack_object *el;
+	for (uint32_t i = 0; (el = mb_elems_next(&it)) != NULL; i++)
+		same += msgpack_object_equal(*el, fkv[0].val.via.array.ptr[i]);
+	CHECK_EQ_INT(same, 100);
+	mb_elems_done(&it);
+	CHECK_EQ_INT(mb_rd_elems(&d, &kv[0].val, "", "a", 0, 99, &it), MB_EINVAL);
+	CHECK(strstr(err, "100 elements") != NULL);
+	CHECK_EQ_INT(mb_rd_elems(&d, &kv[1].val, "", "b", 0, 9, &it), 0); /* built: the same */
+	CHECK_EQ_INT(it.n, 2);
+	CHECK((el = mb_elems_next(&it)) != NULL && el->via.u64 == 1);
+	CHECK((el = mb_elems_next(&it)) != NULL && el->via.u64 == 2);
+	CHECK(mb_elems_next(&it) == NULL);
+	mb_elems_done(&it);
+	mb_arena_free(&ar);
+	msgpack_unpacked_destroy(&full);
+	msgpack_unpacked_destroy(&top);
+	mb_buf_free(&b);
+}
+
+MB_TEST(reply_decode_names_the_bad_element_of_a_long_array)
+{
+	struct mb_point pts[100];
+	for (int i = 0; i < 100; i++)
+		pts[i] = (struct mb_point){.name = "n", .value = i, .unit = "", .time_ms = 1};
+	struct mb_reply r = {.version = 1, .status = 200, .op = MB_OP_APP, .points = pts,
+	                     .npoints = 100};
+	struct mb_buf b = {0};
+	CHECK_EQ_INT(mb_reply_encode(&r, &b), 0);
+	struct mb_reply out;
+	char err[256];
+	CHECK_EQ_INT(mb_reply_decode(b.data, b.len, MB_OP_APP, &out, err, sizeof err), 0);
+	CHECK_EQ_INT(out.npoints, 100);
+	CHECK(out.points[99].value == 99);
+	mb_reply_free(&out);
+	/* point 70's value made a string, in place: the same size (0xcb + 8 -> fixstr of 8) */
+	uint8_t *w = b.data;
+	size_t seen = 0, at = 0;
+	for (size_t i = 0; i + 9 <= b.len; i++)
+		if (w[i] == 0xcb && seen++ == 70) {
+			at = i;
+			break;
+		}
+	CHECK(at > 0);
+	w[at] = 0xa8;
+	memset(w + at + 1, 'x', 8);
+	CHECK_EQ_INT(mb_reply_decode(b.data, b.len, MB_OP_APP, &out, err, sizeof err), MB_EINVAL);
+	CHECK_STR(err, "pts[70].value: not a number");
+	mb_buf_free(&b);
+}
