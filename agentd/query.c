@@ -396,9 +396,54 @@ nomem:
  * it renders too (--metrics-max-bytes-per-source); this bounds what it is sent. */
 #define EXPORT_SRC_BYTES (16u << 20)
 
-static int totals_get(MDB_txn *t, MDB_dbi dbi, MDB_cursor *c, MDB_val *k, MDB_val *v)
+/* An export's cursors (slots.h), so that reads in id order stay on their leaf page: chunks
+ * by layout (their own key ranges), then totals, then sketches; NULL (plain reads) where one
+ * cannot be opened. */
+enum { XC_TOT = NLAYOUTS, XC_SK, XC_N };
+
+static void xc_open(struct agent_store *s, MDB_txn *t, MDB_cursor **xc)
 {
-	return c ? mdb_cursor_get(c, k, v, MDB_SET_KEY) : mdb_get(t, dbi, k, v);
+	for (int i = 0; i < XC_N; i++)
+		if (mdb_cursor_open(t, i < XC_TOT ? s->e.db_chunk[0] : i == XC_TOT ? s->e.db_totals
+		                                                                   : s->e.db_sketch,
+		                    &xc[i]) != 0)
+			xc[i] = NULL;
+}
+
+/* A counter's total; a timer's mean, count, sum, quantiles (and with hist its running
+ * sketch, freed by the caller's reply free). */
+static void export_totals(struct agent_store *s, MDB_txn *t, MDB_cursor **xc, bool hist,
+                          struct mb_reply *r, const struct agent_series *se, const double *sl,
+                          struct mb_export_item *x)
+{
+	uint8_t k8[8];
+	agent_put_be64(k8, se->id);
+	MDB_val k = {8, k8}, v;
+	int got = xc[XC_TOT] ? mdb_cursor_get(xc[XC_TOT], &k, &v, MDB_SET_KEY)
+	                     : mdb_get(t, s->e.db_totals, &k, &v);
+	if (se->kind == MB_COUNTER) {
+		if (got == 0 && v.mv_size == 8)
+			memcpy(&x->total, v.mv_data, 8);
+		return;
+	}
+	x->value = sl[T_COUNT] > 0 ? sl[T_SUM] / sl[T_COUNT] : 0;
+	if (got == 0 && v.mv_size >= 16) {
+		double cs[2];
+		memcpy(cs, v.mv_data, 16);
+		x->count = cs[0];
+		x->sum = cs[1];
+		struct mb_sketch *rs = hist ? mb_arena_alloc(&r->arena, sizeof *rs) : NULL;
+		if (rs && agent_sketch_dec((const uint8_t *)v.mv_data + 16, v.mv_size - 16, rs) == 0)
+			x->running = rs;
+	}
+	struct mb_sketch sk;
+	int64_t abs = (se->last_ms - 1) / s->geom[0].res_ms;
+	if (agent_read_sketch_c(s, t, xc[XC_SK], se->id, 0, abs, &sk, NULL) == 0) {
+		static const double qs[MB_EXPORT_NQ] = {0.5, 0.9, 0.95, 0.99, 0.999};
+		x->has_q =
+			mb_sketch_quantiles_mm(&sk, qs, MB_EXPORT_NQ, sl[T_MIN], sl[T_MAX], x->q) == 0;
+		mb_sketch_free(&sk);
+	}
 }
 
 static void q_export(struct agent_store *s, MDB_txn *t, const struct mb_query *q,
@@ -409,16 +454,8 @@ static void q_export(struct agent_store *s, MDB_txn *t, const struct mb_query *q
 	struct mb_export_item *it = mb_arena_alloc(&r->arena, (s->r.nser + 1) * sizeof *it);
 	uint32_t ns = 0, ni = 0;
 	uint64_t capped = 0;
-	/* Cursors, so that reads in id order stay on their leaf page (slots.h); NULL (plain
-	 * reads) when one cannot be opened. Chunks: one per layout (their own key ranges). */
-	MDB_cursor *cc[NLAYOUTS] = {0}, *ctot = NULL, *csk = NULL;
-	for (int l = 0; l < NLAYOUTS; l++)
-		if (mdb_cursor_open(t, s->e.db_chunk[0], &cc[l]) != 0)
-			cc[l] = NULL;
-	if (mdb_cursor_open(t, s->e.db_totals, &ctot) != 0)
-		ctot = NULL;
-	if (mdb_cursor_open(t, s->e.db_sketch, &csk) != 0)
-		csk = NULL;
+	MDB_cursor *xc[XC_N];
+	xc_open(s, t, xc);
 	if (!srcs || !it)
 		goto nomem;
 	for (uint32_t ci = 0; ci < s->r.nsrc; ci++) {
@@ -439,7 +476,7 @@ static void q_export(struct agent_store *s, MDB_txn *t, const struct mb_query *q
 			weight += w;
 			double sl[5];
 			int64_t end;
-			if (latest(s, t, cc[agent_layout(se->kind, 0)], se, sl, &end) != 0)
+			if (latest(s, t, xc[agent_layout(se->kind, 0)], se, sl, &end) != 0)
 				continue;
 			if (!any) {
 				struct mb_reply tmp = {.arena = r->arena};
@@ -473,36 +510,8 @@ static void q_export(struct agent_store *s, MDB_txn *t, const struct mb_query *q
 			}
 			x->time_ms = end;
 			x->value = sl[0];
-			uint8_t k8[8];
-			agent_put_be64(k8, se->id);
-			MDB_val k = {8, k8}, v;
-			if (se->kind == MB_COUNTER) {
-				if (totals_get(t, s->e.db_totals, ctot, &k, &v) == 0 && v.mv_size == 8)
-					memcpy(&x->total, v.mv_data, 8);
-			} else if (mb_kind_is_timer(se->kind)) {
-				x->value = sl[T_COUNT] > 0 ? sl[T_SUM] / sl[T_COUNT] : 0;
-				if (totals_get(t, s->e.db_totals, ctot, &k, &v) == 0 && v.mv_size >= 16) {
-					double cs[2];
-					memcpy(cs, v.mv_data, 16);
-					x->count = cs[0];
-					x->sum = cs[1];
-					if (q->hist) {
-						struct mb_sketch *rs =
-							mb_arena_alloc(&r->arena, sizeof *rs);
-						if (rs && agent_sketch_dec((const uint8_t *)v.mv_data + 16,
-						                           v.mv_size - 16, rs) == 0)
-							x->running = rs; /* freed by the caller's reply free */
-					}
-				}
-				struct mb_sketch sk;
-				int64_t abs = (se->last_ms - 1) / s->geom[0].res_ms;
-				if (agent_read_sketch_c(s, t, csk, se->id, 0, abs, &sk, NULL) == 0) {
-					static const double qs[MB_EXPORT_NQ] = {0.5, 0.9, 0.95, 0.99, 0.999};
-					x->has_q = mb_sketch_quantiles_mm(&sk, qs, MB_EXPORT_NQ, sl[T_MIN],
-					                                  sl[T_MAX], x->q) == 0;
-					mb_sketch_free(&sk);
-				}
-			}
+			if (se->kind == MB_COUNTER || mb_kind_is_timer(se->kind))
+				export_totals(s, t, xc, q->hist, r, se, sl, x);
 			if (!x->name || !x->unit)
 				goto nomem;
 			ni++;
@@ -524,13 +533,9 @@ nomem:
 	r->nitems = ni;
 	agent_reply_err(r, 500, "out of memory");
 out:
-	for (int l = 0; l < NLAYOUTS; l++)
-		if (cc[l])
-			mdb_cursor_close(cc[l]);
-	if (ctot)
-		mdb_cursor_close(ctot);
-	if (csk)
-		mdb_cursor_close(csk);
+	for (int i = 0; i < XC_N; i++)
+		if (xc[i])
+			mdb_cursor_close(xc[i]);
 }
 
 void agent_store_query(struct agent_store *s, const struct mb_query *q, struct mb_reply *r)
