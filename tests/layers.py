@@ -23,7 +23,7 @@ LAYERS = {
     "slots.h": 3, "slots.c": 3, "reply.h": 3, "reply.c": 3,
     "registry.h": 4, "registry.c": 4, "seq.c": 4,
     "write.h": "5w", "wbuf.h": "5w", "commit.c": "5w", "plan.c": "5w", "apply.c": "5w",
-    "forget.c": "5w", "rollup.c": "5w",
+    "forget.c": "5w", "rollup.c": "5w", "sort.c": "5w",
     "read.h": "5r", "query.c": "5r", "range.c": "5r", "backup.c": "5r", "refused.c": "5r",
     "rw_scan.c": "5r",
     # Declarations over store.h only: remote write's API, whose store scan is rw_scan.c.
