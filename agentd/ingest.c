@@ -1,7 +1,6 @@
 /* ingest.c: the REP listener the shims send batches to: a context per request in flight,
  * decode on nng's callback, commit on the writer, acknowledge only after the commit. */
 #include <nng/nng.h>
-#include <nng/protocol/reqrep0/rep.h>
 #include <nng/supplemental/util/platform.h>
 #include <nng/transport/ipc/ipc.h>
 #include <pthread.h>
@@ -323,21 +322,14 @@ int agent_ingest_start(const struct agent_ingest_opts *o, struct agent_writer *w
 		rv = MB_ENOMEM;
 		goto fail;
 	}
-	if ((rv = nng_rep0_open(&in->sock)) != 0) {
-		mb_log_error("ingest: nng_rep0_open: %s", nng_strerror(rv));
-		rv = MB_ENNG;
+	if ((rv = mb_rep_open(&in->sock, "ingest")) != 0)
 		goto fail_c;
-	}
 	for (int i = 0; i < in->nctx; i++) {
 		struct ictx *c = &in->c[i];
 		c->in = in;
 		pthread_mutex_init(&c->mu, NULL);
-		if ((rv = nng_ctx_open(&c->ctx, in->sock)) != 0 ||
-		    (rv = nng_aio_alloc(&c->aio, ictx_cb, c)) != 0) {
-			mb_log_error("ingest: context: %s", nng_strerror(rv));
-			rv = MB_ENNG;
+		if ((rv = mb_rep_ctx_open(in->sock, "ingest", &c->ctx, &c->aio, ictx_cb, c)) != 0)
 			goto fail_sock;
-		}
 		c->opened = true;
 	}
 	/* Before listening: no pipe may join unchecked. */

@@ -1,7 +1,6 @@
 /* qsvc.c: the query service: REP on --query, worker threads that each own a context and do
  * receive -> decode -> store read -> encode -> send, so LMDB reads never run on nng's threads. */
 #include <nng/nng.h>
-#include <nng/protocol/reqrep0/rep.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,19 +157,13 @@ int agent_qsvc_start(const char *url, int nworkers, struct agent_store *st, cons
 		rv = MB_ENOMEM;
 		goto fail;
 	}
-	if ((rv = nng_rep0_open(&q->sock)) != 0) {
-		mb_log_error("query: nng_rep0_open: %s", nng_strerror(rv));
-		rv = MB_ENNG;
+	if ((rv = mb_rep_open(&q->sock, "query")) != 0)
 		goto fail_w;
-	}
 	for (int i = 0; i < q->n; i++) {
 		q->w[i].q = q;
-		if ((rv = nng_ctx_open(&q->w[i].ctx, q->sock)) != 0 ||
-		    (rv = nng_aio_alloc(&q->w[i].aio, NULL, NULL)) != 0) {
-			mb_log_error("query: context: %s", nng_strerror(rv));
-			rv = MB_ENNG;
+		if ((rv = mb_rep_ctx_open(q->sock, "query", &q->w[i].ctx, &q->w[i].aio, NULL,
+		                          NULL)) != 0)
 			goto fail_sock;
-		}
 	}
 	if ((rv = mb_listen(q->sock, q->url, QSVC_RECVMAX, &q->l)) != 0)
 		goto fail_sock;

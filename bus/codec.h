@@ -59,6 +59,18 @@ int mb_rd_elems(struct mb_dec *d, const msgpack_object *o, const char *pfx, cons
                 uint32_t min, uint32_t max, struct mb_elems *e);
 const msgpack_object *mb_elems_next(struct mb_elems *e);
 void mb_elems_done(struct mb_elems *e);
+/* A reply's top-level array field of min..max rows, read row by row (mb_rd_elems), and room
+ * for them in the arena: *mem holds it->n rows of size bytes (NULL when none). MB_ENOMEM; the
+ * caller calls mb_elems_done(it) whatever this returns. */
+int mb_rd_rows(struct mb_dec *d, const msgpack_object *o, const char *field, uint32_t min,
+               uint32_t max, size_t size, struct mb_elems *it, void **mem);
+/* The next row of it, with d->idx set to its index for the errors of its elements: as it is
+ * (mb_rd_row), or as a tuple of exactly k elements (mb_rd_tuple; pfx names the row, as
+ * "pts[#]"). MB_ENOMEM (field names it) when a lazy row cannot be built. */
+int mb_rd_row(struct mb_dec *d, struct mb_elems *it, const char *field,
+              const msgpack_object **row);
+int mb_rd_tuple(struct mb_dec *d, struct mb_elems *it, const char *field, const char *pfx,
+                uint32_t k, const msgpack_object **e);
 
 /* Validity of raw bytes; NULL when valid, else a short reason. */
 const char *mb_bad_name(const char *s, size_t n, size_t max);
@@ -95,6 +107,12 @@ int mb_rd_map(struct mb_dec *d, const msgpack_object *o, const char *what,
 /* A "v" newer than this build reads: its message may carry keys we do not know, so a failed
  * mb_rd_map is forgiven for it and mb_rd_version answers MB_EVERSION instead. */
 bool mb_newer_version(const msgpack_object *v);
+/* The opening every decoder shares: d->err cleared, the message (at most max bytes) unpacked
+ * into *u and its top-level map, named what, read into f by keys, keys[0] being "v". A map
+ * error is forgiven when "v" is newer (mb_rd_version, which every decoder calls next, answers
+ * MB_EVERSION). *u is always safe to destroy, whatever this returns. */
+int mb_dec_open(struct mb_dec *d, const void *p, size_t n, size_t max, msgpack_unpacked *u,
+                const char *what, const char *const *keys, int nkeys, const msgpack_object **f);
 /* "v": missing or 0 -> MB_EINVAL, newer than MB_SCHEMA_VERSION -> MB_EVERSION. */
 int mb_rd_version(struct mb_dec *d, const msgpack_object *o, uint32_t *out);
 /* Required field present? */

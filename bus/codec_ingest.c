@@ -188,13 +188,8 @@ int mb_batch_decode(const void *p, size_t n, struct mb_batch *out, char *err, si
 	uint64_t x;
 	int rv;
 
-	if (err && errlen)
-		err[0] = 0;
 	memset(out, 0, sizeof *out);
-	if ((rv = mb_unpack(p, n, MB_MAX_MSG, &u, err, errlen)) != 0)
-		return rv;
-	if ((rv = mb_rd_map(&d, &u.data, "batch", batch_keys, B_N, f)) != 0 &&
-	    !mb_newer_version(f[B_V]))
+	if ((rv = mb_dec_open(&d, p, n, MB_MAX_MSG, &u, "batch", batch_keys, B_N, f)) != 0)
 		goto fail;
 	/* the version decides how to read the rest, and what agentd answers */
 	if ((rv = mb_rd_version(&d, f[B_V], &out->version)) != 0) {
@@ -311,13 +306,8 @@ int mb_ack_decode(const void *p, size_t n, struct mb_ack *out, char *err, size_t
 	const char *e = NULL;
 	int rv;
 
-	if (err && errlen)
-		err[0] = 0;
 	memset(out, 0, sizeof *out);
-	if ((rv = mb_unpack(p, n, MB_MAX_MSG, &u, err, errlen)) != 0)
-		return rv;
-	if ((rv = mb_rd_map(&d, &u.data, "ack", ack_keys, A_N, f)) != 0 &&
-	    !mb_newer_version(f[A_V]))
+	if ((rv = mb_dec_open(&d, p, n, MB_MAX_MSG, &u, "ack", ack_keys, A_N, f)) != 0)
 		goto out;
 	if ((rv = mb_rd_version(&d, f[A_V], &v)) != 0 ||
 	    (rv = mb_rd_need(&d, f[A_SEQ], "", "seq")) != 0 ||

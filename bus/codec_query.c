@@ -130,13 +130,8 @@ int mb_query_decode(const void *p, size_t n, struct mb_query *out, char *err, si
 	struct mb_dec d = {&out->arena, err, errlen, 0, 0};
 	int rv;
 
-	if (err && errlen)
-		err[0] = 0;
 	memset(out, 0, sizeof *out);
-	if ((rv = mb_unpack(p, n, MB_MAX_MSG, &u, err, errlen)) != 0)
-		return rv;
-	if ((rv = mb_rd_map(&d, &u.data, "query", query_keys, Q_N, f)) != 0 &&
-	    !mb_newer_version(f[Q_V]))
+	if ((rv = mb_dec_open(&d, p, n, MB_MAX_MSG, &u, "query", query_keys, Q_N, f)) != 0)
 		goto fail;
 	if ((rv = mb_rd_version(&d, f[Q_V], &out->version)) != 0 ||
 	    (rv = mb_rd_need(&d, f[Q_OP], "", "op")) != 0)
@@ -435,35 +430,23 @@ fail:
 	return rv;
 }
 
-/* The top-level arrays below are read one element at a time (mb_unpack_top, mb_rd_elems):
- * each reader opens them, fails through "out", and releases them there. */
-#define NEXT(it, el, field)                                                                  \
-	if ((el = mb_elems_next(&it)) == NULL) {                                             \
-		rv = mb_dec_fail(d, MB_ENOMEM, "", field, "out of memory");                  \
-		goto out;                                                                    \
-	}
+/* The top-level arrays below are read one row at a time (mb_unpack_top, mb_rd_rows): each
+ * reader opens them, fails through "out", and releases them there. */
 
 static int rd_points(struct mb_dec *d, const msgpack_object *o, struct mb_reply *r)
 {
 	struct mb_elems it;
-	const msgpack_object *el, *e;
-	uint32_t k;
-	const char *pfx;
+	const msgpack_object *e;
+	const char *pfx = "pts[#].";
+	void *mem;
 	int rv;
-	if ((rv = mb_rd_elems(d, o, "", "pts", 0, UINT32_MAX, &it)) != 0)
-		return rv;
-	if (it.n && !(r->points = mb_arena_alloc(d->arena, it.n * sizeof *r->points))) {
-		rv = mb_dec_fail(d, MB_ENOMEM, "", "pts", "out of memory");
+	if ((rv = mb_rd_rows(d, o, "pts", 0, UINT32_MAX, sizeof *r->points, &it, &mem)) != 0)
 		goto out;
-	}
+	r->points = mem;
 	for (uint32_t i = 0; i < it.n; i++) {
 		struct mb_point *p = &r->points[i];
-		NEXT(it, el, "pts");
-		d->idx = i;
-		pfx = "pts[#]";
-		if ((rv = mb_rd_array(d, el, pfx, "", 5, 5, &e, &k)) != 0)
+		if ((rv = mb_rd_tuple(d, &it, "pts", "pts[#]", 5, &e)) != 0)
 			goto out;
-		pfx = "pts[#].";
 		if ((rv = mb_rd_name(d, &e[0], pfx, "name", MAX_POINT_NAME, &p->name)) != 0 ||
 		    (rv = mb_rd_f64(d, &e[1], pfx, "value", &p->value)) != 0 ||
 		    (rv = mb_rd_text(d, &e[2], pfx, "unit", 0, MAX_UNIT, &p->unit)) != 0 ||
@@ -480,24 +463,21 @@ out:
 static int rd_range(struct mb_dec *d, const msgpack_object *o, struct mb_reply *r)
 {
 	struct mb_elems it;
-	const msgpack_object *el, *e;
-	uint32_t k;
-	const char *pfx;
+	const msgpack_object *e;
+	const char *pfx = "pts[#].";
+	void *mem;
 	int rv;
-	if ((rv = mb_rd_elems(d, o, "", "pts", 0, MB_MAX_RANGE_POINTS, &it)) != 0)
-		return rv;
-	if (it.n && (!(r->range_t = mb_arena_alloc(d->arena, it.n * sizeof *r->range_t)) ||
-	             !(r->range_v = mb_arena_alloc(d->arena, it.n * sizeof *r->range_v)))) {
+	if ((rv = mb_rd_rows(d, o, "pts", 0, MB_MAX_RANGE_POINTS, sizeof *r->range_t, &it,
+	                     &mem)) != 0)
+		goto out;
+	r->range_t = mem;
+	if (it.n && !(r->range_v = mb_arena_alloc(d->arena, it.n * sizeof *r->range_v))) {
 		rv = mb_dec_fail(d, MB_ENOMEM, "", "pts", "out of memory");
 		goto out;
 	}
 	for (uint32_t i = 0; i < it.n; i++) {
-		NEXT(it, el, "pts");
-		d->idx = i;
-		pfx = "pts[#]";
-		if ((rv = mb_rd_array(d, el, pfx, "", 2, 2, &e, &k)) != 0)
+		if ((rv = mb_rd_tuple(d, &it, "pts", "pts[#]", 2, &e)) != 0)
 			goto out;
-		pfx = "pts[#].";
 		if ((rv = mb_rd_i64(d, &e[0], pfx, "t", INT64_MIN, INT64_MAX, &r->range_t[i])) != 0)
 			goto out;
 		if (e[1].type == MSGPACK_OBJECT_NIL)
@@ -515,19 +495,16 @@ static int rd_ids(struct mb_dec *d, const msgpack_object *o, struct mb_reply *r)
 {
 	struct mb_elems it;
 	const msgpack_object *el;
+	void *mem;
 	int rv;
 	bool ping = r->op == MB_OP_PING;
-	if ((rv = mb_rd_elems(d, o, "", "ids", ping ? 2 : 0, ping ? MB_MAX_NODE_IDS : UINT32_MAX,
-	                      &it)) != 0)
-		return rv;
-	if (it.n && !(r->ids = mb_arena_alloc(d->arena, it.n * sizeof *r->ids))) {
-		rv = mb_dec_fail(d, MB_ENOMEM, "", "ids", "out of memory");
+	if ((rv = mb_rd_rows(d, o, "ids", ping ? 2 : 0, ping ? MB_MAX_NODE_IDS : UINT32_MAX,
+	                     sizeof *r->ids, &it, &mem)) != 0)
 		goto out;
-	}
+	r->ids = mem;
 	for (uint32_t i = 0; i < it.n; i++) {
-		NEXT(it, el, "ids");
-		d->idx = i;
-		if ((rv = mb_rd_name(d, el, "ids[#]", "", MB_MAX_NAME, &r->ids[i])) != 0)
+		if ((rv = mb_rd_row(d, &it, "ids", &el)) != 0 ||
+		    (rv = mb_rd_name(d, el, "ids[#]", "", MB_MAX_NAME, &r->ids[i])) != 0)
 			goto out;
 	}
 	r->nids = it.n;
@@ -539,25 +516,18 @@ out:
 static int rd_series(struct mb_dec *d, const msgpack_object *o, struct mb_reply *r)
 {
 	struct mb_elems it;
-	const msgpack_object *el, *e;
-	uint32_t k;
+	const msgpack_object *e;
+	const char *pfx = "series[#].";
 	uint64_t kind;
-	const char *pfx;
+	void *mem;
 	int rv;
-	if ((rv = mb_rd_elems(d, o, "", "series", 0, UINT32_MAX, &it)) != 0)
-		return rv;
-	if (it.n && !(r->series = mb_arena_alloc(d->arena, it.n * sizeof *r->series))) {
-		rv = mb_dec_fail(d, MB_ENOMEM, "", "series", "out of memory");
+	if ((rv = mb_rd_rows(d, o, "series", 0, UINT32_MAX, sizeof *r->series, &it, &mem)) != 0)
 		goto out;
-	}
+	r->series = mem;
 	for (uint32_t i = 0; i < it.n; i++) {
 		struct mb_series_info *s = &r->series[i];
-		NEXT(it, el, "series");
-		d->idx = i;
-		pfx = "series[#]";
-		if ((rv = mb_rd_array(d, el, pfx, "", 4, 4, &e, &k)) != 0)
+		if ((rv = mb_rd_tuple(d, &it, "series", "series[#]", 4, &e)) != 0)
 			goto out;
-		pfx = "series[#].";
 		if ((rv = mb_rd_name(d, &e[0], pfx, "name", MB_MAX_NAME, &s->name)) != 0 ||
 		    (rv = mb_rd_u64(d, &e[1], pfx, "kind", MB_NKINDS - 1, &kind)) != 0 ||
 		    (rv = mb_rd_tags(d, &e[2], pfx, "tags", &s->ntags, &s->tags)) != 0 ||
@@ -574,23 +544,16 @@ out:
 static int rd_srcs(struct mb_dec *d, const msgpack_object *o, struct mb_reply *r)
 {
 	struct mb_elems it;
-	const msgpack_object *el, *e;
-	uint32_t k;
-	const char *pfx;
+	const msgpack_object *e;
+	const char *pfx = "srcs[#].";
+	void *mem;
 	int rv;
-	if ((rv = mb_rd_elems(d, o, "", "srcs", 0, UINT32_MAX, &it)) != 0)
-		return rv;
-	if (it.n && !(r->srcs = mb_arena_alloc(d->arena, it.n * sizeof *r->srcs))) {
-		rv = mb_dec_fail(d, MB_ENOMEM, "", "srcs", "out of memory");
+	if ((rv = mb_rd_rows(d, o, "srcs", 0, UINT32_MAX, sizeof *r->srcs, &it, &mem)) != 0)
 		goto out;
-	}
+	r->srcs = mem;
 	for (uint32_t i = 0; i < it.n; i++) {
-		NEXT(it, el, "srcs");
-		d->idx = i;
-		pfx = "srcs[#]";
-		if ((rv = mb_rd_array(d, el, pfx, "", 2, 2, &e, &k)) != 0)
+		if ((rv = mb_rd_tuple(d, &it, "srcs", "srcs[#]", 2, &e)) != 0)
 			goto out;
-		pfx = "srcs[#].";
 		if ((rv = mb_rd_name(d, &e[0], pfx, "src", MB_MAX_NAME, &r->srcs[i].source)) != 0 ||
 		    (rv = mb_rd_dims(d, &e[1], pfx, "dims", &r->srcs[i].ndims, &r->srcs[i].dims)) != 0)
 			goto out;
@@ -656,22 +619,17 @@ static int rd_item(struct mb_dec *d, const msgpack_object *e, const struct mb_re
 static int rd_items(struct mb_dec *d, const msgpack_object *o, struct mb_reply *r)
 {
 	struct mb_elems it;
-	const msgpack_object *el, *e;
-	uint32_t k;
+	const msgpack_object *e;
+	void *mem;
 	int rv;
-	if ((rv = mb_rd_elems(d, o, "", "series", 0, UINT32_MAX, &it)) != 0)
-		return rv;
-	if (it.n && !(r->items = mb_arena_alloc(d->arena, it.n * sizeof *r->items))) {
-		rv = mb_dec_fail(d, MB_ENOMEM, "", "series", "out of memory");
+	if ((rv = mb_rd_rows(d, o, "series", 0, UINT32_MAX, sizeof *r->items, &it, &mem)) != 0)
 		goto out;
-	}
+	r->items = mem;
 	/* counted as we go, so that a failure frees exactly the sketches made so far */
 	r->nitems = 0;
 	for (uint32_t i = 0; i < it.n; i++) {
-		NEXT(it, el, "series");
 		r->nitems = i + 1;
-		d->idx = i;
-		if ((rv = mb_rd_array(d, el, "series[#]", "", 12, 12, &e, &k)) != 0 ||
+		if ((rv = mb_rd_tuple(d, &it, "series", "series[#]", 12, &e)) != 0 ||
 		    (rv = rd_item(d, e, r, &r->items[i])) != 0)
 			goto out;
 	}
@@ -679,7 +637,6 @@ out:
 	mb_elems_done(&it);
 	return rv;
 }
-#undef NEXT
 
 int mb_reply_decode(const void *p, size_t n, int op, struct mb_reply *out, char *err,
                     size_t errlen)
@@ -691,8 +648,6 @@ int mb_reply_decode(const void *p, size_t n, int op, struct mb_reply *out, char 
 	uint64_t x;
 	int rv;
 
-	if (err && errlen)
-		err[0] = 0;
 	memset(out, 0, sizeof *out);
 	out->op = op;
 	if (op < 0 || op >= NOPS) {
@@ -700,10 +655,7 @@ int mb_reply_decode(const void *p, size_t n, int op, struct mb_reply *out, char 
 			snprintf(err, errlen, "unknown op %d", op);
 		return MB_EINVAL;
 	}
-	if ((rv = mb_unpack(p, n, MB_MAX_EXPORT_MSG, &u, err, errlen)) != 0)
-		return rv;
-	if ((rv = mb_rd_map(&d, &u.data, "reply", reply_keys, R_N, f)) != 0 &&
-	    !mb_newer_version(f[R_V]))
+	if ((rv = mb_dec_open(&d, p, n, MB_MAX_EXPORT_MSG, &u, "reply", reply_keys, R_N, f)) != 0)
 		goto fail;
 	if ((rv = mb_rd_version(&d, f[R_V], &out->version)) != 0 ||
 	    (rv = mb_rd_need(&d, f[R_ST], "", "st")) != 0 ||

@@ -232,6 +232,38 @@ int mb_rd_array(struct mb_dec *d, const msgpack_object *o, const char *pfx, cons
 	return 0;
 }
 
+int mb_rd_rows(struct mb_dec *d, const msgpack_object *o, const char *field, uint32_t min,
+               uint32_t max, size_t size, struct mb_elems *it, void **mem)
+{
+	int rv;
+	*mem = NULL;
+	if ((rv = mb_rd_elems(d, o, "", field, min, max, it)) != 0)
+		return rv;
+	if (it->n && !(*mem = mb_arena_alloc(d->arena, it->n * size)))
+		return mb_dec_fail(d, MB_ENOMEM, "", field, "out of memory");
+	return 0;
+}
+
+int mb_rd_row(struct mb_dec *d, struct mb_elems *it, const char *field,
+              const msgpack_object **row)
+{
+	d->idx = it->i;
+	if ((*row = mb_elems_next(it)) == NULL)
+		return mb_dec_fail(d, MB_ENOMEM, "", field, "out of memory");
+	return 0;
+}
+
+int mb_rd_tuple(struct mb_dec *d, struct mb_elems *it, const char *field, const char *pfx,
+                uint32_t k, const msgpack_object **e)
+{
+	const msgpack_object *row;
+	uint32_t got;
+	int rv;
+	if ((rv = mb_rd_row(d, it, field, &row)) != 0)
+		return rv;
+	return mb_rd_array(d, row, pfx, "", k, k, e, &got);
+}
+
 static int str_cmp(const msgpack_object_str *a, const msgpack_object_str *b)
 {
 	size_t n = a->size < b->size ? a->size : b->size;
@@ -444,6 +476,20 @@ int mb_rd_map(struct mb_dec *d, const msgpack_object *o, const char *what,
 		}
 		vals[j] = &kv->val;
 	}
+	return rv;
+}
+
+int mb_dec_open(struct mb_dec *d, const void *p, size_t n, size_t max, msgpack_unpacked *u,
+                const char *what, const char *const *keys, int nkeys, const msgpack_object **f)
+{
+	int rv;
+	if (d->err && d->errlen)
+		d->err[0] = 0;
+	msgpack_unpacked_init(u);
+	if ((rv = mb_unpack(p, n, max, u, d->err, d->errlen)) != 0)
+		return rv;
+	if ((rv = mb_rd_map(d, &u->data, what, keys, nkeys, f)) != 0 && mb_newer_version(f[0]))
+		rv = 0;
 	return rv;
 }
 

@@ -559,6 +559,13 @@ int mb_listen(nng_socket s, const char *url, size_t recvmax, nng_listener *out);
 /* Dials url in the background (NNG_FLAG_NONBLOCK): succeeds when no one listens yet.
  * recvmax as for mb_listen; reconnects after 100ms, backing off to 2s. MB_ENNG. */
 int mb_dial(nng_socket s, const char *url, size_t recvmax, nng_dialer *out);
+/* A REP service's set-up (agentd's ingest and query): the socket, then each context with its
+ * aio (cb NULL: the caller waits on the aio itself). MB_ENNG, logged as "what: ...". On a
+ * context's failure *aio may hold an aio, which the caller frees with the others. Main
+ * thread. */
+int mb_rep_open(nng_socket *s, const char *what);
+int mb_rep_ctx_open(nng_socket s, const char *what, nng_ctx *ctx, nng_aio **aio,
+                    void (*cb)(void *), void *arg);
 /* A listener's counts, from nng's statistics since it started: connections accepted, errors
  * (accept failures and the errors that ended accepted connections: a peer that disconnects
  * is one), and half_open: connections that failed before the SP handshake finished (a peer

@@ -70,6 +70,27 @@ fail:
 	return MB_ENNG;
 }
 
+int mb_rep_open(nng_socket *s, const char *what)
+{
+	int rv;
+	if ((rv = nng_rep0_open(s)) != 0) {
+		mb_log_error("%s: nng_rep0_open: %s", what, nng_strerror(rv));
+		return MB_ENNG;
+	}
+	return 0;
+}
+
+int mb_rep_ctx_open(nng_socket s, const char *what, nng_ctx *ctx, nng_aio **aio,
+                    void (*cb)(void *), void *arg)
+{
+	int rv;
+	if ((rv = nng_ctx_open(ctx, s)) != 0 || (rv = nng_aio_alloc(aio, cb, arg)) != 0) {
+		mb_log_error("%s: context: %s", what, nng_strerror(rv));
+		return MB_ENNG;
+	}
+	return 0;
+}
+
 /* nng counts two kinds of error on a listener in the same counters: accept failures (a peer
  * that closed or failed before the SP handshake finished) and the errors of every pipe it
  * accepted (ECONNSHUT when a peer simply disconnects). Each closed pipe adds one, except pipes
