@@ -175,9 +175,10 @@ static int quantiles(struct scan *x, MDB_txn *t, const struct agent_series *se, 
 /* The le counts of a sketch (values times scale) into c[k], +Inf into c[NB]: added. */
 static void bucket_add(const struct mb_sketch *sk, double scale, double *c)
 {
-	for (int k = 0; k < MB_PROM_NBUCKETS; k++)
-		c[k] += (double)mb_prom_sketch_le(sk, mb_prom_buckets[k], scale);
-	c[MB_PROM_NBUCKETS] += (double)mb_sketch_count(sk);
+	uint64_t n[MB_PROM_NBUCKETS + 1];
+	mb_prom_sketch_buckets(sk, scale, n);
+	for (int k = 0; k <= MB_PROM_NBUCKETS; k++)
+		c[k] += (double)n[k];
 }
 
 /* Counters' and timers' running totals at each slot's end: the store's total less what was

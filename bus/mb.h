@@ -544,6 +544,10 @@ extern const double mb_prom_quantiles[MB_EXPORT_NQ];
 extern const char *const mb_prom_quantile_str[MB_EXPORT_NQ];
 /* Cumulative count of a sketch's observations <= le (values times scale). */
 uint64_t mb_prom_sketch_le(const struct mb_sketch *s, double le, double scale);
+/* The same for every bound at once: out[k] for mb_prom_buckets[k], out[MB_PROM_NBUCKETS] all
+ * of them (+Inf). One pass over the sketch. */
+void mb_prom_sketch_buckets(const struct mb_sketch *s, double scale,
+                            uint64_t out[MB_PROM_NBUCKETS + 1]);
 /* The job label remote write sets (the scrape job of docs/examples/prometheus.yml). */
 #define MB_PROM_JOB "metricsbus"
 

@@ -145,6 +145,29 @@ void mb_prom_labels(struct mb_prom_labels *ls, const struct mb_source_dims *src,
 		pick(ls, tags[i].key, "tag", tags[i].val);
 }
 
+void mb_prom_sketch_buckets(const struct mb_sketch *s, double scale,
+                            uint64_t out[MB_PROM_NBUCKETS + 1])
+{
+	/* one pass: the bins' values rise with their index, so each bin's bound is found by
+	 * moving on from the last one's (mb_prom_sketch_le per bound walks every bin each time) */
+	uint64_t c = s->zero;
+	int k = 0;
+	for (uint32_t i = 0; i < s->neg_n; i++)
+		c += s->neg[i];
+	memset(out, 0, (MB_PROM_NBUCKETS + 1) * sizeof *out);
+	out[0] = c;
+	for (uint32_t i = 0; i < s->pos_n; i++) {
+		if (!s->pos[i])
+			continue;
+		double v = mb_sketch_value(s->pos_lo + (int32_t)i) * scale;
+		while (k < MB_PROM_NBUCKETS && v > mb_prom_buckets[k])
+			k++;
+		out[k] += s->pos[i];
+	}
+	for (k = 1; k <= MB_PROM_NBUCKETS; k++)
+		out[k] += out[k - 1];
+}
+
 uint64_t mb_prom_sketch_le(const struct mb_sketch *s, double le, double scale)
 {
 	uint64_t c = s->zero;

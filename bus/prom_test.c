@@ -1,5 +1,6 @@
 /* prom_test.c: the shared Prometheus naming: family names with unit and type suffixes, label
  * picking (reserved names, repeats, empty dimensions), the histogram bounds' label values. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -59,4 +60,31 @@ MB_TEST(prom_bucket_strings_are_the_bounds)
 		if (k > 0)
 			CHECK(mb_prom_buckets[k] > mb_prom_buckets[k - 1]);
 	}
+}
+
+MB_TEST(prom_sketch_buckets_match_le_per_bound)
+{
+	/* One pass gives what mb_prom_sketch_le gives bound by bound, +Inf the sketch's count. */
+	for (int round = 0; round < 3; round++) {
+		struct mb_sketch s = {0};
+		double scale = round == 2 ? 0.001 : 1;
+		uint64_t x = 88172645463325252ull + (uint64_t)round;
+		for (int i = 0; i < 2000; i++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			double v = pow(10, (double)(x % 12000) / 1000.0 - 6); /* 1e-6 .. 1e6 */
+			if (round == 1 && i % 7 == 0)
+				v = i % 2 ? -v : 0;
+			CHECK(mb_sketch_add(&s, v, 1 + (uint64_t)(i % 3)) == 0);
+		}
+		uint64_t n[MB_PROM_NBUCKETS + 1];
+		mb_prom_sketch_buckets(&s, scale, n);
+		for (int k = 0; k < MB_PROM_NBUCKETS; k++)
+			CHECK(n[k] == mb_prom_sketch_le(&s, mb_prom_buckets[k], scale));
+		CHECK(n[MB_PROM_NBUCKETS] == mb_sketch_count(&s));
+		mb_sketch_free(&s);
+	}
+	struct mb_sketch e = {0};
+	uint64_t n[MB_PROM_NBUCKETS + 1];
+	mb_prom_sketch_buckets(&e, 1, n);
+	CHECK(n[0] == 0 && n[MB_PROM_NBUCKETS] == 0);
 }

@@ -2,7 +2,8 @@
 (tests/integration/rwlib.py) that refuses, fails, throttles, hangs or redirects on purpose: only
 refused samples are lost, 5xx that persists is searched and 429 retried, a hung connection,
 a 10 MiB error body and a redirect loop do no harm, the token file is sent and re-read, slots
-past --remote-write-max-behind are dropped and counted, late points counted."""
+past --remote-write-max-behind are dropped and counted, late points counted, a backlog that could
+not be shipped exactly refused at start-up."""
 import os
 import time
 import unittest
@@ -42,6 +43,23 @@ class OwnReceiver(mb.StackTest):
                 interval=0.5, what="the total catches up")
         mb.poll(lambda: au.self_total(s, "agentd.remote_write.slots.dropped") >= 1,
                 timeout=30, what="dropped slots counted")
+
+    def test_start_up_refuses_a_backlog_it_could_not_ship_exactly(self):
+        s = self.stack
+        rcv = rwlib.Receiver()
+        self.addCleanup(rcv.close)
+        ret = ["--retention", "10s:1h,1m:7d", "--remote-write", rcv.url]
+        # 1-minute slots 2 h back: in the 1m window, but counters' totals read the finest
+        # slots after each slot shipped, and the 10 s window holds 1 h only
+        for args, words in (([*ret, "--remote-write-resolution", "1m", "--remote-write-max-behind", "2h"],
+                             "and the finest window"),
+                            ([*ret, "--remote-write-resolution", "5m"], "is not a resolution of --retention")):
+            p = s.agentd(*args, wait=False)
+            self.assertNotEqual(p.wait(timeout=30), 0, args)
+            self.assertIn(words, s.log_of(p))
+        # 20 min + the settle time + a request's range of 30 one-minute slots: inside both
+        a = s.agentd(*ret, "--remote-write-resolution", "1m", "--remote-write-max-behind", "20m")
+        self.assertIsNone(a.poll())
 
     def test_late_points_counted_and_late_counts_folded_into_the_next_sample(self):
         s = self.stack
