@@ -2,6 +2,7 @@
  * clean stop on TERM/INT. */
 #include "api.h"
 
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,6 +128,14 @@ int main(int argc, char **argv)
 			mb_fatalx("the default query socket path is too long; use --query");
 		query = o.defquery;
 	}
+	/* A scrape's big buffers (its export's items, sort entries, text: ~30 MB at 100,000
+	 * series) go back to the system when it ends: with glibc's sliding threshold they land
+	 * in the serving thread's heap after the first free and stay resident there, once per
+	 * MHD thread. A fixed threshold also fixes the trim threshold: kept above an /app
+	 * answer's working set (~1 MB), or every answer would give its heap back and fault
+	 * it in again. */
+	mallopt(M_MMAP_THRESHOLD, 1 << 20);
+	mallopt(M_TRIM_THRESHOLD, 8 << 20);
 	struct api_server *srv = calloc(1, sizeof *srv);
 	if (!srv)
 		mb_fatalx("out of memory");
