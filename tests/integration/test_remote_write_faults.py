@@ -3,7 +3,7 @@
 refused samples are lost, 5xx that persists is searched and 429 retried, a hung connection,
 a 10 MiB error body and a redirect loop do no harm, the token file is sent and re-read, slots
 past --remote-write-max-behind are dropped and counted, late points counted, a backlog that could
-not be shipped exactly refused at start-up."""
+not be shipped exactly refused at start-up, a receiver added later given the same totals."""
 import os
 import time
 import unittest
@@ -60,6 +60,35 @@ class OwnReceiver(mb.StackTest):
         # 20 min + the settle time + a request's range of 30 one-minute slots: inside both
         a = s.agentd(*ret, "--remote-write-resolution", "1m", "--remote-write-max-behind", "20m")
         self.assertIsNone(a.poll())
+
+    def test_a_receiver_added_later_gets_the_same_totals(self):
+        s = self.stack
+        first, later = rwlib.Receiver(), rwlib.Receiver()
+        self.addCleanup(first.close)
+        self.addCleanup(later.close)
+        a = s.agentd("--remote-write", first.url, *FAST)
+        p, port = shim(s)
+        feed = Feeder(port, lambda i: ["hits:1|c"])
+        try:
+            mb.poll(lambda: len(first.series("hits_total")) >= 2, timeout=40, interval=0.5,
+                    what="shipping to the first receiver")
+            s.stop(a)
+            s.agentd("--remote-write", first.url, "--remote-write", later.url, *FAST)
+            mb.poll(lambda: len(later.series("hits_total")) >= 3, timeout=60, interval=0.5,
+                    what="shipping to the receiver added later")
+        finally:
+            feed.stop()
+        mb.poll(lambda: all(r.series("hits_total") and max(r.series("hits_total").values()) == feed.sent
+                            for r in (first, later)), timeout=60, interval=0.5,
+                what="both at the total sent (%d)" % feed.sent)
+        # the counter's totals come from the store, not from what each receiver was sent: the
+        # same value at every slot both have, and the later one starts at the whole total
+        f, lt = first.series("hits_total"), later.series("hits_total")
+        both = sorted(set(f) & set(lt))
+        self.assertGreaterEqual(len(both), 3)
+        self.assertEqual([f[t] for t in both], [lt[t] for t in both])
+        self.assertGreater(lt[min(lt)], 1)
+        self.assertTrue(contiguous(f) and contiguous(lt))
 
     def test_late_points_counted_and_late_counts_folded_into_the_next_sample(self):
         s = self.stack
