@@ -301,11 +301,15 @@ str:
 	x->pos += (size_t)n;
 }
 
-int mb_unpack(const void *p, size_t n, size_t max, msgpack_unpacked *u, char *err,
-              size_t errlen)
+/* Both unpackers: the pre-scan, then the tree. lazy_min 0: every object built, its children
+ * in one allocation of the counted size; else long top-level arrays left unbuilt, the rest
+ * taken from a zone as met. */
+static int unpack(const void *p, size_t n, size_t max, uint32_t lazy_min, msgpack_unpacked *u,
+                  char *err, size_t errlen)
 {
 	int rv;
 	size_t nobj = 0;
+	struct tree x = {.p = p, .lazy_min = lazy_min};
 
 	if (!p && n > 0) {
 		snprintf(err, errlen, "no message");
@@ -315,43 +319,32 @@ int mb_unpack(const void *p, size_t n, size_t max, msgpack_unpacked *u, char *er
 		return rv;
 	msgpack_unpacked_init(u);
 	if (nobj > SIZE_MAX / sizeof(msgpack_object) - 1 ||
-	    (u->zone = msgpack_zone_new((nobj + 1) * sizeof(msgpack_object))) == NULL)
+	    (u->zone = msgpack_zone_new(lazy_min ? 8192 : (nobj + 1) * sizeof(msgpack_object))) ==
+	            NULL)
 		goto nomem;
-	struct tree x = {.p = p};
-	if (nobj && (x.pool = msgpack_zone_malloc(u->zone, nobj * sizeof(msgpack_object))) == NULL)
+	if (lazy_min)
+		x.z = u->zone;
+	else if (nobj && (x.pool = msgpack_zone_malloc(u->zone, nobj * sizeof *x.pool)) == NULL)
 		goto nomem;
 	node(&x, &u->data, 0);
-	return 0;
+	if (!x.oom)
+		return 0;
 nomem:
 	msgpack_unpacked_destroy(u);
 	snprintf(err, errlen, "out of memory unpacking %zu objects", nobj);
 	return MB_ENOMEM;
 }
 
+int mb_unpack(const void *p, size_t n, size_t max, msgpack_unpacked *u, char *err,
+              size_t errlen)
+{
+	return unpack(p, n, max, 0, u, err, errlen);
+}
+
 int mb_unpack_top(const void *p, size_t n, size_t max, uint32_t lazy_min, msgpack_unpacked *u,
                   char *err, size_t errlen)
 {
-	int rv;
-	size_t nobj = 0;
-
-	if (!p && n > 0) {
-		snprintf(err, errlen, "no message");
-		return MB_EINVAL;
-	}
-	if ((rv = scan(p, n, max, err, errlen, &nobj)) != 0)
-		return rv;
-	msgpack_unpacked_init(u);
-	if ((u->zone = msgpack_zone_new(8192)) == NULL)
-		goto nomem;
-	struct tree x = {.p = p, .z = u->zone, .lazy_min = lazy_min};
-	node(&x, &u->data, 0);
-	if (x.oom)
-		goto nomem;
-	return 0;
-nomem:
-	msgpack_unpacked_destroy(u);
-	snprintf(err, errlen, "out of memory unpacking");
-	return MB_ENOMEM;
+	return unpack(p, n, max, lazy_min ? lazy_min : 1, u, err, errlen);
 }
 
 int mb_rd_elems(struct mb_dec *d, const msgpack_object *o, const char *pfx, const char *field,
