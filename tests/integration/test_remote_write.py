@@ -15,15 +15,20 @@ from rwlib import FAST, JOB, RES, Feeder, contiguous, shim
 
 @unittest.skipUnless(rwlib.PROMETHEUS, "prometheus not installed")
 class RealPrometheus(mb.StackTest):
+    def ship(self, lines, times, *flags):
+        """A real Prometheus, agentd shipping to it with flags, and a container's shim that
+        is sent lines times over: the Prometheus."""
+        prom = rwlib.Prometheus(self.stack)
+        self.stack.agentd("--remote-write", prom.url, *flags, *FAST)
+        p, port = shim(self.stack)
+        for _ in range(times):
+            al.send(port, lines)
+            time.sleep(0.3)
+        return prom
+
     def test_counters_exact_labels_and_staleness_through_promql(self):
         s = self.stack
-        prom = rwlib.Prometheus(s)
-        s.agentd("--remote-write", prom.url,
-                 "--remote-write-label", "cluster=east", *FAST)
-        p, port = shim(s)
-        for _ in range(5):
-            al.send(port, ["req:3|c", "temp:21.5|g", "lat:40|ms"])
-            time.sleep(0.3)
+        prom = self.ship(["req:3|c", "temp:21.5|g", "lat:40|ms"], 5, "--remote-write-label", "cluster=east")
         # the counter's running total, exactly: 5 x 3
         mb.poll(lambda: rwlib.value(prom.query('req_total{container_id="web-1"}')) == 15,
                 timeout=40, interval=0.5, what="req_total == 15 in Prometheus")
@@ -60,13 +65,7 @@ class RealPrometheus(mb.StackTest):
         self.assertEqual(rwlib.value(prom.query('req_total{container_id="web-1"}')), 15)
 
     def test_timers_as_histograms_read_back_with_histogram_quantile(self):
-        s = self.stack
-        prom = rwlib.Prometheus(s)
-        s.agentd("--remote-write", prom.url, "--remote-write-histograms", *FAST)
-        p, port = shim(s)
-        for _ in range(4):
-            al.send(port, ["lat:40|ms", "lat:40|ms", "lat:400|ms"])
-            time.sleep(0.3)
+        prom = self.ship(["lat:40|ms", "lat:40|ms", "lat:400|ms"], 4, "--remote-write-histograms")
         mb.poll(lambda: rwlib.value(prom.query('lat_count{container_id="web-1"}')) == 12,
                 timeout=40, interval=0.5, what="lat_count == 12 in Prometheus")
         # the buckets of /metrics with --prometheus-histograms: cumulative, fixed le bounds
