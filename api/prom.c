@@ -143,13 +143,14 @@ static int put_series(struct mb_buf *b, const struct mb_export_item *it, const s
 		rv |= sample(b, fam, fl, "_count", lab, ll, NULL, it->count);
 		break;
 	case MB_PROM_HISTOGRAM: {
-		uint64_t total = it->running ? mb_sketch_count(it->running) : 0;
+		/* the bounds, their label values and the counts of bus/prom.c, as remote write */
+		uint64_t n[MB_PROM_NBUCKETS + 1] = {0};
+		if (it->running)
+			mb_prom_sketch_buckets(it->running, e->scale, n);
+		uint64_t total = n[MB_PROM_NBUCKETS];
 		for (int k = 0; it->running && k < MB_PROM_NBUCKETS; k++) {
-			char le[40];
-			api_fmt_double(mb_prom_buckets[k], le, sizeof le);
-			snprintf(extra, sizeof extra, "le=\"%s\"", le);
-			rv |= sample(b, fam, fl, "_bucket", lab, ll, extra,
-			             (double)mb_prom_sketch_le(it->running, mb_prom_buckets[k], e->scale));
+			snprintf(extra, sizeof extra, "le=\"%s\"", mb_prom_bucket_str[k]);
+			rv |= sample(b, fam, fl, "_bucket", lab, ll, extra, (double)n[k]);
 		}
 		rv |= sample(b, fam, fl, "_bucket", lab, ll, "le=\"+Inf\"", (double)total);
 		rv |= sample(b, fam, fl, "_sum", lab, ll, NULL, it->sum * e->scale);
