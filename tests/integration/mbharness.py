@@ -76,6 +76,26 @@ def soak(test):
     return unittest.skipUnless(MODE == "soak", "soak test (make soak)")(test)
 
 
+def descendants(pid):
+    """The pids of pid's living descendants, read from /proc (children before grandchildren)."""
+    parent = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    st = f.read()
+            except OSError:
+                continue
+            parent[int(d)] = int(st[st.rindex(")") + 2:].split()[1])
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop(0)
+        kids = [c for c, pp in parent.items() if pp == p]
+        out += kids
+        todo += kids
+    return out
+
+
 class Stack:
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix="mb", dir="/tmp")
@@ -191,7 +211,15 @@ class Stack:
                     except subprocess.TimeoutExpired:
                         pass
                 if p.poll() is None:
+                    # a shim's app is killed with it: a SIGKILLed shim cannot forward the
+                    # signal, and its orphaned app would outlive the test
+                    kids = descendants(p.pid)
                     p.kill()
+                    for k in kids:
+                        try:
+                            os.kill(k, signal.SIGKILL)
+                        except ProcessLookupError:
+                            pass
             try:
                 p.wait(timeout=10)
             except subprocess.TimeoutExpired:
