@@ -258,13 +258,10 @@ static void slow_fmt(double v, char *buf, size_t n)
 	}
 }
 
-static uint64_t rng_state = 88172645463325252ull;
+static uint64_t rng_state = MBT_SEED;
 static uint64_t rng(void)
 {
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
+	return mbt_rand(&rng_state);
 }
 
 MB_TEST(json_numbers_fast_path_matches_the_exact_one)

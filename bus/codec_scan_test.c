@@ -6,13 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t rng = 88172645463325252ull;
+static uint64_t rng = MBT_SEED;
 static uint64_t rnd(void)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
+	return mbt_rand(&rng);
 }
 
 /* A random object of depth <= d, each size form reachable. */

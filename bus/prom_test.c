@@ -68,10 +68,9 @@ MB_TEST(prom_sketch_buckets_match_le_per_bound)
 	for (int round = 0; round < 3; round++) {
 		struct mb_sketch s = {0};
 		double scale = round == 2 ? 0.001 : 1;
-		uint64_t x = 88172645463325252ull + (uint64_t)round;
+		uint64_t x = MBT_SEED + (uint64_t)round;
 		for (int i = 0; i < 2000; i++) {
-			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-			double v = pow(10, (double)(x % 12000) / 1000.0 - 6); /* 1e-6 .. 1e6 */
+			double v = pow(10, (double)(mbt_rand(&x) % 12000) / 1000.0 - 6); /* 1e-6 .. 1e6 */
 			if (round == 1 && i % 7 == 0)
 				v = i % 2 ? -v : 0;
 			CHECK(mb_sketch_add(&s, v, 1 + (uint64_t)(i % 3)) == 0);

@@ -6,13 +6,10 @@
 #include <math.h>
 #include <stdlib.h>
 
-static uint64_t rng_state = 88172645463325252ull;
+static uint64_t rng_state = MBT_SEED;
 static double urand(void) /* (0,1) */
 {
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return ((double)(rng_state >> 11) + 0.5) / 9007199254740992.0;
+	return ((double)(mbt_rand(&rng_state) >> 11) + 0.5) / 9007199254740992.0;
 }
 static double nrand(void)
 {

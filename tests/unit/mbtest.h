@@ -2,9 +2,21 @@
  * A test binary is a folder's modules plus its *_test.c files plus runner.c. */
 #ifndef MBTEST_H
 #define MBTEST_H
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <math.h>
+
+/* The tests' repeatable random numbers: xorshift64 over a state each test file keeps
+ * (seeded with MBT_SEED, or a variant of it), so a failure replays the same inputs. */
+#define MBT_SEED 88172645463325252ull
+static inline uint64_t mbt_rand(uint64_t *state)
+{
+	*state ^= *state << 13;
+	*state ^= *state >> 7;
+	*state ^= *state << 17;
+	return *state;
+}
 
 void mbt_register(const char *name, const char *file, void (*fn)(void));
 void mbt_fail(const char *file, int line, const char *expr);
