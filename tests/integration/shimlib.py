@@ -32,8 +32,11 @@ class Sink:
         out = []
         with open(self.out) as f:
             for line in f:
-                if line.endswith("\n"):
-                    out.append(json.loads(line))
+                # mbsink may be mid-line (stdio writes a long line in pieces): stop there, since
+                # reading on would return the line's rest, appended meanwhile, as a line of its own
+                if not line.endswith("\n"):
+                    break
+                out.append(json.loads(line))
         return out
 
     def stop(self):
