@@ -594,8 +594,8 @@ void mb_nng_small(void);
 /* A REQ client for request/reply with a deadline per call: api and CLI. */
 struct mb_client;
 /* Opens a REQ socket dialing url (in the background; the peer may come later), with REQ's
- * own resend off. recvmax 0 means MB_MAX_EXPORT_MSG (never unlimited). MB_ENNG. The client is
- * thread-safe: each call uses its own context. */
+ * own resend off. recvmax 0 means MB_MAX_EXPORT_MSG (never unlimited). MB_ENNG. Any thread,
+ * several at once. The client is thread-safe: each call uses its own context. */
 int mb_client_open(const char *url, size_t recvmax, struct mb_client **out);
 /* Sends req and waits up to timeout_ms for the reply. On 0, *reply and *replylen are a malloc'd
  * copy the caller frees. MB_EDOWN when no agentd is connected (immediately if none was at the

@@ -187,8 +187,20 @@ static int client_npipes(struct mb_client *c)
 	return n;
 }
 
+/* nng 1.5 reads its "initialised" flag outside the lock of its one-time set-up, a race when
+ * the first sockets open on several threads at once: that set-up is done once, here, first. */
+static pthread_once_t nng_setup_once = PTHREAD_ONCE_INIT;
+
+static void nng_setup(void)
+{
+	nng_socket s;
+	if (nng_req0_open(&s) == 0)
+		nng_close(s);
+}
+
 int mb_client_open(const char *url, size_t recvmax, struct mb_client **out)
 {
+	pthread_once(&nng_setup_once, nng_setup);
 	struct mb_client *c = calloc(1, sizeof *c);
 	pthread_condattr_t ca;
 	int rv, mbrv = MB_ENNG;

@@ -2,7 +2,6 @@
  * "shims" at once (points/s, ack latency), times queries, and sums a source's counters. */
 #include <math.h>
 #include <nng/nng.h>
-#include <nng/protocol/reqrep0/req.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -242,11 +241,6 @@ static int cmd_push(int argc, char **argv)
 		o.threads = o.sources;
 	if (o.start_ms == 0) /* rounds end now: points land in the live part of every window */
 		o.start_ms = mb_now_ms() - (int64_t)o.rounds * o.step_ms;
-	/* nng 1.5 reads its "initialised" flag outside its lock, a race TSan reports when the
-	 * first sockets open on several threads at once: the first one opens here, alone. */
-	nng_socket first;
-	if (nng_req0_open(&first) == 0)
-		nng_close(first);
 	struct pusher ps[MBLOAD_MAX_THREADS];
 	memset(ps, 0, sizeof ps);
 	struct timespec a, z;
